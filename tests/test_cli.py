@@ -1,0 +1,46 @@
+"""The command line: output, errors as one line with exit status 2, no partial files."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lrpilot.cli import main
+
+
+def test_policies_json_lists_the_13_functions_with_table_I_param_counts(capsys):
+    assert main(["policies", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    expected = {"FIX": "1", "STEP": "3", "NSTEP": "n+2", "EXP": "2", "INV": "3", "POLY": "4", "TRI": "3",
+                "TRI2": "3", "TRIEXP": "4", "SIN": "3", "SIN2": "3", "SINEXP": "4", "COS": "3"}
+    assert {n: rows[n]["n_param"] for n in expected} == expected
+    import lrpilot
+    for r in rows.values():  # every example given parses (controllers build a spec, not a pure policy)
+        if r["kind"] != "controller":
+            assert str(lrpilot.policy(r["example"]))
+
+
+def test_plot_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "sub" / "p.png"
+    assert main(["plot", "FIX(k0=0.1)", "COS(k0=0.1, k1=0.001, l=50)", "--steps", "200", "-o", str(out), "--log"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "2 policies" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["plot", "TRI2(k0=-1, k1=0.9, l=10)"], "k0=-1"),
+    (["plot", "FIX(k0=0.1)", "-o", "x.txt"], ".png"),
+    (["plot", "FIX(k0=0.1)", "--steps", "0"], "--steps 0"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_file(tmp_path, argv, fragment, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and fragment in err and err.startswith("lrpilot plot: error:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_console_script_runs():
+    r = subprocess.run([sys.executable, "-m", "lrpilot.cli", "plot", "FOO(k0=1)"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown policy 'FOO'" in r.stderr and r.stdout == ""
