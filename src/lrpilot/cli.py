@@ -13,7 +13,7 @@ from typing import Callable
 
 from lrpilot.errors import LRPilotError
 
-def _add_policies(p: argparse.ArgumentParser) -> None:
+def _add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for programs")
 
 
@@ -56,10 +56,66 @@ def _run_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_tasks(args: argparse.Namespace) -> int:
+    from lrpilot.tasks import list_tasks
+
+    rows = list_tasks()
+    if args.json:
+        print(json.dumps([{"name": n, "description": d} for n, d in rows], indent=2))
+        return 0
+    width = max(len(n) for n, _ in rows)
+    for name, description in rows:
+        print(f"  {name:<{width}}  {description}")
+    print("\n  or your own: --task package.module:function (see the README)")
+    return 0
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    p.add_argument("--policy", default=None, help="policy or controller text (default: FIX at the task's LR)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
+    budget.add_argument("--steps", type=int, help="training budget in iterations")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations (default: ~20 per run)")
+    p.add_argument("--data-dir", default=None, help="folder with the task's data files (MNIST IDX, CIFAR-10 binary)")
+    p.add_argument("--json", metavar="FILE", help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
+    p.add_argument("--checkpoint", metavar="DIR", help="write a checkpoint to DIR at every epoch end")
+    p.add_argument("--resume", action="store_true", help="continue the run from the checkpoint in --checkpoint DIR")
+    p.add_argument("--diverge-factor", type=float, default=10.0, help="a loss above this multiple of the first one is divergence")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from lrpilot.engine import train
+    from lrpilot.report.files import atomic_path
+    from lrpilot.tasks import get_task
+
+    if args.resume and not args.checkpoint:
+        raise LRPilotError("--resume needs --checkpoint DIR (the folder the interrupted run wrote)")
+    task = get_task(args.task, data_dir=args.data_dir)
+    result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps, epochs=args.epochs,
+                   eval_every=args.eval_every, checkpoint_dir=args.checkpoint, resume=args.resume,
+                   diverge_factor=args.diverge_factor, device=args.device,
+                   progress=not args.quiet and sys.stderr.isatty())
+    text = json.dumps(result.to_dict(), indent=1, allow_nan=False)
+    if args.json == "-":
+        print(text)
+    else:
+        print(result.summary())
+        if args.json:
+            with atomic_path(args.json) as tmp:
+                tmp.write_text(text)
+    return 0
+
+
 # name -> (add its arguments, run it, one-line help)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
-    "policies": (_add_policies, _run_policies, "list the LR functions, composites and controllers with their parameters"),
+    "policies": (_add_json_flag, _run_policies, "list the LR functions, composites and controllers with their parameters"),
     "plot": (_add_plot, _run_plot, "plot LR policies over iterations into an image"),
+    "tasks": (_add_json_flag, _run_tasks, "list the built-in tasks"),
+    "train": (_add_train, _run_train, "train a task once under a policy or controller and report the LRBench metrics"),
 }
 
 

@@ -13,7 +13,7 @@ repeat with period 2l. Readings lrpilot takes where the paper is ambiguous:
 - Formula (2) fixes the starting bound: TRI and SIN families start at min(k0, k1) (g(0) = 0),
   COS starts at max(k0, k1) (g(0) = 1), decaying functions start at k0.
 - TRI(t) = (2/pi)|arcsin(sin(pi t / 2l))| is computed as the equal triangle wave
-  1 - |((t/l) mod 2) - 1|, and SIN/COS reduce t modulo 2l first: the same values, exactly
+  1 - |(t mod 2l)/l - 1|, and SIN/COS reduce t modulo 2l first: the same values, exactly
   periodic and accurate at huge step counts.
 - POLY is (1 - t/l)^p for t < l and 0 after, so it stays at k1 once it gets there.
 
@@ -126,12 +126,17 @@ def _boundaries(value: Any, example: str) -> list[float]:
     return out
 
 
+def _phase(t, l):
+    """Where t lies in its period 2l, in [0, 2): reduced before dividing, so it stays exact at huge t."""
+    return (t % (2.0 * l)) / l
+
+
 def _tri(t, xp, l):
-    return 1.0 - abs((t / l) % 2.0 - 1.0)
+    return 1.0 - abs(_phase(t, l) - 1.0)
 
 
 def _sin(t, xp, l):
-    return xp.sin(0.5 * math.pi * ((t / l) % 2.0))
+    return xp.sin(0.5 * math.pi * _phase(t, l))
 
 
 def _halving(t, xp, l):
@@ -163,7 +168,7 @@ SPECS = [
          "sine halving each cycle: SIN(t) / 2^floor(t/2l)", "SIN2(k0=0.001, k1=0.006, l=2000)"),
     Spec("SINEXP", lambda t, xp, gamma, l: gamma ** t * _sin(t, xp, l), ("gamma", "l"), "required", 4,
          "sine with exponential decay: gamma^t SIN(t)", "SINEXP(k0=0.00005, k1=0.006, gamma=0.99994, l=2000)"),
-    Spec("COS", lambda t, xp, l: 0.5 * (1.0 + xp.cos(math.pi * ((t / l) % 2.0))), ("l",), "required", 3,
+    Spec("COS", lambda t, xp, l: 0.5 * (1.0 + xp.cos(math.pi * _phase(t, l))), ("l",), "required", 3,
          "cosine: g = (1 + cos(pi t / l))/2, starts at max(k0, k1), period 2l", "COS(k0=0.1, k1=0.001, l=5000)"),
 ]
 

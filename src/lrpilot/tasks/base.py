@@ -34,7 +34,10 @@ class Task:
     Attributes every task sets: ``name``; ``batch_size``; ``epochs`` (default budget);
     ``iters_per_epoch``; ``lr`` (a sensible fixed LR, used as the default policy FIX(k0=lr));
     ``momentum`` and ``weight_decay`` (SGD defaults); ``num_classes`` (None without classes);
-    ``meta`` (dataset, model, input_shape, n_train: what the results store records).
+    ``meta`` (dataset, model, input_shape, n_train: what the results store records);
+    ``av_period`` and ``av_window``: the angular velocity of the parameters is measured every
+    ``av_period`` iterations (None: every epoch) and recorded as the mean of the last
+    ``av_window`` measurements (the AutoDrop paper measures the NQM per iteration, window 20).
     """
 
     name: str
@@ -46,6 +49,12 @@ class Task:
     weight_decay: float = 5e-4
     num_classes: int | None = None
     meta: dict[str, Any]
+    av_period: int | None = None
+    av_window: int = 1
+
+    def to(self, device: torch.device | str) -> "Task":
+        """Move the task's data to ``device`` (a no-op for tasks that generate their data)."""
+        return self
 
     def make_model(self) -> nn.Module:
         """A freshly initialised model (the caller seeds torch before calling)."""
@@ -105,6 +114,11 @@ class ClassificationTask(Task):
 
     def make_model(self) -> nn.Module:
         return self.make_model_fn()
+
+    def to(self, device: torch.device | str) -> "ClassificationTask":
+        self.train = tuple(t.to(device) for t in self.train)
+        self.test = tuple(t.to(device) for t in self.test)
+        return self
 
     def train_batches(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self.train

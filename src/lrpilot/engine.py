@@ -1,0 +1,310 @@
+"""The engine: the one training loop that every policy, controller, search and benchmark uses.
+
+Per iteration: forward, backward, optimizer step, then the controller sets the LR. Every
+``eval_every`` iterations (and at the end) the model is evaluated on the test split; every
+epoch end records the angular velocity of the parameters (AutoDrop's Definition 1), lets the
+controller act, and writes a checkpoint. A non-finite loss, or a mean loss above
+``diverge_factor`` times the first one, ends the run with status ``diverged``.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.utils import parameters_to_vector
+
+from lrpilot.controllers.base import Context, Controller, make_controller
+from lrpilot.errors import LRPilotError
+from lrpilot.metrics import AngleTracker, classification_metrics, iters_at_best
+from lrpilot.policy import Policy
+from lrpilot.tasks.base import Evaluation, Task
+
+CURVES = ("iteration", "lr", "train_loss", "test_loss", "test_top1", "angular_velocity")
+CHECKPOINT = "checkpoint.pt"
+_CHECK_EVERY = 10  # iterations between divergence checks (each one syncs the loss to the host)
+
+
+@dataclass
+class RunResult:
+    """One finished training run: identity, status, LRBench metrics, cost and curves."""
+
+    task: str
+    policy: str
+    seed: int
+    status: str
+    metrics: dict[str, Any]
+    cost: dict[str, Any]
+    curves: dict[str, list]
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: NaN and infinity become None."""
+        return _json_safe({"task": self.task, "policy": self.policy, "seed": self.seed, "status": self.status,
+                           "metrics": self.metrics, "cost": self.cost, "curves": self.curves, "record": self.record})
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        m, c = self.metrics, self.cost
+        lines = [f"{self.task}  {self.policy}  seed {self.seed}: {self.status}"]
+        if m.get("top1") is not None:
+            lines.append(f"  Top-1 {m['top1']:.2f}%  (best {m['best_top1']:.2f}% at iteration {m['iters_at_best']})  "
+                         f"Top-5 {m['top5']:.2f}%  AC {m['ac']:.4f}  CD {m['cd']:.4f}  CDAC {m['cdac']:.4f}")
+        if m.get("test_loss") is not None:
+            ld = "" if m.get("ld") is None else f"  LD {m['ld']:.4f}"
+            lines.append(f"  test loss {m['test_loss']:.4f}  train loss {m['train_loss']:.4f}{ld}  #Param {m['n_param']}")
+        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples, {c['wall_s']:.1f} s")
+        return "\n".join(lines)
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
+
+
+def budget(task: Task, steps: int | None, epochs: float | None) -> int:
+    """Total iterations from ``--steps`` or ``--epochs`` (default: the task's epochs)."""
+    if steps is not None and epochs is not None:
+        raise LRPilotError(f"give --steps ({steps}) or --epochs ({epochs}), not both")
+    if steps is not None:
+        if steps < 1:
+            raise LRPilotError(f"--steps {steps} must be >= 1")
+        return int(steps)
+    epochs = task.epochs if epochs is None else epochs
+    if not epochs > 0:
+        raise LRPilotError(f"--epochs {epochs} must be > 0")
+    return max(1, round(epochs * task.iters_per_epoch))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global random streams."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(task: Task, policy: str | Policy | Controller, *, seed: int = 0, steps: int | None = None,
+          epochs: float | None = None, eval_every: int | None = None, checkpoint_dir: str | Path | None = None,
+          resume: bool = False, diverge_factor: float = 10.0, device: str | None = None,
+          progress: bool = False) -> RunResult:
+    """Train ``task`` once under ``policy`` (policy or controller text, or an object) and return the run.
+
+    ``checkpoint_dir`` gets a checkpoint at every epoch end; with ``resume`` a run continues
+    from it and ends bit-identical (on CPU) to one that was never interrupted.
+    """
+    return _Run(task, policy, seed, budget(task, steps, epochs), eval_every, checkpoint_dir, resume,
+                diverge_factor, device, progress).run()
+
+
+class _Run:
+    """The state of one run, so that it can be checkpointed and resumed between epochs."""
+
+    def __init__(self, task, policy, seed, total, eval_every, checkpoint_dir, resume, diverge_factor, device, progress):
+        if eval_every is not None and eval_every < 1:
+            raise LRPilotError(f"--eval-every {eval_every} must be >= 1")
+        if not diverge_factor > 1:
+            raise LRPilotError(f"diverge_factor={diverge_factor} must be > 1")
+        self.task, self.seed, self.total = task, seed, total
+        self.eval_every = eval_every or max(1, total // 20)
+        self.diverge_factor, self.progress = diverge_factor, progress
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.checkpoint = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
+        self.controller = make_controller(policy)
+        self.policy_text = str(self.controller)
+
+        seed_everything(seed)
+        task.to(self.device)
+        self.model = task.make_model().to(self.device)
+        self.optimizer = task.make_optimizer(self.model.parameters(), lr=task.lr)
+        self.data_gen = torch.Generator().manual_seed(seed)
+        self.controller_gen = torch.Generator().manual_seed(seed + 7919)
+        self.controller.start(Context(self.model, self.optimizer, task, total, task.iters_per_epoch, self.controller_gen))
+
+        self.step = self.epoch = self.samples = 0
+        self.wall_s = 0.0
+        self.rows: dict[int, dict[str, float]] = {}
+        self.interval_sum = torch.zeros((), device=self.device)
+        self.interval_n = 0
+        self.first_loss: float | None = None
+        self.status = "running"
+        self.tracker = AngleTracker()
+        self.angles: collections.deque[float] = collections.deque(maxlen=task.av_window)
+        self.last_eval: Evaluation | None = None
+        self.tracker.update(self._flat_params())
+        if resume and self.checkpoint is not None and self.checkpoint.exists():
+            self._load()
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        task, model, optimizer = self.task, self.model, self.optimizer
+        after_step = self.controller.after_step  # bound after start(), which may rebind it
+        av_period, eval_every, total = task.av_period, self.eval_every, self.total
+        bar = _progress_bar(self.progress, total, self.step, task.name)
+        clock = time.perf_counter()
+        try:
+            while self.step < total and self.status == "running":
+                model.train()
+                for batch in task.train_batches(self.data_gen):
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = task.train_loss(model, batch)
+                    loss.backward()
+                    optimizer.step()
+                    after_step()
+                    self.step += 1
+                    self.samples += len(batch[-1]) if isinstance(batch, (tuple, list)) else len(batch)
+                    self.interval_sum += loss.detach()
+                    self.interval_n += 1
+                    if bar is not None:
+                        bar.update()
+                    if av_period and self.step % av_period == 0:
+                        self.angles.append(self.tracker.update(self._flat_params()))
+                    if self.step % _CHECK_EVERY == 0 or self.step == 1 or self.step % eval_every == 0 \
+                            or self.step == total:
+                        if self._diverged():
+                            break
+                        if self.step % eval_every == 0 or self.step == total:
+                            self._evaluate()
+                    if self.step >= total:
+                        break
+                if self.status != "running":
+                    break
+                self._end_epoch(clock)
+                clock = time.perf_counter()
+        finally:
+            if bar is not None:
+                bar.close()
+        self.wall_s += time.perf_counter() - clock
+        if self.status == "running":
+            self.status = "ok"
+        result = self._result()
+        self._save(result)
+        return result
+
+    def _flat_params(self) -> torch.Tensor:
+        return parameters_to_vector(self.model.parameters()).detach()
+
+    def _diverged(self) -> bool:
+        mean = self.interval_sum.item() / self.interval_n
+        if self.first_loss is None:
+            self.first_loss = mean
+        if math.isfinite(mean) and (self.first_loss <= 0 or mean <= self.diverge_factor * self.first_loss):
+            return False
+        self.status = "diverged"
+        self._record(self.step, train_loss=mean)
+        return True
+
+    def _evaluate(self) -> None:
+        self.model.eval()
+        with torch.no_grad():
+            ev = self.task.evaluate(self.model, "test")
+        self.model.train()
+        self.last_eval = ev
+        top1 = math.nan if ev.probs is None else classification_metrics(ev.probs, ev.labels)["top1"]
+        self._record(self.step, train_loss=self.interval_sum.item() / self.interval_n, test_loss=ev.loss,
+                     test_top1=top1)
+        self.interval_sum.zero_()
+        self.interval_n = 0
+
+    def _end_epoch(self, clock: float) -> None:
+        self.epoch += 1
+        if self.task.av_period is None:
+            self.angles.append(self.tracker.update(self._flat_params()))
+        finite = [a for a in self.angles if not math.isnan(a)]
+        self._record(self.step, angular_velocity=sum(finite) / len(finite) if finite else math.nan)
+        self.controller.after_epoch(self.epoch)
+        self.wall_s += time.perf_counter() - clock
+        self._save()
+
+    def _record(self, iteration: int, **values: float) -> None:
+        row = self.rows.setdefault(iteration, {"lr": float(self.optimizer.param_groups[0]["lr"])})
+        row.update(values)
+
+    # --- the result -----------------------------------------------------------------------
+
+    def _result(self) -> RunResult:
+        iterations = sorted(self.rows)
+        curves = {"iteration": iterations}
+        for key in CURVES[1:]:
+            curves[key] = [self.rows[i].get(key, math.nan) for i in iterations]
+        metrics = dict.fromkeys(("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld",
+                                 "train_loss", "test_loss"))
+        metrics["n_param"] = self.controller.n_param
+        evals = [(i, r["test_top1"]) for i, r in sorted(self.rows.items()) if "test_top1" in r]
+        if self.status == "ok" and self.last_eval is not None:
+            ev = self.last_eval
+            self.model.eval()
+            with torch.no_grad():
+                train_loss = self.task.evaluate(self.model, "train").loss
+            metrics.update(train_loss=train_loss, test_loss=ev.loss, ld=ev.loss - train_loss)
+            if ev.probs is not None:
+                metrics.update(classification_metrics(ev.probs, ev.labels))
+                metrics["best_top1"] = max(t for _, t in evals)
+                metrics["iters_at_best"] = iters_at_best([i for i, _ in evals], [t for _, t in evals])
+        cost = {"iterations": self.step, "samples": self.samples, "epochs": self.step / self.task.iters_per_epoch,
+                "wall_s": self.wall_s}
+        return RunResult(self.task.name, self.policy_text, self.seed, self.status, metrics, cost, curves,
+                         self.controller.record())
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def _identity(self) -> dict[str, Any]:
+        return {"task": self.task.name, "policy": self.policy_text, "seed": self.seed, "total": self.total}
+
+    def _save(self, result: RunResult | None = None) -> None:
+        if self.checkpoint is None:
+            return
+        state = {
+            "identity": self._identity(), "step": self.step, "epoch": self.epoch, "samples": self.samples,
+            "wall_s": self.wall_s, "rows": self.rows, "interval_sum": self.interval_sum.cpu(),
+            "interval_n": self.interval_n, "first_loss": self.first_loss, "status": self.status,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "controller": self.controller.state_dict(), "tracker": self.tracker.state_dict(),
+            "angles": list(self.angles), "torch_rng": torch.get_rng_state(), "data_rng": self.data_gen.get_state(),
+            "controller_rng": self.controller_gen.get_state(),
+            "last_eval": None if self.last_eval is None else vars(self.last_eval),
+            "result": None if result is None else result.to_dict(),
+        }
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint)
+
+    def _load(self) -> None:
+        state = torch.load(self.checkpoint, weights_only=True, map_location=self.device)
+        if state["identity"] != self._identity():
+            raise LRPilotError(f"the checkpoint in {self.checkpoint.parent} is of another run ({state['identity']}), "
+                               f"not {self._identity()}; use another --checkpoint directory or drop --resume")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.controller.load_state_dict(state["controller"])
+        self.tracker.load_state_dict(state["tracker"])
+        self.angles.extend(state["angles"])
+        torch.set_rng_state(state["torch_rng"])
+        self.data_gen.set_state(state["data_rng"])
+        self.controller_gen.set_state(state["controller_rng"])
+        self.step, self.epoch, self.samples = state["step"], state["epoch"], state["samples"]
+        self.wall_s, self.rows, self.first_loss = state["wall_s"], state["rows"], state["first_loss"]
+        self.interval_sum = state["interval_sum"].to(self.device)
+        self.interval_n, self.status = state["interval_n"], state["status"]
+        self.last_eval = None if state["last_eval"] is None else Evaluation(**state["last_eval"])
+
+
+def _progress_bar(enabled: bool, total: int, initial: int, name: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=name, unit="it", mininterval=0.5, leave=False)

@@ -1,0 +1,157 @@
+"""The engine: determinism, curves, divergence, checkpoints and bit-identical resume."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from lrpilot.cli import main
+from lrpilot.controllers.base import ScheduleController
+from lrpilot.engine import CURVES, budget, train
+from lrpilot.errors import LRPilotError
+from lrpilot.policy import policy
+from lrpilot.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return get_task("digits-mlp")
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(digits):
+    a = train(digits, "COS(k0=0.05, k1=0.001, l=100)", seed=3, epochs=2)
+    b = train(digits, "COS(k0=0.05, k1=0.001, l=100)", seed=3, epochs=2)
+    c = train(digits, "COS(k0=0.05, k1=0.001, l=100)", seed=4, epochs=2)
+    assert a.to_dict()["curves"] == b.to_dict()["curves"] and a.metrics == b.metrics
+    assert a.curves["train_loss"] != c.curves["train_loss"]
+
+
+def test_curves_metrics_and_cost(digits):
+    r = train(digits, "STEP(k0=0.05, gamma=0.5, l=20)", seed=0, steps=100, eval_every=25)
+    assert r.status == "ok"
+    assert set(r.curves) == set(CURVES) and len({len(v) for v in r.curves.values()}) == 1
+    evaluated = [i for i, t in zip(r.curves["iteration"], r.curves["test_top1"]) if not math.isnan(t)]
+    assert evaluated == [25, 50, 75, 100]
+    # the LR recorded at iteration i is the policy's LR for the next iteration
+    for i, lr in zip(r.curves["iteration"], r.curves["lr"]):
+        assert lr == pytest.approx(policy("STEP(k0=0.05, gamma=0.5, l=20)")(i))
+    assert r.cost["iterations"] == 100 and r.cost["samples"] == 100 * 32 - (32 * 43 - len(digits.train[1])) * 2
+    m = r.metrics
+    assert 0 < m["top1"] <= m["top5"] <= 100 and m["best_top1"] >= m["top1"]
+    assert m["iters_at_best"] in evaluated and m["n_param"] == 3
+    assert m["ld"] == pytest.approx(m["test_loss"] - m["train_loss"])
+    assert json.loads(json.dumps(r.to_dict(), allow_nan=False))["curves"]["angular_velocity"][0] is None
+
+
+def test_absurd_lr_ends_diverged_not_crashing(digits):
+    r = train(digits, "FIX(k0=1000)", seed=0, epochs=3)
+    assert r.status == "diverged" and r.cost["iterations"] < 3 * digits.iters_per_epoch
+    assert r.metrics["top1"] is None and json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_budget_errors(digits):
+    assert budget(digits, None, 2) == 2 * digits.iters_per_epoch
+    for steps, epochs in ((5, 1), (0, None), (None, -1)):
+        with pytest.raises(LRPilotError):
+            budget(digits, steps, epochs)
+
+
+class _Crash(ScheduleController):
+    """A fixed policy that raises at one epoch end, as a killed process would stop."""
+
+    def __init__(self, text, at_epoch):
+        super().__init__(policy(text))
+        self.at_epoch = at_epoch
+
+    def after_epoch(self, epoch):
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_is_bit_identical(digits, tmp_path):
+    text = "TRI2(k0=0.001, k1=0.1, l=30)"
+    full = train(digits, text, seed=1, epochs=5, eval_every=20)
+    with pytest.raises(KeyboardInterrupt):
+        train(digits, _Crash(text, at_epoch=3), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2
+    resumed = train(digits, text, seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path, resume=True)
+    assert resumed.to_dict()["curves"] == full.to_dict()["curves"]
+    assert resumed.metrics == full.metrics
+    assert resumed.cost["iterations"] == full.cost["iterations"] and resumed.cost["samples"] == full.cost["samples"]
+
+
+def test_resume_refuses_another_runs_checkpoint(digits, tmp_path):
+    train(digits, "FIX(k0=0.01)", seed=0, steps=50, checkpoint_dir=tmp_path)
+    with pytest.raises(LRPilotError, match="another run"):
+        train(digits, "FIX(k0=0.02)", seed=0, steps=50, checkpoint_dir=tmp_path, resume=True)
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "lrpilot.cli", "train", "--task", "digits-mlp", "--quiet", *args]
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path):
+    args = ["--policy", "COS(k0=0.05, k1=0.0001, l=400)", "--epochs", "30", "--seed", "2"]
+    ckpt = tmp_path / "ckpt"
+    proc = subprocess.Popen(_cli(*args, "--checkpoint", str(ckpt), "--json", str(tmp_path / "a.json")))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (ckpt / "checkpoint.pt").exists():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "a.json").exists(), "the run finished before it could be killed; give it more epochs"
+    epoch = torch.load(ckpt / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 1 <= epoch < 30
+    subprocess.run(_cli(*args, "--checkpoint", str(ckpt), "--resume", "--json", str(tmp_path / "a.json")), check=True)
+    subprocess.run(_cli(*args, "--json", str(tmp_path / "b.json")), check=True)
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["curves"] == b["curves"] and a["metrics"] == b["metrics"] and a["status"] == "ok"
+
+
+def test_cli_reports_divergence_with_exit_0(capsys):
+    assert main(["train", "--task", "digits-mlp", "--policy", "FIX(k0=1000)", "--epochs", "2", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "diverged"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--task", "nope"], "unknown task 'nope'"),
+    (["--task", "cifar10-cnn3", "--data-dir", "/nonexistent/x"], "data_batch_1.bin"),
+    (["--task", "digits-mlp", "--resume"], "--resume needs --checkpoint"),
+    (["--task", "digits-mlp", "--policy", "FIX(k0=-1)"], "k0=-1"),
+])
+def test_cli_errors_are_one_line_exit_2(args, fragment, capsys):
+    assert main(["train", *args]) == 2
+    out, err = capsys.readouterr()
+    assert fragment in err and err.count("\n") == 1 and out == ""
+
+
+def test_nqm_angular_velocity_matches_theorem_1():
+    from nqm_theory import nqm_stationary_angle
+
+    task = get_task("nqm")
+    r = train(task, "FIX(k0=0.06)", seed=0, epochs=30)
+    measured = [a for a in r.curves["angular_velocity"][10:] if a is not None and not math.isnan(a)]
+    expected = nqm_stationary_angle(0.06, task.a.double().numpy(), task.sigma.double().numpy())
+    assert 90 < expected < 120
+    assert sum(measured) / len(measured) == pytest.approx(expected, abs=1.5)
+
+
+def test_user_task_from_module(tmp_path, monkeypatch):
+    (tmp_path / "mytask.py").write_text(
+        "import torch\nfrom lrpilot.tasks import ClassificationTask\n"
+        "def make(seed=0):\n"
+        "    g = torch.Generator().manual_seed(seed)\n"
+        "    x = torch.randn(200, 5, generator=g); y = (x[:, 0] > 0).long()\n"
+        "    return ClassificationTask(name='toy-linear', train=(x[:150], y[:150]), test=(x[150:], y[150:]),\n"
+        "                              make_model_fn=lambda: torch.nn.Linear(5, 2), num_classes=2, epochs=5, lr=0.1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    r = train(get_task("mytask:make"), "FIX(k0=0.1)", epochs=5)
+    assert r.status == "ok" and r.metrics["top1"] > 80
