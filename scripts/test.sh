@@ -3,5 +3,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/venv.sh"
+# The store's tests run against a real PostgreSQL server (started by tests/store/conftest.py);
+# install it once here, before the two test workers could both try.
+bash "$root/scripts/postgres.sh" install
 cd "$root"
 exec .venv/bin/python -m pytest -n 2 -q "$@"

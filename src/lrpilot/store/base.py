@@ -1,0 +1,88 @@
+"""The storage contract every backend honours, and the record a query returns.
+
+Contract (checked for every backend by ``tests/store/test_conformance.py``):
+
+- The schema is created on first use; a store written by an older version is migrated on open.
+- A run is identified by (task, policy text, seed, budget); writes are transactional, and
+  safe from several processes and threads at once.
+- :meth:`Storage.claim` hands a run to exactly one live holder: it returns None while another
+  holder's heartbeat is younger than the timeout, and for a finished run. A run whose
+  heartbeat went stale (its process died) can be claimed again.
+- Finished runs (status ok, diverged or failed) are immutable; finishing one again is a no-op.
+- NaN and infinity in metrics, cost, record and curves are read back as NaN and infinity.
+- Errors a user can fix are :class:`~lrpilot.errors.LRPilotError`; no message or log line
+  contains a password from the URL.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class RunRecord:
+    """One stored run: the fields of :class:`~lrpilot.engine.RunResult` plus the store's own."""
+
+    id: int
+    task: str
+    policy: str
+    seed: int
+    budget: int
+    status: str
+    metrics: dict[str, Any] | None
+    cost: dict[str, Any] | None
+    curves: dict[str, list]
+    record: dict[str, Any] | None
+    host: str | None
+    created_at: float
+    started_at: float | None
+    heartbeat_at: float | None
+    finished_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (NaN and infinity kept as floats)."""
+        return asdict(self)
+
+
+class Storage(abc.ABC):
+    """Where runs are claimed, kept alive, finished and queried (see the module's contract)."""
+
+    @abc.abstractmethod
+    def queue(self, task: Any, policy: Any, seed: int, budget: int) -> int:
+        """Add the run as ``queued`` (held by no one, claimable) unless it exists; return its id."""
+
+    @abc.abstractmethod
+    def claim(self, task: Any, policy: Any, seed: int, budget: int) -> int | None:
+        """The id of the run, now held by this store object, or None if it is held elsewhere or finished.
+
+        ``task``: a name or a task (whose ``meta`` is recorded); ``policy``: text or a policy/controller.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(self, run_id: int) -> None:
+        """Mark a held run as alive; LRPilotError if this store object no longer holds it."""
+
+    @abc.abstractmethod
+    def finish(self, run_id: int, result: Any) -> bool:
+        """Write a held run's :class:`~lrpilot.engine.RunResult`; False (nothing written) if it was finished."""
+
+    @abc.abstractmethod
+    def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
+             curves: bool = True) -> list[RunRecord]:
+        """The stored runs, filtered, in id order (``curves=False`` leaves the curves empty)."""
+
+    @abc.abstractmethod
+    def tasks(self) -> list[dict[str, Any]]:
+        """The stored tasks as plain dicts, by name."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connections."""
+
+    def __enter__(self) -> "Storage":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

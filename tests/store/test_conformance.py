@@ -1,0 +1,219 @@
+"""The storage contract (lrpilot.store.base), the same cases on every backend."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from lrpilot.engine import CURVES, RunResult
+from lrpilot.errors import LRPilotError
+from lrpilot.store import Store, schema
+
+HERE = Path(__file__).parent
+NAN, INF = math.nan, math.inf
+
+
+def result(seed=0, status="ok", top1=90.0, policy="FIX(k0=0.01)", task="tiny", **curves) -> RunResult:
+    return RunResult(task, policy, seed, status, {"top1": top1, "ld": NAN}, {"iterations": 100, "wall_s": 1.5},
+                     curves or {"iteration": [0, 50, 100], "train_loss": [2.3, 1.0, 0.5]}, {"device": "cpu"})
+
+
+def version(url: str) -> int:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        v = conn.execute(sa.text("SELECT version FROM schema_version")).scalar_one()
+    engine.dispose()
+    return v
+
+
+def test_created_on_first_use_and_reopened(open_store, url):
+    store = open_store()
+    assert store.migrated_from == 0 and version(url) == schema.VERSION
+    assert store.runs() == [] and store.tasks() == []
+    again = open_store()
+    assert again.migrated_from == schema.VERSION and again.runs() == []
+
+
+def test_finish_is_idempotent_and_a_rerun_adds_nothing(open_store):
+    store = open_store()
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    assert store.finish(run_id, result()) is True
+    assert store.finish(run_id, result()) is False
+    assert store.claim("tiny", "FIX(k0=0.01)", 0, 100) is None
+    assert open_store().claim("tiny", "FIX(k0=0.01)", 0, 100) is None
+    [run] = store.runs()
+    assert (run.id, run.status, run.metrics["top1"], run.budget) == (run_id, "ok", 90.0, 100)
+    assert store.claim("tiny", "FIX(k0=0.01)", 0, 200) not in (None, run_id)  # another budget: another run
+    assert len(store.runs()) == 2
+
+
+def test_finished_run_is_immutable(open_store):
+    store = open_store()
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    store.finish(run_id, result(top1=90.0))
+    before = store.runs()[0].to_dict()
+    assert store.finish(run_id, result(status="diverged", top1=10.0, iteration=[1])) is False
+    with pytest.raises(LRPilotError, match="not held"):
+        store.heartbeat(run_id)
+    after = store.runs()[0].to_dict()
+    assert after["status"] == "ok" and after["metrics"]["top1"] == 90.0 and after["curves"] == before["curves"]
+
+
+def test_claim_heartbeat_and_reclaim_after_a_stale_heartbeat(open_store):
+    a, b = open_store(heartbeat_timeout=0.8), open_store(heartbeat_timeout=0.8)
+    run_id = a.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    assert run_id is not None and b.claim("tiny", "FIX(k0=0.01)", 0, 100) is None
+    time.sleep(0.5)
+    a.heartbeat(run_id)
+    time.sleep(0.5)
+    assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) is None  # 1 s since the claim, 0.5 s since the heartbeat
+    time.sleep(0.9)
+    assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id  # a's process "died"
+    with pytest.raises(LRPilotError, match="not held"):
+        a.heartbeat(run_id)
+    with pytest.raises(LRPilotError, match="another process"):
+        a.finish(run_id, result())
+    assert b.finish(run_id, result()) is True
+    assert [r.status for r in a.runs()] == ["ok"]
+
+
+def test_queued_runs_are_claimable(open_store):
+    store = open_store()
+    run_id = store.queue("tiny", "FIX(k0=0.01)", 3, 100)
+    assert store.queue("tiny", "FIX(k0=0.01)", 3, 100) == run_id
+    assert [r.id for r in store.runs(status="queued")] == [run_id]
+    assert open_store().claim("tiny", "FIX(k0=0.01)", 3, 100) == run_id
+    assert store.runs(status="queued") == [] and len(store.runs(status="running")) == 1
+
+
+def test_nan_and_infinity_round_trip(open_store):
+    store = open_store()
+    values = {"nan": NAN, "inf": INF, "-inf": -INF, "none": None, "nested": [NAN, {"x": -INF}], "zero": -0.0}
+    res = RunResult("tiny", "FIX(k0=0.01)", 0, "diverged", values, {"wall_s": INF}, {"train_loss": [1.0, NAN, INF]},
+                    {"why": [NAN]})
+    store.finish(store.claim("tiny", "FIX(k0=0.01)", 0, 100), res)
+    [run] = open_store().runs(status="diverged")
+    m = run.metrics
+    assert math.isnan(m["nan"]) and m["inf"] == INF and m["-inf"] == -INF and m["none"] is None
+    assert math.isnan(m["nested"][0]) and m["nested"][1] == {"x": -INF} and math.copysign(1, m["zero"]) == -1
+    assert run.cost == {"wall_s": INF} and math.isnan(run.record["why"][0])
+    assert run.curves["train_loss"][0] == 1.0 and math.isnan(run.curves["train_loss"][1])
+    assert run.curves["train_loss"][2] == INF
+
+
+def test_curves_round_trip(open_store):
+    store = open_store()
+    n = 200
+    curves = {name: [i / 7 + k for i in range(n)] for k, name in enumerate(CURVES)}
+    curves["iteration"] = list(range(n))
+    curves["test_loss"][::3] = [None] * len(curves["test_loss"][::3])
+    store.finish(store.claim("tiny", "FIX(k0=0.01)", 0, n), result(**curves))
+    store.finish(store.claim("tiny", "FIX(k0=0.02)", 0, n), result(policy="FIX(k0=0.02)", train_loss=[1.0]))
+    runs = open_store().runs(task="tiny")
+    assert runs[0].curves == curves and runs[1].curves == {"train_loss": [1.0]}
+    assert [r.curves for r in store.runs(curves=False)] == [{}, {}]
+    assert [r.policy for r in store.runs(policy=" FIX( k0 = 0.02 )")] == ["FIX(k0=0.02)"]  # canonicalised
+
+
+def test_task_and_policy_rows(open_store, url):
+    store = open_store()
+    task = SimpleNamespace(name="tiny", num_classes=10,
+                           meta={"dataset": "MNIST-1D", "model": "MLP", "n_train": 4000, "num_classes": 10})
+    store.claim(task, "FIX(k0=0.01)", 0, 100)
+    store.claim("tiny", "autodrop_unregistered(k0=0.1, w=5)", 0, 100)
+    [row] = store.tasks()
+    assert {k: row[k] for k in ("name", "dataset", "model", "num_classes", "n_train", "framework")} == \
+        {"name": "tiny", "dataset": "MNIST-1D", "model": "MLP", "num_classes": 10, "n_train": 4000,
+         "framework": "pytorch"}
+    assert set(row["versions"]) == {"torch", "lrpilot", "python"}
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT text, name, n_param FROM policies ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("FIX(k0=0.01)", "FIX", 1),
+                                        ("autodrop_unregistered(k0=0.1, w=5)", "autodrop_unregistered", None)]
+
+
+def _writer(url: str, n: int, start, finished) -> None:
+    """A benchmark runner: claim, heartbeat and finish runs 0..n-1 of one benchmark; report how many it finished."""
+    count = 0
+    with Store(url) as store:
+        start.wait(timeout=60)
+        for seed in range(n):
+            run_id = store.claim("race", "FIX(k0=0.01)", seed, 10)
+            if run_id is not None:
+                store.heartbeat(run_id)
+                res = result(seed, top1=float(seed), task="race", train_loss=[2.0, 1.0 / (seed + 1)])
+                count += store.finish(run_id, res)
+    finished.put(count)
+
+
+def test_two_processes_writing_at_once_lose_nothing(open_store, url):
+    n, ctx = 20, multiprocessing.get_context("fork")  # fork: no second import of torch in the children
+    open_store().close()  # the schema exists, and the children inherit no open connection
+    start, finished = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(url, n, start, finished)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert finished.get(timeout=5) + finished.get(timeout=5) == n
+    runs = open_store().runs(task="race")
+    assert sorted(r.seed for r in runs) == list(range(n)) and {r.status for r in runs} == {"ok"}
+    assert all(r.metrics["top1"] == r.seed and r.curves["train_loss"][1] == 1.0 / (r.seed + 1) for r in runs)
+
+
+def test_a_version_1_store_opens_and_migrates(url):
+    engine = sa.create_engine(url)
+    pk = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
+    with engine.begin() as conn:
+        for statement in (HERE / "fixtures" / "v1.sql").read_text().replace("{pk}", pk).split(";"):
+            lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
+            if "".join(lines).strip():
+                conn.exec_driver_sql("\n".join(lines))
+    engine.dispose()
+    with Store(url, heartbeat_timeout=60) as store:
+        assert store.migrated_from == 1 and version(url) == schema.VERSION
+        done, alive = store.runs()
+        assert (done.status, done.metrics["top1"], done.host) == ("ok", 98.5, "old-host")
+        assert math.isnan(done.metrics["ld"]) and done.curves == {"train_loss": [2.3, 0.1, INF]}
+        assert store.claim("mnist-lenet", "FIX(k0=0.01)", 0, 1000) is None
+        assert store.claim("mnist-lenet", "FIX(k0=0.01)", 1, 1000) == alive.id  # no heartbeat: its process is gone
+        new = store.claim("mnist-lenet", "FIX(k0=0.01)", 2, 1000)
+        assert new not in (None, done.id, alive.id) and store.finish(new, RunResult(
+            "mnist-lenet", "FIX(k0=0.01)", 2, "failed", {}, {}, {}, {"error": "x"})) is True
+        assert store.tasks()[0]["dataset"] == "MNIST"
+    with Store(url) as again:
+        assert again.migrated_from == schema.VERSION
+
+
+def test_a_newer_store_is_refused(open_store, url):
+    open_store()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(LRPilotError, match="schema version 99, newer than"):
+        Store(url)
+
+
+def test_bad_arguments_are_user_errors(open_store):
+    store = open_store()
+    with pytest.raises(LRPilotError, match="budget 0"):
+        store.claim("tiny", "FIX(k0=0.01)", 0, 0)
+    with pytest.raises(LRPilotError, match="unknown run status 'done'"):
+        store.runs(status="done")
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    with pytest.raises(LRPilotError, match="not a finished one"):
+        store.finish(run_id, result(status="running"))
+    with pytest.raises(LRPilotError, match="seed 0, not tiny FIX\\(k0=0.01\\) seed 5"):
+        store.finish(run_id, result(seed=5))
+    with pytest.raises(LRPilotError, match="no run 9999"):
+        store.finish(9999, result())
