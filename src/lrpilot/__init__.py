@@ -3,6 +3,7 @@
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy, policy, policy_from_dict
 from lrpilot.scheduler import PolicyScheduler
+from lrpilot import controllers  # noqa: E402,F401,I001  (registers the controller names: autodrop, factor)
 
 __version__ = "0.1.0"
 __all__ = ["LRPilotError", "Policy", "PolicyScheduler", "policy", "policy_from_dict", "__version__"]

@@ -25,6 +25,17 @@ from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy, policy as to_policy
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lrs: float | Sequence[float]) -> None:
+    """Write one LR, or one per param group, into the optimizer (tensor LRs are filled in place)."""
+    if not isinstance(lrs, (list, tuple)):
+        lrs = [lrs] * len(optimizer.param_groups)
+    for group, lr in zip(optimizer.param_groups, lrs):
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
 class PolicyScheduler(LRScheduler):
     """A ``torch.optim.lr_scheduler.LRScheduler`` that writes ``scale_g * policy_g(t)`` into each param group.
 
@@ -83,11 +94,7 @@ class PolicyScheduler(LRScheduler):
 
     def _write(self) -> None:
         lrs = self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, lrs):
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(lr)
-            else:
-                group["lr"] = lr
+        set_lr(self.optimizer, lrs)
         self._last_lr = lrs
 
     def state_dict(self) -> dict[str, Any]:

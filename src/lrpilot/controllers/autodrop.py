@@ -1,0 +1,258 @@
+"""AutoDrop: drop the LR when the angular velocity of the parameters saturates (Algorithm 1 of
+"AutoDrop: training deep learning models with automatic learning rate drop").
+
+At the end of each period ``t`` (an epoch, or ``period`` iterations) the angular velocity is
+``omega_t = angle(s_t, s_{t-1})`` in degrees with ``s_t = x_t - x_{t-1}`` (Definition 1, Equations
+(1)-(2)), averaged over the last ``window`` periods. When ``|omega_t - omega_{t-1}| < theta`` the
+drop is triggered: ``n_d`` more periods at the current LR accumulate ``z += k x``, then
+``x <- 2z / ((n_d + 1) n_d)``, ``alpha <- max(alpha_min, rho alpha)`` and
+``theta <- min(theta_max, theta / rho)``. Defaults are the paper's recommended settings:
+``k_min`` (alpha_min) = 1e-4, ``theta0`` = 0.01 degrees, ``theta_max`` = 1 degree, ``nd`` = 20.
+
+Readings lrpilot takes where the paper is ambiguous:
+
+- Period. Epochs by default, as in Algorithm 1; ``period=p`` measures every ``p`` iterations. In
+  the engine, a controller without its own ``period``/``window`` takes the task's ``av_period``/
+  ``av_window``: the NQM then measures per iteration with a window of 20 (Section 3, Figure 3).
+  ``nd`` counts periods; a fraction ``0 < nd < 1`` is that share of the run's periods (its
+  epochs in epoch mode), rounded half up, at least 1.
+- Check. The compared values are the means of the last ``window`` angles, so the first check
+  needs ``window + 1`` angles: period ``t = window + 2``, i.e. Algorithm 1's ``t > 2`` for a
+  window of 1. A zero change has no direction (nan, where the paper adds epsilon) and never
+  triggers. No check while a drop is pending: Algorithm 1 as printed checks every period and a
+  new trigger restarts the delay (``z, k <- 0``), so at saturation, where the check passes period
+  after period, the drop would wait as long as the saturation lasts, the opposite of its intent.
+- Accumulation. Algorithm 1 as printed accumulates ``k x`` from the trigger period itself and
+  applies at ``k > n_d``: n_d + 1 terms with weights 1..n_d+1, whose sum (n_d+1)(n_d+2)/2 its
+  normalisation 2/((n_d+1) n_d) does not match (the parameters would be scaled by (n_d+2)/n_d).
+  Here the drop comes at the same period, the n_d-th after the trigger, but the trigger period's
+  own end point is left out: ``x = sum_k k x_{t0+k} / (n_d (n_d+1)/2)`` over ``k = 1..n_d``, the
+  parameters at the ends of the n_d periods after the trigger period ``t0``, a weighted mean.
+- Only parameters are averaged: buffers (BatchNorm running statistics) keep their last values
+  and the optimizer's state (momentum, Adam's moments) is kept. The next angle compares
+  ``x_{t+1} - x_avg`` with the last change before the averaging (Algorithm 1's ``y <- x``).
+- Every param group gets the one LR alpha; drops at ``alpha_min`` still average and raise theta.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parameters_to_vector
+
+from lrpilot.controllers.base import Context, Controller
+from lrpilot.errors import LRPilotError
+from lrpilot.metrics import AngleTracker
+from lrpilot.policy.base import Entry, check_keys, check_number, register
+from lrpilot.policy.text import Call, render
+from lrpilot.scheduler import set_lr
+
+_OWNER = "autodrop"
+_EXAMPLE = "autodrop(k0=0.1, rho=0.2)"
+_DEFAULTS: dict[str, Any] = {"k_min": 1e-4, "theta0": 0.01, "theta_max": 1.0, "nd": 20, "period": None, "window": None}
+
+
+def _count(key: str, value: Any, words: str) -> int | None:
+    if value is None:
+        return None
+    return int(check_number(_OWNER, key, value, lambda x: x >= 1 and x.is_integer(), f"an integer >= 1 ({words})"))
+
+
+def _delay(value: Any) -> int | float:
+    """``nd``: a whole number of periods, or a fraction of the run in (0, 1)."""
+    x = check_number(_OWNER, "nd", value, lambda x: 0 < x < 1 or (x >= 1 and x.is_integer()),
+                     "an integer >= 1 (periods of delay) or a fraction in (0, 1) of the run's periods")
+    return int(x) if x >= 1 else x
+
+
+class AutoDrop(Controller):
+    """Algorithm 1 of the AutoDrop paper on top of any optimizer (SGD, momentum, Adam).
+
+    In the engine: ``autodrop(k0=0.1, rho=0.2)``. In your own loop, give the optimizer and the
+    model and call :meth:`step` once per period (epoch); with ``period=p``, call
+    :meth:`after_step` after every optimizer step instead. ``nd`` is then a whole number of periods.
+
+    >>> import torch
+    >>> from lrpilot.controllers.autodrop import AutoDrop
+    >>> _ = torch.manual_seed(0)
+    >>> x = torch.randn(256, 8)
+    >>> y = x @ torch.randn(8, 1) + 0.3 * torch.randn(256, 1)
+    >>> model = torch.nn.Linear(8, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    >>> drop = AutoDrop(opt, model, k0=0.05, rho=0.5, theta0=1, theta_max=8, nd=2)
+    >>> for epoch in range(30):
+    ...     for idx in torch.randperm(256).split(32):
+    ...         opt.zero_grad()
+    ...         torch.nn.functional.mse_loss(model(x[idx]), y[idx]).backward()
+    ...         opt.step()
+    ...     lr = drop.step()  # one period per epoch
+    >>> drop.record()["drops"]
+    [{'epoch': 8, 'trigger': 6, 'lr': 0.025, 'theta': 2.0}, {'epoch': 15, 'trigger': 13, 'lr': 0.0125, 'theta': 4.0}]
+    """
+
+    name = _OWNER
+
+    def __init__(self, optimizer: torch.optim.Optimizer | None = None, model: nn.Module | None = None, *,
+                 k0: float, rho: float, k_min: float = 1e-4, theta0: float = 0.01, theta_max: float = 1.0,
+                 nd: int | float = 20, period: int | None = None, window: int | None = None):
+        self.k0 = check_number(_OWNER, "k0", k0, lambda x: x > 0, "a finite number > 0 (the initial LR)")
+        self.rho = check_number(_OWNER, "rho", rho, lambda x: 0 < x < 1, "in (0, 1) (the LR drop factor)")
+        self.k_min = check_number(_OWNER, "k_min", k_min, lambda x: 0 <= x < self.k0,
+                                  f"a number >= 0 below k0={self.k0} (the lowest LR)")
+        self.theta0 = check_number(_OWNER, "theta0", theta0, lambda x: x > 0, "a number of degrees > 0")
+        self.theta_max = check_number(_OWNER, "theta_max", theta_max, lambda x: x >= self.theta0,
+                                      f"a number of degrees >= theta0={self.theta0}")
+        self.nd = _delay(nd)
+        self.period = _count("period", period, "iterations per period")
+        self.window = _count("window", window, "periods averaged")
+        if optimizer is not None or model is not None:
+            if optimizer is None or model is None:
+                raise LRPilotError(f"{_OWNER}: give both the optimizer and the model (or neither, for the engine)")
+            if isinstance(self.nd, float):
+                raise LRPilotError(f"{_OWNER}: nd={self.nd} is a fraction of the run, which only the engine knows; "
+                                   "in your own loop give nd as a whole number of periods")
+            self._attach(optimizer, model, self.period, self.window or 1, self.nd)
+
+    # --- the text form ------------------------------------------------------------------------
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"k0": self.k0, "rho": self.rho, "k_min": self.k_min, "theta0": self.theta0,
+                "theta_max": self.theta_max, "nd": self.nd, "period": self.period, "window": self.window}
+
+    def to_call(self) -> Call:
+        """The canonical text's call: k0, rho, then the other settings in a fixed order, defaults left out."""
+        return Call(_OWNER, kwargs={k: v for k, v in self._kwargs().items() if k not in _DEFAULTS or v != _DEFAULTS[k]})
+
+    def __str__(self) -> str:
+        return render(self.to_call())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AutoDrop) and self._kwargs() == other._kwargs()
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    @property
+    def n_param(self) -> int:
+        """Algorithm 1's six settings: alpha_0, alpha_min, theta_0, theta_max, rho and n_d."""
+        return 6
+
+    # --- attaching ----------------------------------------------------------------------------
+
+    def start(self, ctx: Context) -> None:
+        """Attach to the engine's run; ``period``/``window`` default to the task's ``av_period``/``av_window``."""
+        period = self.period if self.period is not None else ctx.task.av_period
+        window = self.window or ctx.task.av_window
+        periods = ctx.total_steps / (period or ctx.iters_per_epoch)
+        nd = self.nd if isinstance(self.nd, int) else max(1, math.floor(self.nd * periods + 0.5))
+        self._attach(ctx.optimizer, ctx.model, period, window, nd)
+
+    def _attach(self, optimizer: torch.optim.Optimizer, model: nn.Module, period: int | None, window: int,
+                nd: int) -> None:
+        self.optimizer, self.model = optimizer, model
+        self.every, self.n_d = period, nd
+        self.alpha, self.theta = self.k0, self.theta0
+        self.t = self.iterations = 0
+        self.angles: collections.deque[float] = collections.deque(maxlen=window)
+        self.omega = math.nan
+        self.trigger: int | None = None
+        self.k = 0
+        self.z: Tensor | None = None
+        self.drops: list[dict[str, Any]] = []
+        self.tracker = AngleTracker()
+        self.tracker.update(self._flat())
+        if period is not None:
+            self.after_step = self._count_iteration  # epoch mode leaves after_step the base no-op
+        set_lr(optimizer, self.alpha)
+
+    def _flat(self) -> Tensor:
+        return parameters_to_vector(self.model.parameters()).detach()
+
+    # --- Algorithm 1 --------------------------------------------------------------------------
+
+    def _count_iteration(self) -> None:
+        self.iterations += 1
+        if self.iterations % self.every == 0:
+            self.step()
+
+    def after_epoch(self, epoch: int) -> None:
+        if self.every is None:
+            self.step()
+
+    def step(self) -> float:
+        """One period's end: measure omega_t, check for saturation, accumulate, drop; returns the LR."""
+        self.t += 1
+        self.angles.append(self.tracker.update(self._flat()))
+        omega = sum(self.angles) / len(self.angles) if len(self.angles) == self.angles.maxlen else math.nan
+        saturated = abs(omega - self.omega) < self.theta  # False while either is nan
+        self.omega = omega
+        if self.trigger is not None:
+            self._accumulate(self.tracker.last)
+        elif saturated:
+            self.trigger = self.t
+        return self.alpha
+
+    def _accumulate(self, x: Tensor) -> None:
+        """``z += k x`` for the k-th period after the trigger; at ``k = n_d`` the weighted average and the drop."""
+        self.k += 1
+        self.z = self.k * x if self.z is None else self.z + self.k * x  # new tensors: saved states stay intact
+        if self.k == self.n_d:
+            self._drop(self.z * (2.0 / ((self.n_d + 1) * self.n_d)))
+
+    def _drop(self, average: Tensor) -> None:
+        with torch.no_grad():
+            params = list(self.model.parameters())
+            for p, chunk in zip(params, average.split([p.numel() for p in params])):
+                p.copy_(chunk.view_as(p))
+        self.tracker.last = self._flat().double()
+        self.alpha = max(self.k_min, self.rho * self.alpha)
+        self.theta = min(self.theta_max, self.theta / self.rho)
+        self.drops.append({self._unit: self._at(self.t), "trigger": self._at(self.trigger), "lr": self.alpha,
+                           "theta": self.theta})
+        self.trigger, self.k, self.z = None, 0, None
+        set_lr(self.optimizer, self.alpha)
+
+    @property
+    def _unit(self) -> str:
+        return "epoch" if self.every is None else "iteration"
+
+    def _at(self, t: int) -> int:
+        return t if self.every is None else t * self.every
+
+    # --- checkpoints and the record -------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain data and tensors (``torch.load(weights_only=True)``), a pending drop's ``z`` and ``k`` included."""
+        return {"alpha": self.alpha, "theta": self.theta, "t": self.t, "iterations": self.iterations,
+                "angles": list(self.angles), "omega": self.omega, "trigger": self.trigger, "k": self.k, "z": self.z,
+                "drops": [dict(d) for d in self.drops], "tracker": self.tracker.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (after attaching) and write its LR into the param groups."""
+        self.alpha, self.theta, self.omega = float(state["alpha"]), float(state["theta"]), float(state["omega"])
+        self.t, self.iterations, self.k = int(state["t"]), int(state["iterations"]), int(state["k"])
+        self.trigger, self.z = state["trigger"], state["z"]
+        self.angles.clear()
+        self.angles.extend(state["angles"])
+        self.drops = [dict(d) for d in state["drops"]]
+        self.tracker.load_state_dict(state["tracker"])
+        set_lr(self.optimizer, self.alpha)
+
+    def record(self) -> dict[str, Any]:
+        """The LR trajectory: k0, then each drop's epoch (or iteration), trigger, new LR and new theta."""
+        return {"k0": self.k0, "unit": self._unit, "window": self.angles.maxlen, "nd": self.n_d,
+                "drops": [dict(d) for d in self.drops]}
+
+
+def _build(c: Call) -> AutoDrop:
+    check_keys(c, ("k0", "rho"), tuple(_DEFAULTS), _EXAMPLE)
+    return AutoDrop(**c.kwargs)
+
+
+register(Entry(_OWNER, "controller", _build, ("k0", "rho", *_DEFAULTS), "6",
+               "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more epochs of weighted parameter "
+               "averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)", _EXAMPLE))
