@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
+from crash import crash_at
 from lrpilot.cli import main
-from lrpilot.controllers.base import ScheduleController
 from lrpilot.engine import CURVES, budget, train
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import policy
@@ -61,23 +61,11 @@ def test_budget_errors(digits):
             budget(digits, steps, epochs)
 
 
-class _Crash(ScheduleController):
-    """A fixed policy that raises at one epoch end, as a killed process would stop."""
-
-    def __init__(self, text, at_epoch):
-        super().__init__(policy(text))
-        self.at_epoch = at_epoch
-
-    def after_epoch(self, epoch):
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-
-
 def test_resume_is_bit_identical(digits, tmp_path):
     text = "TRI2(k0=0.001, k1=0.1, l=30)"
     full = train(digits, text, seed=1, epochs=5, eval_every=20)
     with pytest.raises(KeyboardInterrupt):
-        train(digits, _Crash(text, at_epoch=3), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
+        train(digits, crash_at(text, 3), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2
     resumed = train(digits, text, seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path, resume=True)

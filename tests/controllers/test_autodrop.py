@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from crash import crash_at
 from lrpilot.cli import main
 from lrpilot.controllers import autodrop
 from lrpilot.controllers.autodrop import AutoDrop
@@ -176,24 +177,11 @@ def test_works_on_top_of_adam(nqm, monkeypatch):
     assert auto.metrics["test_loss"] < fixed.metrics["test_loss"]
 
 
-class _Crash(AutoDrop):
-    """Raises at one epoch end, as a killed process would stop."""
-
-    def __init__(self, at_epoch, **options):
-        super().__init__(**options)
-        self.at_epoch = at_epoch
-
-    def after_epoch(self, epoch):
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-        super().after_epoch(epoch)
-
-
 def test_engine_checkpoint_mid_drop_resumes_identically(nqm, tmp_path):
-    text, options = "autodrop(k0=0.06, rho=0.5, k_min=0.001, nd=10)", dict(k0=0.06, rho=0.5, k_min=0.001, nd=10)
+    text = "autodrop(k0=0.06, rho=0.5, k_min=0.001, nd=10)"
     full = train(nqm, text, seed=1, epochs=5)
     with pytest.raises(KeyboardInterrupt):
-        train(nqm, _Crash(3, **options), seed=1, epochs=5, checkpoint_dir=tmp_path)
+        train(nqm, crash_at(text, 3), seed=1, epochs=5, checkpoint_dir=tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and state["controller"]["k"] >= 1 and state["controller"]["z"] is not None
     resumed = train(nqm, text, seed=1, epochs=5, checkpoint_dir=tmp_path, resume=True)

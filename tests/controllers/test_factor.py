@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from crash import crash_at
 from lrpilot.controllers import factor
 from lrpilot.controllers.base import make_controller
 from lrpilot.controllers.factor import FACTOR_LISTS, FactorController, FactorScheduler
@@ -234,24 +235,11 @@ def test_every_n_iterations(digits):
     assert [p["step"] for p in r.record["points"]] == [20, 40, 60, 80, 100]
 
 
-class _Crash(FactorController):
-    """Raises at one epoch end, as a killed process would stop."""
-
-    def __init__(self, at_epoch, **options):
-        super().__init__(**options)
-        self.at_epoch = at_epoch
-
-    def after_epoch(self, epoch):
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-        super().after_epoch(epoch)
-
-
 def test_checkpoint_resume_continues_identically(digits, tmp_path):
     text = "factor(k0=0.005, factors=5)"
     full = train(digits, text, seed=1, epochs=5, eval_every=20)
     with pytest.raises(KeyboardInterrupt):
-        train(digits, _Crash(3, k0=0.005, factors=5), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
+        train(digits, crash_at(text, 3), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and len(state["controller"]["points"]) == 2
     resumed = train(digits, text, seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path, resume=True)

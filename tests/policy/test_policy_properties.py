@@ -26,14 +26,7 @@ nstep_l_st = st.lists(st.integers(min_value=1, max_value=10**6), min_size=1, max
                       unique=True).map(sorted)
 
 
-def _fmt(v) -> str:
-    if isinstance(v, list):
-        return "[" + ", ".join(_fmt(x) for x in v) + "]"
-    return repr(v)
-
-
-def text_of(name: str, kw: dict) -> str:
-    return f"{name}(" + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"
+from .test_paper_closed_forms import text_of  # noqa: E402
 
 
 @st.composite
