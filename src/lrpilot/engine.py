@@ -23,7 +23,7 @@ from torch.nn.utils import parameters_to_vector
 
 from lrpilot.controllers.base import Context, Controller, make_controller
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import AngleTracker, classification_metrics, iters_at_best
+from lrpilot.metrics import AngleTracker, classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.tasks.base import Evaluation, Task
 
@@ -212,9 +212,8 @@ class _Run:
             ev = self.task.evaluate(self.model, "test")
         self.model.train()
         self.last_eval = ev
-        top1 = math.nan if ev.probs is None else classification_metrics(ev.probs, ev.labels)["top1"]
         self._record(self.step, train_loss=self.interval_sum.item() / self.interval_n, test_loss=ev.loss,
-                     test_top1=top1)
+                     test_top1=math.nan if ev.probs is None else top1(ev.probs, ev.labels))
         self.interval_sum.zero_()
         self.interval_n = 0
 

@@ -42,6 +42,11 @@ def _std(values: Tensor) -> float:
     return values.std(correction=0).item() if len(values) > 1 else 0.0
 
 
+def top1(probs: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy in percent: the share of samples whose argmax is the label."""
+    return 100.0 * (probs.argmax(dim=1) == labels).double().mean().item()
+
+
 def classification_metrics(probs: Any, labels: Any) -> dict[str, float]:
     """Top-1 and Top-5 in percent, and AC, CD, CDAC (LRBench Formulas (3)-(5)) as plain floats.
 
@@ -60,7 +65,7 @@ def classification_metrics(probs: Any, labels: Any) -> dict[str, float]:
     right = confidence[correct]
     per_class = [right[y[correct] == k].mean() for k in y[correct].unique()]
     return {
-        "top1": 100.0 * correct.double().mean().item(),
+        "top1": top1(p, y),
         "top5": 100.0 * in_top5.double().mean().item(),
         "ac": right.mean().item() if len(right) else 0.0,
         "cd": _std(right),
