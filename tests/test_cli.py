@@ -1,6 +1,7 @@
 """The command line: output, errors as one line with exit status 2, no partial files."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -25,6 +26,10 @@ def test_plot_writes_a_png(tmp_path, capsys):
     out = tmp_path / "sub" / "p.png"
     assert main(["plot", "FIX(k0=0.1)", "COS(k0=0.1, k1=0.001, l=50)", "--steps", "200", "-o", str(out), "--log"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in out.parent.iterdir()] == ["p.png"]  # no temporary file left beside it
     assert "2 policies" in capsys.readouterr().out
 
 
