@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from crash import crash_at
+from crash import interrupted_and_resumed
 from lrpilot.cli import main
 from lrpilot.engine import CURVES, budget, train
 from lrpilot.errors import LRPilotError
@@ -62,13 +62,9 @@ def test_budget_errors(digits):
 
 
 def test_resume_is_bit_identical(digits, tmp_path):
-    text = "TRI2(k0=0.001, k1=0.1, l=30)"
-    full = train(digits, text, seed=1, epochs=5, eval_every=20)
-    with pytest.raises(KeyboardInterrupt):
-        train(digits, crash_at(text, 3), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    full, state, resumed = interrupted_and_resumed(digits, "TRI2(k0=0.001, k1=0.1, l=30)", tmp_path,
+                                                   seed=1, epochs=5, eval_every=20)
     assert state["epoch"] == 2
-    resumed = train(digits, text, seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path, resume=True)
     assert resumed.to_dict()["curves"] == full.to_dict()["curves"]
     assert resumed.metrics == full.metrics
     assert resumed.cost["iterations"] == full.cost["iterations"] and resumed.cost["samples"] == full.cost["samples"]

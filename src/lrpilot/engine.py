@@ -171,12 +171,13 @@ class _Run:
                         bar.update()
                     if av_period and self.step % av_period == 0:
                         self.angles.append(self.tracker.update(self._flat_params()))
-                    if self.step % _CHECK_EVERY == 0 or self.step == 1 or self.step % eval_every == 0 \
-                            or self.step == total:
-                        if self._diverged():
+                    evaluate = self.step % eval_every == 0 or self.step == total
+                    if evaluate or self.step % _CHECK_EVERY == 0 or self.step == 1:
+                        mean = self.interval_sum.item() / self.interval_n  # one host sync per check
+                        if self._diverged(mean):
                             break
-                        if self.step % eval_every == 0 or self.step == total:
-                            self._evaluate()
+                        if evaluate:
+                            self._evaluate(mean)
                     if self.step >= total:
                         break
                 if self.status != "running":
@@ -196,8 +197,8 @@ class _Run:
     def _flat_params(self) -> torch.Tensor:
         return parameters_to_vector(self.model.parameters()).detach()
 
-    def _diverged(self) -> bool:
-        mean = self.interval_sum.item() / self.interval_n
+    def _diverged(self, mean: float) -> bool:
+        """Whether ``mean``, the running train loss, shows divergence (then the run ends ``diverged``)."""
         if self.first_loss is None:
             self.first_loss = mean
         if math.isfinite(mean) and (self.first_loss <= 0 or mean <= self.diverge_factor * self.first_loss):
@@ -206,13 +207,13 @@ class _Run:
         self._record(self.step, train_loss=mean)
         return True
 
-    def _evaluate(self) -> None:
+    def _evaluate(self, train_loss: float) -> None:
         self.model.eval()
         with torch.no_grad():
             ev = self.task.evaluate(self.model, "test")
         self.model.train()
         self.last_eval = ev
-        self._record(self.step, train_loss=self.interval_sum.item() / self.interval_n, test_loss=ev.loss,
+        self._record(self.step, train_loss=train_loss, test_loss=ev.loss,
                      test_top1=math.nan if ev.probs is None else top1(ev.probs, ev.labels))
         self.interval_sum.zero_()
         self.interval_n = 0

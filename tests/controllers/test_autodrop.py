@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from crash import crash_at
+from crash import interrupted_and_resumed
 from lrpilot.cli import main
 from lrpilot.controllers import autodrop
 from lrpilot.controllers.autodrop import AutoDrop
@@ -178,13 +178,9 @@ def test_works_on_top_of_adam(nqm, monkeypatch):
 
 
 def test_engine_checkpoint_mid_drop_resumes_identically(nqm, tmp_path):
-    text = "autodrop(k0=0.06, rho=0.5, k_min=0.001, nd=10)"
-    full = train(nqm, text, seed=1, epochs=5)
-    with pytest.raises(KeyboardInterrupt):
-        train(nqm, crash_at(text, 3), seed=1, epochs=5, checkpoint_dir=tmp_path)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    full, state, resumed = interrupted_and_resumed(nqm, "autodrop(k0=0.06, rho=0.5, k_min=0.001, nd=10)", tmp_path,
+                                                   seed=1, epochs=5)
     assert state["epoch"] == 2 and state["controller"]["k"] >= 1 and state["controller"]["z"] is not None
-    resumed = train(nqm, text, seed=1, epochs=5, checkpoint_dir=tmp_path, resume=True)
     assert resumed.to_dict()["curves"] == full.to_dict()["curves"] and resumed.record == full.record
 
 

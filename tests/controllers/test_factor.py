@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from crash import crash_at
+from crash import interrupted_and_resumed
 from lrpilot.controllers import factor
 from lrpilot.controllers.base import make_controller
 from lrpilot.controllers.factor import FACTOR_LISTS, FactorController, FactorScheduler
@@ -236,13 +236,9 @@ def test_every_n_iterations(digits):
 
 
 def test_checkpoint_resume_continues_identically(digits, tmp_path):
-    text = "factor(k0=0.005, factors=5)"
-    full = train(digits, text, seed=1, epochs=5, eval_every=20)
-    with pytest.raises(KeyboardInterrupt):
-        train(digits, crash_at(text, 3), seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    full, state, resumed = interrupted_and_resumed(digits, "factor(k0=0.005, factors=5)", tmp_path,
+                                                   seed=1, epochs=5, eval_every=20)
     assert state["epoch"] == 2 and len(state["controller"]["points"]) == 2
-    resumed = train(digits, text, seed=1, epochs=5, eval_every=20, checkpoint_dir=tmp_path, resume=True)
     assert resumed.to_dict()["curves"] == full.to_dict()["curves"] and resumed.record == full.record
 
 

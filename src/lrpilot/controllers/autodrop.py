@@ -94,8 +94,6 @@ class AutoDrop(Controller):
     [{'epoch': 8, 'trigger': 6, 'lr': 0.025, 'theta': 2.0}, {'epoch': 15, 'trigger': 13, 'lr': 0.0125, 'theta': 4.0}]
     """
 
-    name = _OWNER
-
     def __init__(self, optimizer: torch.optim.Optimizer | None = None, model: nn.Module | None = None, *,
                  k0: float, rho: float, k_min: float = 1e-4, theta0: float = 0.01, theta_max: float = 1.0,
                  nd: int | float = 20, period: int | None = None, window: int | None = None):

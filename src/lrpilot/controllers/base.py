@@ -39,8 +39,6 @@ class Context:
 class Controller:
     """Sets the LR of the optimizer's param groups as training goes."""
 
-    name = "controller"
-
     def start(self, ctx: Context) -> None:
         """Attach to a run: write the first LR into the optimizer."""
         raise NotImplementedError

@@ -338,8 +338,6 @@ class FactorController(Controller):
     samples of the task drawn with the controller's own generator (see :class:`FactorScheduler`).
     """
 
-    name = _OWNER
-
     def __init__(self, k0: float, factors: Any = 3, batch: int = 32, every: int | None = None,
                  norm: Any = "minmax", score: Any = "exp", bounds: Sequence[float] | None = None):
         self.rule = FactorRule.make(k0, factors, norm, score, bounds)

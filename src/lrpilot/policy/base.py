@@ -93,10 +93,10 @@ def build(c: Call) -> Any:
 
 def as_policy(value: Any, where: str) -> Policy:
     """``value`` as a pure policy (a Call is built); an error naming ``where`` otherwise."""
-    obj = build(value) if isinstance(value, Call) else value
     if isinstance(value, Call) and lookup(value.name).kind == "controller":
         raise LRPilotError(f"{where}: {value.name}(...) is a controller that adapts the LR online, not a fixed "
                            "policy; use it with `lrpilot train --policy` or in your own loop")
+    obj = build(value) if isinstance(value, Call) else value
     if not isinstance(obj, Policy):
         raise LRPilotError(f"{where} needs a policy such as COS(k0=0.1, k1=0.001, l=5000), got {value!r}")
     return obj
