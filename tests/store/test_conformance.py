@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -81,6 +83,40 @@ def test_claim_heartbeat_and_reclaim_after_a_stale_heartbeat(open_store):
         a.finish(run_id, result())
     assert b.finish(run_id, result()) is True
     assert [r.status for r in a.runs()] == ["ok"]
+
+
+def test_a_released_run_is_claimable_at_once(open_store):
+    a, b = open_store(), open_store()
+    run_id = a.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    b.release(run_id)  # not b's: nothing happens
+    assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) is None
+    a.release(run_id)
+    assert [r.status for r in a.runs()] == ["queued"] and b.claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id
+    assert b.finish(run_id, result()) is True
+
+
+def test_a_run_held_by_a_dead_process_on_this_host_is_claimable_at_once(open_store, url):
+    code = f"from lrpilot.store import Store; print(Store({url!r}).claim('tiny', 'FIX(k0=0.01)', 0, 100))"
+    held = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    run_id = int(held.stdout)
+    store = open_store(heartbeat_timeout=3600)
+    assert store.runs()[0].status == "running" and store.claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id
+    assert open_store(heartbeat_timeout=3600).claim("tiny", "FIX(k0=0.01)", 0, 100) is None  # this one is alive
+
+
+def test_analyses_are_kept_replaced_and_filtered(open_store):
+    store = open_store()
+    store.save_analysis("tiny", "range-decade", "epochs=1 seeds=0", {"k_low": 0.01, "x": [NAN, INF]})
+    store.save_analysis("tiny", "range-sweep", "seeds=0", {"suggestion": 0.1})
+    store.save_analysis("other", "range-sweep", "seeds=0", {"suggestion": 0.2})
+    store.save_analysis("tiny", "range-decade", "epochs=1 seeds=0", {"k_low": 0.02})
+    got = open_store().analyses(task="tiny")
+    assert [(a["kind"], a["result"]) for a in got] == [("range-sweep", {"suggestion": 0.1}),
+                                                      ("range-decade", {"k_low": 0.02})]
+    assert [a["task"] for a in store.analyses(kind="range-sweep")] == ["tiny", "other"]
+    store.save_analysis("tiny", "range-decade", "epochs=2", {"x": [NAN, -INF]})
+    x = store.analyses(task="tiny", kind="range-decade")[-1]["result"]["x"]
+    assert math.isnan(x[0]) and x[1] == -INF
 
 
 def test_queued_runs_are_claimable(open_store):
@@ -170,17 +206,18 @@ def test_two_processes_writing_at_once_lose_nothing(open_store, url):
     assert all(r.metrics["top1"] == r.seed and r.curves["train_loss"][1] == 1.0 / (r.seed + 1) for r in runs)
 
 
-def test_a_version_1_store_opens_and_migrates(url):
+@pytest.mark.parametrize("old", [1, 2])
+def test_an_older_store_opens_and_migrates(url, old):
     engine = sa.create_engine(url)
     pk = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
     with engine.begin() as conn:
-        for statement in (HERE / "fixtures" / "v1.sql").read_text().replace("{pk}", pk).split(";"):
+        for statement in (HERE / "fixtures" / f"v{old}.sql").read_text().replace("{pk}", pk).split(";"):
             lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
             if "".join(lines).strip():
                 conn.exec_driver_sql("\n".join(lines))
     engine.dispose()
     with Store(url, heartbeat_timeout=60) as store:
-        assert store.migrated_from == 1 and version(url) == schema.VERSION
+        assert store.migrated_from == old and version(url) == schema.VERSION
         done, alive = store.runs()
         assert (done.status, done.metrics["top1"], done.host) == ("ok", 98.5, "old-host")
         assert math.isnan(done.metrics["ld"]) and done.curves == {"train_loss": [2.3, 0.1, INF]}
@@ -189,7 +226,9 @@ def test_a_version_1_store_opens_and_migrates(url):
         new = store.claim("mnist-lenet", "FIX(k0=0.01)", 2, 1000)
         assert new not in (None, done.id, alive.id) and store.finish(new, RunResult(
             "mnist-lenet", "FIX(k0=0.01)", 2, "failed", {}, {}, {}, {"error": "x"})) is True
-        assert store.tasks()[0]["dataset"] == "MNIST"
+        assert store.tasks()[0]["dataset"] == "MNIST" and store.analyses() == []
+        store.save_analysis("mnist-lenet", "range-decade", "epochs=1", {"k_low": 0.01})
+        assert [a["result"] for a in store.analyses(task="mnist-lenet")] == [{"k_low": 0.01}]
     with Store(url) as again:
         assert again.migrated_from == schema.VERSION
 

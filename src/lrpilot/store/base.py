@@ -7,7 +7,8 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
   safe from several processes and threads at once.
 - :meth:`Storage.claim` hands a run to exactly one live holder: it returns None while another
   holder's heartbeat is younger than the timeout, and for a finished run. A run whose
-  heartbeat went stale (its process died) can be claimed again.
+  heartbeat went stale, or whose holder was a process on this host that is gone, can be
+  claimed again; :meth:`Storage.release` hands a held run back to the queue.
 - Finished runs (status ok, diverged or failed) are immutable; finishing one again is a no-op.
 - NaN and infinity in metrics, cost, record and curves are read back as NaN and infinity.
 - Errors a user can fix are :class:`~lrpilot.errors.LRPilotError`; no message or log line
@@ -67,6 +68,18 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def finish(self, run_id: int, result: Any) -> bool:
         """Write a held run's :class:`~lrpilot.engine.RunResult`; False (nothing written) if it was finished."""
+
+    @abc.abstractmethod
+    def release(self, run_id: int) -> None:
+        """Give a run this store object holds back to the queue (e.g. on Ctrl-C); no-op otherwise."""
+
+    @abc.abstractmethod
+    def save_analysis(self, task: Any, kind: str, settings: str, result: dict[str, Any]) -> None:
+        """Keep an analysis of a task (e.g. a range test), replacing one of the same kind and settings."""
+
+    @abc.abstractmethod
+    def analyses(self, *, task: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Stored analyses (task, kind, settings, result, host, created_at), oldest first."""
 
     @abc.abstractmethod
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,

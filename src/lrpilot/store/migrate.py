@@ -28,7 +28,22 @@ def _v1_to_v2(conn: sa.Connection) -> None:
     _add_columns(conn, "tasks", sa.Column("framework", sa.String(50)), sa.Column("versions", sa.JSON))
 
 
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(conn: sa.Connection) -> None:
+    """Analyses of a task (range tests) beside its runs."""
+    m = sa.MetaData()
+    sa.Table("tasks", m, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("analyses", m,
+             sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("task_id", sa.ForeignKey("tasks.id"), nullable=False),
+             sa.Column("kind", sa.String(50), nullable=False),
+             sa.Column("settings", sa.String(500), nullable=False),
+             sa.Column("result", sa.JSON, nullable=False),
+             sa.Column("host", sa.String(200)),
+             sa.Column("created_at", sa.Float, nullable=False),
+             sa.UniqueConstraint("task_id", "kind", "settings")).create(conn)
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(conn: sa.Connection, where: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-VERSION = 2
+VERSION = 3
 STATUSES = ("queued", "running", "ok", "diverged", "failed")
 FINISHED = ("ok", "diverged", "failed")
 
@@ -57,4 +57,16 @@ curves = sa.Table(
     sa.Column("run_id", sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("name", sa.String(100), primary_key=True),
     sa.Column("points", sa.JSON, nullable=False),
+)
+
+analyses = sa.Table(
+    "analyses", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("task_id", sa.ForeignKey("tasks.id"), nullable=False),
+    sa.Column("kind", sa.String(50), nullable=False),
+    sa.Column("settings", sa.String(500), nullable=False),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("host", sa.String(200)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("task_id", "kind", "settings"),
 )

@@ -63,10 +63,19 @@ class Store(Storage):
                                .on_conflict_do_nothing().returning(R.id)).scalar_one_or_none()
             if new is not None:
                 return new
-            stale = sa.or_(R.heartbeat_at.is_(None), R.heartbeat_at < now - self.heartbeat_timeout)
-            return conn.execute(sa.update(schema.runs).where(*_match(ids), R.status.in_(("queued", "running")), stale)
+            row = conn.execute(sa.select(R.id, R.status, R.owner, R.heartbeat_at).where(*_match(ids))).one()
+            if row.status in schema.FINISHED or not (row.status == "queued" or self._dead(row, now)):
+                return None
+            return conn.execute(sa.update(schema.runs).where(R.id == row.id, R.status == row.status,
+                                                             _is(R.owner, row.owner))
                                 .values(**held).returning(R.id)).scalar_one_or_none()
         return self._tx(tx)
+
+    def release(self, run_id: int) -> None:
+        def tx(conn):
+            conn.execute(sa.update(schema.runs).where(R.id == run_id, R.owner == self.owner, R.status == "running")
+                         .values(status="queued", owner=None, heartbeat_at=None))
+        self._tx(tx)
 
     def heartbeat(self, run_id: int) -> None:
         def tx(conn):
@@ -106,6 +115,15 @@ class Store(Storage):
             return True
         return self._tx(tx)
 
+    def save_analysis(self, task: Any, kind: str, settings: str, result: dict[str, Any]) -> None:
+        def tx(conn):
+            row = {"task_id": self._row_id(conn, schema.tasks, task_row(task), "name"), "kind": kind,
+                   "settings": settings, "result": codec.encode(result), "host": self.host, "created_at": time.time()}
+            conn.execute(self._insert(schema.analyses).values(**row).on_conflict_do_update(
+                index_elements=["task_id", "kind", "settings"],
+                set_={k: row[k] for k in ("result", "host", "created_at")}))
+        self._tx(tx)
+
     # --- queries -----------------------------------------------------------------------------
 
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
@@ -126,6 +144,17 @@ class Store(Storage):
             return [_record(row, points[row.id]) for row in rows]
         return self._tx(tx)
 
+    def analyses(self, *, task: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        A = schema.analyses.c
+        where = [c == v for c, v in ((TK.name, task), (A.kind, kind)) if v is not None]
+
+        def tx(conn):
+            q = (sa.select(TK.name.label("task"), A.kind, A.settings, A.result, A.host, A.created_at)
+                 .select_from(schema.analyses.join(schema.tasks, A.task_id == TK.id)).where(*where)
+                 .order_by(A.created_at, A.id))
+            return [dict(row._mapping) for row in conn.execute(q)]
+        return [{**a, "result": codec.decode(a["result"])} for a in self._tx(tx)]
+
     def tasks(self) -> list[dict[str, Any]]:
         def tx(conn):
             return [dict(row._mapping) for row in conn.execute(sa.select(schema.tasks).order_by(TK.name))]
@@ -145,6 +174,22 @@ class Store(Storage):
         return {"task_id": self._row_id(conn, schema.tasks, task_row(task), "name"),
                 "policy_id": self._row_id(conn, schema.policies, policy_row(policy), "text"),
                 "seed": seed, "budget": budget}
+
+    def _dead(self, row: sa.Row, now: float) -> bool:
+        """Whether the holder of a running ``row`` is gone: a stale heartbeat, or a dead process on this host."""
+        if row.heartbeat_at is None or row.heartbeat_at < now - self.heartbeat_timeout:
+            return True
+        host, _, rest = (row.owner or "").partition(":")
+        pid = rest.partition(":")[0]
+        if host != self.host or not pid.isdigit() or int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)  # PermissionError: alive, another user's
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
 
     def _row_id(self, conn: sa.Connection, table: sa.Table, row: dict[str, Any], key: str) -> int:
         conn.execute(self._insert(table).values(**row).on_conflict_do_nothing(index_elements=[key]))
@@ -171,6 +216,10 @@ class Store(Storage):
 
 def _match(ids: dict[str, int]) -> list:
     return [R[k] == v for k, v in ids.items()]
+
+
+def _is(column: sa.Column, value: Any) -> sa.ColumnElement:
+    return column.is_(None) if value is None else column == value
 
 
 def _joined(runs: sa.FromClause) -> sa.FromClause:
