@@ -110,12 +110,241 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", default=None,
+                   help="results store: a file path, sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB "
+                        "(default: $LRPILOT_DB, else ~/.local/share/lrpilot/results.db)")
+
+
+def _add_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core; Ray: its CPUs)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local worker processes, or Ray tasks (pip install 'lrpilot[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray on 127.0.0.1)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _open_store(args: argparse.Namespace):
+    from lrpilot.store import Store
+
+    return Store(args.db)
+
+
+def _executor(args: argparse.Namespace):
+    from lrpilot.bench.executors import make_executor
+
+    return make_executor(args.executor, args.workers, args.address)
+
+
+def _progress(args: argparse.Namespace):
+    from lrpilot.bench.runner import print_line
+
+    return None if args.quiet else print_line
+
+
+def _add_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--policies", nargs="+", metavar="POLICY", help="policy or controller texts")
+    which.add_argument("--policy-file", metavar="FILE", help="YAML file: a list of policy texts (or {policies: [...]})")
+    which.add_argument("--suite", choices=("lrbench13",), help="the 13 LRBench functions scaled to the task "
+                       "(by its stored range test, else its default LR)")
+    p.add_argument("--repeats", type=int, default=3, help="seeds 0..R-1 per policy (default 3)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
+    budget.add_argument("--steps", type=int, help="training budget in iterations")
+    p.add_argument("--by", default="utility", help="ranking of the final table: utility, cost, robustness or score")
+    p.add_argument("--data-dir", default=None, help="folder with the task's data files (MNIST IDX, CIFAR-10 binary)")
+    p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    _add_workers(p)
+    _add_db(p)
+
+
+def _bench_policies(args: argparse.Namespace, store, task) -> list[str]:
+    if args.policies:
+        return args.policies
+    if args.policy_file:
+        return _read_policy_file(args.policy_file)
+    from lrpilot.bench.range_test import latest
+    from lrpilot.bench.suite import suite
+    from lrpilot.engine import budget
+
+    found = latest(store, task.name)
+    k_low, k_high, best = (found["k_low"], found["k_high"], found["best_lr"]) if found else (task.lr / 10, task.lr, task.lr)
+    return suite(args.suite, budget(task, args.steps, args.epochs), k_low, k_high, best)
+
+
+def _read_policy_file(path: str) -> list[str]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8"))
+    except OSError as e:
+        raise LRPilotError(f"cannot read --policy-file {path!r} ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise LRPilotError(f"--policy-file {path!r} is not valid YAML ({str(e).splitlines()[0]})") from None
+    if isinstance(data, dict):
+        data = data.get("policies")
+    if not isinstance(data, list) or not data or not all(isinstance(x, str) for x in data):
+        raise LRPilotError(f"--policy-file {path!r} must hold a non-empty list of policy texts, e.g.\n"
+                           "- FIX(k0=0.01)\n- COS(k0=0.1, k1=0.001, l=5000)")
+    return data
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from lrpilot.bench.rank import rank
+    from lrpilot.bench.runner import bench, task_named
+
+    if args.repeats < 1:
+        raise LRPilotError(f"--repeats {args.repeats} must be >= 1")
+    task = task_named(args.task, args.data_dir)
+    with _open_store(args) as store:
+        policies = _bench_policies(args, store, task)
+        executor = _executor(args)
+        rank([], args.by)  # a bad --by fails before any training
+        done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
+                     data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
+                     progress=_progress(args))
+        print(f"{done.task}: {done.trained} runs trained, {done.failed} failed, {done.finished_before} already in "
+              f"{store.where}, {done.held_elsewhere} held by another process")
+        runs = [r for r in store.runs(task=done.task, curves=False) if r.budget == done.budget and
+                r.policy in done.policies and r.seed in done.seeds]
+        print(rank(runs, args.by, task=done.task).format())
+    return 0
+
+
+def _add_rank(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="task name as stored")
+    p.add_argument("--by", default="utility", help="utility, cost, robustness or score (default utility)")
+    p.add_argument("--top", type=int, default=None, help="the first N policies of each budget")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print JSON for programs")
+    out.add_argument("--csv", metavar="FILE", help="write the ranking as CSV to FILE ('-' for stdout)")
+    _add_db(p)
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    from lrpilot.bench.rank import rank
+
+    with _open_store(args) as store:
+        ranking = rank(store.runs(task=args.task, curves=False), args.by, args.top, task=args.task)
+    if args.json:
+        print(json.dumps(ranking.to_dicts(), indent=1))
+    elif args.csv:
+        ranking.to_csv(sys.stdout if args.csv == "-" else args.csv)
+    else:
+        print(ranking.format())
+    return 0
+
+
+def _add_range_test(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    p.add_argument("--method", choices=("decade", "sweep", "both"), default="both",
+                   help="LRBench's decade search, the exponential LR sweep, or both (default)")
+    p.add_argument("--repeats", type=int, default=3, help="seeds per LR (decade) and sweeps (default 3)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=float, default=2.0, help="budget of each decade run in epochs (default 2)")
+    budget.add_argument("--steps", type=int, help="budget of each decade run in iterations")
+    p.add_argument("--start", type=float, default=0.1, help="first (largest) constant LR of the decade search")
+    p.add_argument("--tolerance", type=float, default=1.0, help="Top-1 points below the best that stay in the range")
+    p.add_argument("--sweep-steps", type=int, default=100, help="iterations of each sweep (default 100)")
+    p.add_argument("--lr-min", type=float, default=1e-5, help="first LR of the sweep")
+    p.add_argument("--lr-max", type=float, default=10.0, help="last LR of the sweep")
+    p.add_argument("--data-dir", default=None, help="folder with the task's data files")
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    _add_workers(p)
+    _add_db(p)
+
+
+def _run_range_test(args: argparse.Namespace) -> int:
+    from lrpilot.bench.range_test import decade_test, sweep_test
+
+    if args.repeats < 1:
+        raise LRPilotError(f"--repeats {args.repeats} must be >= 1")
+    seeds = tuple(range(args.repeats))
+    out = {}
+    with _open_store(args) as store, _executor(args) as executor:
+        if args.method in ("decade", "both"):
+            out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
+                                        start=args.start, tolerance=args.tolerance, data_dir=args.data_dir,
+                                        executor=executor, progress=_progress(args))
+        if args.method in ("sweep", "both"):
+            out["sweep"] = sweep_test(store, args.task, seeds=seeds, steps=args.sweep_steps, lr_min=args.lr_min,
+                                      lr_max=args.lr_max, data_dir=args.data_dir, executor=executor,
+                                      progress=_progress(args))
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    if d := out.get("decade"):
+        print(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds): good range "
+              f"[{d['k_low']:g}, {d['k_high']:g}], best constant LR {d['best_lr']:g}")
+        for p in d["points"]:
+            print(f"  FIX {p['lr']:<8g} Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f}")
+    if w := out.get("sweep"):
+        if w["suggestion"] is None:
+            print("LR sweep: no suggestion (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps")
+        else:
+            print(f"LR sweep ({len(w['curves'])} seeds): suggested LR {w['suggestion']:.3g}, spread "
+                  f"{w['spread'][0]:.3g}..{w['spread'][1]:.3g}; rule: {w['rule']}")
+    return 0
+
+
+def _add_recommend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    p.add_argument("--top", type=int, default=5, help="how many policies (default 5)")
+    p.add_argument("--no-range-test", action="store_true", help="when nothing is stored, say so instead of "
+                   "running a range test")
+    p.add_argument("--data-dir", default=None, help="folder with the task's data files")
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    _add_workers(p)
+    _add_db(p)
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lrpilot.bench.recommend import recommend
+
+    if args.top < 1:
+        raise LRPilotError(f"--top {args.top} must be >= 1")
+    with _open_store(args) as store, _executor(args) as executor:
+        rec = recommend(store, args.task, top=args.top, data_dir=args.data_dir, range_test=not args.no_range_test,
+                        executor=executor, progress=_progress(args))
+    print(json.dumps(asdict(rec), indent=1) if args.json else rec.format())
+    return 0
+
+
+def _add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="task name as stored")
+    p.add_argument("-o", "--output", default="report.html", help="report file: .html (self-contained) or .md")
+    p.add_argument("--by", default="utility", help="ranking: utility, cost, robustness or score")
+    p.add_argument("--top", type=int, default=10, help="policies in the figures (default 10)")
+    _add_db(p)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from lrpilot.report.report import write_report
+
+    with _open_store(args) as store:
+        records = store.runs(task=args.task)
+        tests = [a["result"] for a in store.analyses(task=args.task) if a["kind"].startswith("range-")]
+        write_report(records, args.output, task=args.task, range_tests=tests, by=args.by, top=args.top)
+    print(f"wrote {args.output} ({len(records)} runs of {args.task})")
+    return 0
+
+
 # name -> (add its arguments, run it, one-line help)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
     "policies": (_add_json_flag, _run_policies, "list the LR functions, composites and controllers with their parameters"),
     "plot": (_add_plot, _run_plot, "plot LR policies over iterations into an image"),
     "tasks": (_add_json_flag, _run_tasks, "list the built-in tasks"),
     "train": (_add_train, _run_train, "train a task once under a policy or controller and report the LRBench metrics"),
+    "bench": (_add_bench, _run_bench, "train policies over seeds in parallel workers into the results store, then rank them"),
+    "rank": (_add_rank, _run_rank, "rank a task's stored policies by utility, cost, robustness or a weighted score"),
+    "range-test": (_add_range_test, _run_range_test, "find a task's good LR range (decade search, exponential sweep)"),
+    "recommend": (_add_recommend, _run_recommend, "recommend policies for a task from stored results"),
+    "report": (_add_report, _run_report, "write an HTML or Markdown report of a task's stored results"),
 }
 
 

@@ -1,15 +1,29 @@
-"""Matplotlib figures of LR policies."""
+"""Matplotlib figures: LR policies, training curves and LR range tests (headless, Agg backend)."""
 
 from __future__ import annotations
 
+import io
+import math
 import os
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy
 from lrpilot.report.files import atomic_path
+
+Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # legend label -> (x, y)
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_policies(policies: Sequence[Policy], steps: int, path: str | os.PathLike, log: bool = False) -> None:
@@ -19,11 +33,7 @@ def plot_policies(policies: Sequence[Policy], steps: int, path: str | os.PathLik
     suffix = os.path.splitext(str(path))[1].lower()
     if suffix not in (".png", ".svg", ".pdf"):
         raise LRPilotError(f"cannot write a plot to {str(path)!r}: use a .png, .svg or .pdf file name")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     t = np.arange(steps)
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     for p in policies:
@@ -39,3 +49,105 @@ def plot_policies(policies: Sequence[Policy], steps: int, path: str | os.PathLik
             fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
+
+
+def png(fig: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    finally:
+        pyplot().close(fig)
+
+
+def curves_figure(panels: Sequence[tuple[str, Series]], xlabel: str = "iteration") -> Any:
+    """A figure of side-by-side panels, each ``(y label, {legend label: (x, y)})``; NaN points are left out."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), layout="constrained", squeeze=False)
+    for ax, (ylabel, series) in zip(axes[0], panels):
+        for label, (x, y) in series.items():
+            x, y = _floats(x), _floats(y)
+            keep = np.isfinite(y)
+            ax.plot(x[keep], y[keep], label=label, linewidth=1.3)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        axes[0][-1].legend(handles, labels, fontsize=7, loc="best")
+    return fig
+
+
+def range_test_figure(result: Mapping[str, Any]) -> Any | None:
+    """The plot of an LR range test result (kind ``decade`` or ``sweep``), or None if it holds nothing to plot."""
+    kind = result.get("kind")
+    draw = {"decade": _decade, "sweep": _sweep}.get(kind)
+    if draw is None:
+        raise LRPilotError(f"unknown range test kind {kind!r}: use a result of kind 'decade' or 'sweep'")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    if not draw(ax, result):
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def _decade(ax: Any, result: Mapping[str, Any]) -> bool:
+    """Top-1 vs LR with error bars, the good range [k_low, k_high] and the best LR; False if no point has a Top-1."""
+    points = [p for p in result.get("points") or () if _finite(p.get("lr")) and _finite(p.get("top1_mean"))]
+    if not points:
+        return False
+    std = [p.get("top1_std") if _finite(p.get("top1_std")) else 0.0 for p in points]
+    ax.errorbar([p["lr"] for p in points], [p["top1_mean"] for p in points], yerr=std, fmt="o-", capsize=3,
+                label="Top-1 (mean +- std over seeds)")
+    k_low, k_high = result.get("k_low"), result.get("k_high")
+    if _finite(k_low) and _finite(k_high):
+        ax.axvspan(k_low, k_high, alpha=0.15, color="tab:green", label=f"good range [{k_low:g}, {k_high:g}]")
+    if _finite(best := result.get("best_lr")):
+        ax.axvline(best, color="tab:red", linestyle="--", label=f"best LR {best:g}")
+    ax.set_ylabel("Top-1 (%)")
+    ax.set_title("LR range test: Top-1 per LR decade")
+    return True
+
+
+def _sweep(ax: Any, result: Mapping[str, Any]) -> bool:
+    """Loss vs LR per seed with each seed's suggestion, the overall suggestion and spread; False without curves."""
+    curves = [c for c in result.get("curves") or () if c.get("lr") and c.get("loss")]
+    if not curves:
+        return False
+    firsts = []
+    for c in curves:
+        lr, loss = _floats(c["lr"]), _floats(c["loss"])
+        loss[~np.isfinite(loss)] = np.nan
+        (line,) = ax.plot(lr, loss, linewidth=1.2, label=f"seed {c.get('seed', '?')}")
+        if _finite(s := c.get("suggestion")):
+            ax.axvline(s, color=line.get_color(), linestyle=":", linewidth=1)
+        firsts += [v for v in loss[:1] if math.isfinite(v)]
+    if firsts:  # the loss explodes at the end of a sweep: keep the informative part in view
+        losses = np.concatenate([_floats(c["loss"]) for c in curves])
+        low, high = np.nanmin(losses), min(np.nanmax(losses), 1.5 * max(firsts))
+        pad = 0.05 * (high - low) or 0.05
+        ax.set_ylim(low - pad, high + pad)
+    spread = result.get("spread") or ()
+    if len(spread) == 2 and all(_finite(v) for v in spread):
+        ax.axvspan(*spread, alpha=0.15, color="tab:green", label=f"spread [{spread[0]:g}, {spread[1]:g}]")
+    rule = f" ({result['rule']})" if result.get("rule") else ""
+    if _finite(s := result.get("suggestion")):
+        ax.axvline(s, color="black", linestyle="--", label=f"suggestion{rule} {s:g}")
+    ax.set_ylabel("loss")
+    ax.set_title(f"LR range test: loss vs LR sweep{rule}")
+    return True
+
+
+def _floats(values: Sequence[Any]) -> np.ndarray:
+    """A float array with None as NaN."""
+    return np.array([math.nan if v is None else v for v in values], dtype=float)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

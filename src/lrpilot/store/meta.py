@@ -22,7 +22,7 @@ def task_row(task: Any) -> dict[str, Any]:
     meta = getattr(task, "meta", {}) or {}
     return {"name": task.name, "dataset": meta.get("dataset"), "model": meta.get("model"),
             "num_classes": meta.get("num_classes", getattr(task, "num_classes", None)),
-            "n_train": meta.get("n_train"), "framework": "pytorch",
+            "n_train": meta.get("n_train"), "input_shape": _shape(meta.get("input_shape")), "framework": "pytorch",
             "versions": {"torch": torch.__version__, "lrpilot": __version__, "python": platform.python_version()}}
 
 
@@ -43,3 +43,7 @@ def policy_row(policy: Any) -> dict[str, Any]:
     if not name:
         raise LRPilotError(f"policy text {text!r} does not start with a name: give text such as 'FIX(k0=0.01)'")
     return {"text": text, "name": name.group(1), "n_param": getattr(policy, "n_param", None)}
+
+
+def _shape(shape: Any) -> list[int] | None:
+    return None if shape is None else [int(n) for n in shape]

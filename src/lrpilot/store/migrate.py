@@ -29,7 +29,8 @@ def _v1_to_v2(conn: sa.Connection) -> None:
 
 
 def _v2_to_v3(conn: sa.Connection) -> None:
-    """Analyses of a task (range tests) beside its runs."""
+    """Analyses of a task (range tests) beside its runs; the task's input shape (for recommendations)."""
+    _add_columns(conn, "tasks", sa.Column("input_shape", sa.JSON))
     m = sa.MetaData()
     sa.Table("tasks", m, sa.Column("id", sa.Integer, primary_key=True))
     sa.Table("analyses", m,

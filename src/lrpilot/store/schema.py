@@ -20,6 +20,7 @@ tasks = sa.Table(
     sa.Column("model", sa.String(200)),
     sa.Column("num_classes", sa.Integer),
     sa.Column("n_train", sa.Integer),
+    sa.Column("input_shape", sa.JSON),
     sa.Column("framework", sa.String(50)),
     sa.Column("versions", sa.JSON),
 )

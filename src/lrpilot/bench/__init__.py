@@ -1,0 +1,1 @@
+"""Layer 4: benchmarks, ranking, the LR range test and recommendation."""

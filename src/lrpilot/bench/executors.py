@@ -1,0 +1,202 @@
+"""Executors: run jobs (calls of one top-level function) side by side, in local processes or on Ray.
+
+An executor pulls jobs from an iterator only when a worker is free (so a job can be claimed
+in the store at that moment), reports each result or failure through callbacks in the
+calling process, and calls ``tick`` at least every ``every`` seconds (for heartbeats). A
+worker that dies takes only its own job with it: the job is reported failed, a new worker
+takes its place. Callbacks run in the caller's process; workers never touch the store.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import traceback
+from multiprocessing.connection import wait
+from typing import Any, Callable, Iterator
+
+from lrpilot.errors import LRPilotError
+
+Done = Callable[[Any, Any], None]  # (job, result)
+Failed = Callable[[Any, str], None]  # (job, reason)
+
+
+class LocalExecutor:
+    """``workers`` processes on this machine (spawned), each with an equal share of the cores for torch.
+
+    Used as a context manager, its processes outlive one :meth:`run` and serve the next (no second
+    start-up); otherwise each run starts and stops its own. Scripts that use it must guard their
+    entry point with ``if __name__ == "__main__":``, as for any spawned process.
+    """
+
+    def __init__(self, workers: int | None = None):
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if not isinstance(workers, int) or workers < 1:
+            raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
+        self.workers = workers
+        self._idle: list[tuple[Any, Any]] = []  # (connection, process)
+        self._kept = False
+
+    def __enter__(self) -> "LocalExecutor":
+        self._kept = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._kept = False
+        self.close()
+
+    def close(self) -> None:
+        """Stop the idle worker processes."""
+        while self._idle:
+            _stop(*self._idle.pop())
+
+    def _start(self) -> tuple[Any, Any]:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        proc = ctx.Process(target=_serve, args=(child, threads, os.getpid()), daemon=True)
+        proc.start()
+        child.close()  # so that the worker's death reads as EOF here
+        return parent, proc
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
+            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        busy: dict[Any, tuple[Any, Any]] = {}  # connection -> (process, job)
+
+        def dispatch(worker: tuple[Any, Any] | None = None) -> bool:
+            """Send the next job to ``worker`` (an idle or new one if None); park it if there is none."""
+            job = next(jobs, None)
+            if job is None:
+                if worker is not None:
+                    self._idle.append(worker)
+                return False
+            conn, proc = worker or (self._idle.pop() if self._idle else self._start())
+            conn.send((fn, job))
+            busy[conn] = (proc, job)
+            return True
+
+        try:
+            for _ in range(self.workers):
+                if not dispatch():
+                    break
+            while busy:
+                for conn in wait(list(busy), timeout=every):
+                    proc, job = busy.pop(conn)
+                    try:
+                        status, payload = conn.recv()
+                    except (EOFError, OSError):
+                        proc.join(5)
+                        conn.close()
+                        on_failed(job, f"its worker process died (exit code {proc.exitcode})")
+                        dispatch()
+                        continue
+                    (on_done if status == "ok" else on_failed)(job, payload)
+                    dispatch((conn, proc))
+                tick()
+        finally:
+            for conn, (proc, _) in busy.items():  # interrupted: these are mid-job
+                _stop(conn, proc)
+            if not self._kept:
+                self.close()
+
+
+def _stop(conn, proc) -> None:
+    try:
+        conn.send(None)
+    except OSError:
+        pass
+    proc.join(2)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(5)
+    conn.close()
+
+
+def _serve(conn, threads: int, parent_pid: int) -> None:
+    """A worker: run each (function, job) received until None; exits when its parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    import torch
+
+    torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    while (work := conn.recv()) is not None:
+        fn, job = work
+        try:
+            result = ("ok", fn(job))
+        except Exception as e:  # noqa: BLE001 - reported to the parent, which records the run as failed
+            result = ("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}")
+        conn.send(result)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        threading.Event().wait(1.0)
+    os._exit(1)
+
+
+class RayExecutor:
+    """Jobs as Ray tasks (one CPU each) on the cluster at ``address``, or on a local Ray started here.
+
+    A local Ray listens on 127.0.0.1 only; ``workers`` caps the jobs in flight (default: the cluster's CPUs).
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None):
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
+        self.address, self.workers = address, workers
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
+            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        ray = _import_ray()
+        started = not ray.is_initialized()
+        if started:
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            if self.address:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False,
+                         _node_ip_address="127.0.0.1", log_to_driver=False)
+        remote = ray.remote(num_cpus=1, max_retries=0)(fn)
+        limit = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        flight: dict[Any, Any] = {}
+        try:
+            while True:
+                while len(flight) < limit and (job := next(jobs, None)) is not None:
+                    flight[remote.remote(job)] = job
+                if not flight:
+                    break
+                ready, _ = ray.wait(list(flight), num_returns=1, timeout=every)
+                for ref in ready:
+                    job = flight.pop(ref)
+                    try:
+                        on_done(job, ray.get(ref))
+                    except ray.exceptions.RayError as e:
+                        on_failed(job, str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__)
+                tick()
+        finally:
+            for ref in flight:
+                ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise LRPilotError("--executor ray needs Ray: pip install 'lrpilot[ray]' (or use --executor local)") from None
+    return ray
+
+
+EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
+
+
+def make_executor(name: str, workers: int | None = None, address: str | None = None):
+    """The executor called ``name`` (local or ray)."""
+    if name not in EXECUTORS:
+        raise LRPilotError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
+    if address is not None and name != "ray":
+        raise LRPilotError(f"--address {address!r} is for --executor ray")
+    return LocalExecutor(workers) if name == "local" else RayExecutor(address, workers)

@@ -1,0 +1,246 @@
+"""LRBench's LR policy ranking (Wu et al. 2019, Section IV): the top policies of a task by utility, cost or robustness.
+
+The finished runs of a task are grouped by (policy, budget) and their seeds aggregated: the mean
+and the sample standard deviation (ddof=1; 0 for one run) of every metric over the group's ok
+runs. Groups of different budgets are ranked apart, each with its own places 1, 2, ...
+
+Diverged and failed runs count as failures: groups are ordered first by their share of failed
+runs, so a policy with a diverged run ranks below every policy without one, whatever its metrics.
+Then, with missing values (NaN) last in each criterion:
+
+- ``utility``: mean Top-1 descending, then AC descending, CD ascending, CDAC ascending;
+- ``cost``: mean #Iterations at the highest Top-1 ascending, then #Param ascending, then wall time ascending;
+- ``robustness``: mean |LD| ascending (smaller loss difference, less over-fitting), then Top-1 descending;
+- ``score``: the weighted score ``0.6 U + 0.2 C + 0.2 R`` descending, then Top-1 descending, where
+  U, C and R normalise mean Top-1, #Iterations at the highest Top-1 and |LD| to [0, 1] over the
+  groups of the same budget (1 the best value, 0 the worst; 1 for all when all are equal; 0 where missing
+  or infinite).
+
+Queued and running runs are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import statistics
+from dataclasses import dataclass, field, replace
+from typing import IO, Any, Iterable, Sequence
+
+from lrpilot.errors import LRPilotError
+from lrpilot.report.files import atomic_path
+from lrpilot.store.base import RunRecord
+from lrpilot.store.schema import FINISHED
+
+METRICS = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld", "abs_ld", "train_loss",
+           "test_loss", "n_param", "iterations", "samples", "epochs", "wall_s")
+ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {  # criterion -> (value, descending) keys in order
+    "utility": (("top1", True), ("ac", True), ("cd", False), ("cdac", False)),
+    "cost": (("iters_at_best", False), ("n_param", False), ("wall_s", False)),
+    "robustness": (("abs_ld", False), ("top1", True)),
+    "score": (("score", True), ("top1", True)),
+}
+SCORE_WEIGHTS = (("top1", True, 0.6), ("iters_at_best", False, 0.2), ("abs_ld", False, 0.2))
+FIELDS = ("rank", "policy", "budget", "n", "n_ok", "n_diverged", "n_failed", "score",
+          *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")))  # the flat dicts, CSV and DataFrame columns
+# the table: header, metric, number format, whether to show the std (#Param is the policy's, the same every run)
+COLUMNS = (("Top-1 (%)", "top1", ".2f", True), ("Top-5 (%)", "top5", ".2f", True), ("AC", "ac", ".4f", True),
+           ("CD", "cd", ".4f", True), ("CDAC", "cdac", ".4f", True), ("LD", "ld", ".4f", True),
+           ("#Param", "n_param", ".0f", False), ("#Iter at best", "iters_at_best", ".0f", True),
+           ("wall s", "wall_s", ".1f", True))
+
+
+@dataclass(frozen=True)
+class RankedPolicy:
+    """One (policy, budget) group: its place, run counts, the mean and std of every metric over its ok runs.
+
+    ``runs`` holds the group's finished runs (for their curves); ``score`` is the weighted score.
+    """
+
+    rank: int
+    policy: str
+    budget: int
+    n: int
+    n_ok: int
+    n_diverged: int
+    n_failed: int
+    mean: dict[str, float]
+    std: dict[str, float]
+    score: float
+    runs: tuple[RunRecord, ...] = field(repr=False, compare=False)
+
+    def value(self, key: str) -> float:
+        """The mean of metric ``key``, or the score."""
+        return self.score if key == "score" else self.mean[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A flat JSON-able dict (``<metric>_mean``, ``<metric>_std``; NaN becomes None)."""
+        row = {k: getattr(self, k) for k in FIELDS[:7]} | {"score": _finite(self.score)}
+        for m in METRICS:
+            row[f"{m}_mean"], row[f"{m}_std"] = _finite(self.mean[m]), _finite(self.std[m])
+        return row
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The ranked groups of one task, by budget and then by place; ``by`` names the ordering."""
+
+    rows: list[RankedPolicy]
+    by: str
+    task: str | None = None
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        """The rows as flat JSON-able dicts."""
+        return [r.to_dict() for r in self.rows]
+
+    def to_csv(self, file: str | os.PathLike | IO[str]) -> None:
+        """Write the rows as CSV (missing values empty) to an open text file or, whole, to a path."""
+        if hasattr(file, "write"):
+            writer = csv.DictWriter(file, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(self.to_dicts())
+            return
+        with atomic_path(file) as tmp, open(tmp, "w", newline="") as f:
+            self.to_csv(f)
+
+    def to_dataframe(self) -> Any:
+        """The rows as a pandas DataFrame (pandas is an optional dependency)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise LRPilotError("a ranking as a DataFrame needs pandas: pip install pandas") from None
+        return pd.DataFrame(self.to_dicts(), columns=list(FIELDS))
+
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """The terminal and report table: headers and cells such as ``99.28 +- 0.02``."""
+        score = self.by == "score"
+        headers = ["#", "policy", "budget", *(c[0] for c in COLUMNS), "runs"] + (["score"] if score else [])
+        cells = []
+        for r in self.rows:
+            row = [str(r.rank), r.policy, str(r.budget)]
+            row += [_cell(r.mean[m], r.std[m] if spread and r.n_ok > 1 else math.nan, fmt)
+                    for _, m, fmt, spread in COLUMNS]
+            row.append(_runs_cell(r))
+            if score:
+                row.append(_cell(r.score, math.nan, ".3f"))
+            cells.append(row)
+        return headers, cells
+
+    def format(self) -> str:
+        """The ranking as an aligned text table, or a line saying that there is nothing to rank."""
+        of_task = f" for task {self.task}" if self.task else ""
+        if not self.rows:
+            return f"no finished runs{of_task} to rank: benchmark policies first (lrpilot bench)"
+        headers, cells = self.table()
+        widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
+        lines = [f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}"]
+        for row in [headers, *cells]:
+            lines.append("  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        return "\n".join(lines)
+
+
+def describe(by: str) -> str:
+    """The ordering ``by`` in words, e.g. ``Top-1 desc, AC desc, CD asc, CDAC asc``."""
+    names = {c[1]: c[0].removesuffix(" (%)") for c in COLUMNS} | {"abs_ld": "|LD|", "score": "score"}
+    return ", ".join(f"{names[key]} {'desc' if desc else 'asc'}" for key, desc in ORDERS[_check_by(by)])
+
+
+def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = None, *,
+         task: str | None = None) -> Ranking:
+    """Rank the finished runs of one task (see the module's docstring); ``top`` keeps the first N of each budget.
+
+    ``task`` names the task when ``records`` holds none of its finished runs; records of another task are an error.
+    """
+    _check_by(by)
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise LRPilotError(f"top={top!r} must be a whole number >= 1, or None for every policy")
+    finished = [r for r in records if r.status in FINISHED]
+    tasks = sorted({r.task for r in finished} | ({task} if task else set()))
+    if len(tasks) > 1:
+        raise LRPilotError(f"the runs are of several tasks ({', '.join(tasks)}): rank one task's runs, "
+                           "e.g. store.runs(task=...)")
+    groups: dict[tuple[int, str], list[RunRecord]] = {}
+    for r in finished:
+        groups.setdefault((r.budget, r.policy), []).append(r)
+    rows = []
+    for budget in sorted({b for b, _ in groups}):
+        stats = _scored([_stats(p, b, runs) for (b, p), runs in groups.items() if b == budget])
+        stats.sort(key=lambda s: _sort_key(s, ORDERS[by]))
+        rows += [replace(s, rank=i) for i, s in enumerate(stats[:top], 1)]
+    return Ranking(rows, by, tasks[0] if tasks else None)
+
+
+def _check_by(by: str) -> str:
+    if by not in ORDERS:
+        raise LRPilotError(f"unknown ranking by={by!r}: use one of {', '.join(ORDERS)}")
+    return by
+
+
+def _stats(policy: str, budget: int, runs: list[RunRecord]) -> RankedPolicy:
+    """The group's counts and the mean and sample std of each metric over its ok runs."""
+    ok = [r for r in runs if r.status == "ok"]
+    values = [_metrics(r) for r in ok]
+    mean, std = {}, {}
+    for m in METRICS:
+        mean[m], std[m] = _mean_std([v[m] for v in values if v.get(m) is not None and not math.isnan(v[m])])
+    count = [r.status for r in runs].count
+    return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"), mean, std,
+                        math.nan, tuple(runs))
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    """Mean and sample std (ddof=1; 0 for one value; NaN for no value or an infinite one)."""
+    if not xs:
+        return math.nan, math.nan
+    if not all(map(math.isfinite, xs)):
+        return statistics.fmean(xs), math.nan
+    return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def _metrics(r: RunRecord) -> dict[str, float | None]:
+    """One run's metrics and cost as floats (None where absent), with |LD|."""
+    values = {k: None if v is None else float(v) for k, v in {**(r.metrics or {}), **(r.cost or {})}.items()
+              if v is None or isinstance(v, (int, float))}
+    values["abs_ld"] = None if values.get("ld") is None else abs(values["ld"])
+    return values
+
+
+def _scored(rows: list[RankedPolicy]) -> list[RankedPolicy]:
+    """The rows of one budget with their weighted score (see the module's docstring)."""
+    score = [0.0] * len(rows)
+    for m, higher_better, weight in SCORE_WEIGHTS:
+        xs = [r.mean[m] for r in rows if math.isfinite(r.mean[m])]
+        if not xs:
+            continue
+        best, worst = (max(xs), min(xs)) if higher_better else (min(xs), max(xs))
+        for i, r in enumerate(rows):
+            if math.isfinite(r.mean[m]):
+                score[i] += weight * (1.0 if best == worst else (r.mean[m] - worst) / (best - worst))
+    return [replace(r, score=s) for r, s in zip(rows, score)]
+
+
+def _sort_key(row: RankedPolicy, order: Sequence[tuple[str, bool]]) -> tuple:
+    keys: list[Any] = [(row.n - row.n_ok) / row.n]
+    for key, descending in order:
+        v = row.value(key)
+        keys.append((1, 0.0) if math.isnan(v) else (0, -v if descending else v))
+    return (*keys, row.policy)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _cell(mean: float, std: float, fmt: str) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:{fmt}}" if math.isnan(std) else f"{mean:{fmt}} +- {std:{fmt}}"
+
+
+def _runs_cell(r: RankedPolicy) -> str:
+    if r.n_ok == r.n:
+        return str(r.n)
+    lost = [f"{k} {name}" for k, name in ((r.n_diverged, "diverged"), (r.n_failed, "failed")) if k]
+    return f"{r.n_ok}/{r.n} ok, {', '.join(lost)}"
+

@@ -1,0 +1,138 @@
+"""Recommendation from stored results (LRBench Section III): good policies for a task, new or known.
+
+Three cases, tried in order:
+
+1. ``stored``: the task has finished runs: its top policies by utility, at its largest budget.
+2. ``similar``: it has none: the top policies of the most similar stored task(s). Similarity of a
+   stored task to this one = 4 (same dataset) + 2 (same model family: the model name without a
+   trailing size, ResNet-20 ~ ResNet-32) + 1 (same #classes) + 1 (same input shape); at least 1.
+   Their LRs (k0, k1) are rescaled by this task's range test when one is stored: times this
+   task's best constant LR over the source task's (its range test, else its best FIX run).
+3. ``range-test``: nothing similar is stored: the ``lrbench13`` suite scaled to this task's
+   stored range test (run here first when there is none), FIX at the best LR first.
+
+Every recommendation is policy text that ``lrpilot train --policy`` accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from lrpilot.bench.range_test import decade_test, latest
+from lrpilot.bench.rank import rank
+from lrpilot.bench.suite import lrbench13
+from lrpilot.bench.runner import task_named
+from lrpilot.controllers.base import make_controller
+from lrpilot.engine import budget
+from lrpilot.policy.text import Call, parse, render
+from lrpilot.store import Storage
+from lrpilot.store.meta import task_row
+
+
+@dataclass
+class Recommendation:
+    """Policies for a task, the case that produced them, and where they come from."""
+
+    task: str
+    case: str  # stored | similar | range-test
+    note: str
+    policies: list[dict[str, Any]] = field(default_factory=list)  # policy, source, top1_mean, top1_std, n
+
+    def format(self) -> str:
+        """Lines for the terminal."""
+        lines = [f"{self.task}: {self.note}"]
+        for i, p in enumerate(self.policies, 1):
+            measured = "" if p.get("top1_mean") is None else \
+                f"  Top-1 {p['top1_mean']:.2f} +- {p['top1_std']:.2f} ({p['n']} runs on {p['source']})"
+            lines.append(f"  {i}. {p['policy']}{measured}")
+        return "\n".join(lines)
+
+
+def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None = None, range_test: bool = True,
+              progress: Callable[[str], None] | None = None, **range_args: Any) -> Recommendation:
+    """Recommend up to ``top`` policies for ``task`` from ``store`` (see the module for the cases)."""
+    task_obj = task_named(task, data_dir)
+    name = task_obj.name
+    own = _top(store, name, top)
+    if own:
+        return Recommendation(name, "stored", f"its {len(own)} best stored policies, by utility", own)
+    tasks = {t["name"]: t for t in store.tasks()}
+    this = tasks.get(name) or task_row(task_obj)
+    scored = sorted(((similarity(this, t), n) for n, t in tasks.items() if n != name), reverse=True)
+    scored = [(s, n) for s, n in scored if s > 0 and store.runs(task=n, curves=False)]
+    if scored:
+        best = scored[0][0]
+        sources = [n for s, n in scored if s == best]
+        mine = latest(store, name)
+        picks = sorted((p for n in sources for p in _top(store, n, top)),
+                       key=lambda p: -(p["top1_mean"] if p["top1_mean"] is not None else -1))[:top]
+        scaled = 0
+        for p in picks:
+            factor = _factor(store, p["source"], mine)
+            if factor is not None:
+                p["policy"], scaled = rescale(p["policy"], factor), scaled + 1
+        how = "rescaled by this task's range test" if scaled else "not rescaled (no range test of this task stored)"
+        return Recommendation(name, "similar", f"no stored runs; the best policies of the most similar stored "
+                              f"task(s) {', '.join(sources)} (similarity {best}/8), {how}", picks)
+    found = latest(store, name)
+    if found is None and not range_test:
+        return Recommendation(name, "range-test", "no stored runs of this or a similar task, and no range test: "
+                              "run lrpilot range-test --task " + name)
+    ran = found is None
+    found = found or decade_test(store, task, data_dir=data_dir, progress=progress, **range_args)
+    total = budget(task_obj, None, None)
+    picks = [{"policy": p, "source": "range test", "top1_mean": None, "top1_std": None, "n": 0}
+             for p in lrbench13(total, found["k_low"], found["k_high"], found["best_lr"])[:top]]
+    return Recommendation(name, "range-test", f"no stored runs of this or a similar task: the LRBench suite scaled "
+                          f"to the {'new' if ran else 'stored'} range test [{found['k_low']:g}, {found['k_high']:g}] "
+                          f"(best {found['best_lr']:g}); benchmark them with lrpilot bench --suite lrbench13", picks)
+
+
+def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
+    """The top policies of ``task`` by utility at its largest budget."""
+    ranking = rank(store.runs(task=task, curves=False), "utility", task=task)
+    if not ranking.rows:
+        return []
+    largest = max(r.budget for r in ranking.rows)
+    return [{"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"], "n": r.n}
+            for r in ranking.rows if r.budget == largest][:top]
+
+
+def _family(model: str | None) -> str | None:
+    return None if not model else re.sub(r"[-_ ]?\d+$", "", model).lower()
+
+
+def similarity(a: dict[str, Any], b: dict[str, Any]) -> int:
+    """The module's similarity of two ``tasks`` rows (0 to 8)."""
+    def same(x, y):
+        return x is not None and y is not None and x == y
+    return (4 * same((a.get("dataset") or "").lower() or None, (b.get("dataset") or "").lower() or None)
+            + 2 * same(_family(a.get("model")), _family(b.get("model")))
+            + same(a.get("num_classes"), b.get("num_classes")) + same(a.get("input_shape"), b.get("input_shape")))
+
+
+def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float | None:
+    """This task's best constant LR over the source task's, or None if either is unknown."""
+    if mine is None:
+        return None
+    theirs = latest(store, source)
+    if theirs is not None:
+        return mine["best_lr"] / theirs["best_lr"]
+    for row in rank(store.runs(task=source, curves=False), "utility", task=source).rows:
+        call = parse(row.policy)
+        if call.name == "FIX":
+            return mine["best_lr"] / float(call.kwargs["k0"])
+    return None
+
+
+def rescale(text: str, factor: float) -> str:
+    """``text`` with its range parameters k0 and k1 (also inside composites) multiplied by ``factor``."""
+    def walk(v: Any) -> Any:
+        if isinstance(v, Call):
+            return replace(v, args=[walk(a) for a in v.args],
+                           kwargs={k: float(f"{x * factor:.4g}") if k in ("k0", "k1") else walk(x)
+                                   for k, x in v.kwargs.items()})
+        return [walk(x) for x in v] if isinstance(v, list) else v
+    return str(make_controller(render(walk(parse(text)))))

@@ -1,0 +1,135 @@
+"""The benchmark runner: every (policy, seed) of a task that the store does not hold finished, in parallel.
+
+The calling process claims each run in the store just before a worker takes it, keeps the
+claims alive with heartbeats and writes each result, so that workers (local processes or
+Ray tasks) need no access to the store. Runs held by another live benchmark are left to it;
+runs whose holder died are taken over. A run that raises or whose worker dies is recorded
+as ``failed`` with the reason, a diverged one as ``diverged``; the others go on.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from lrpilot.bench.executors import LocalExecutor
+from lrpilot.controllers.base import make_controller
+from lrpilot.engine import RunResult, budget, train
+from lrpilot.errors import LRPilotError
+from lrpilot.store import Storage
+from lrpilot.store.schema import FINISHED
+from lrpilot.tasks import Task, get_task
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run for a worker: everything it needs, as plain data."""
+
+    task: str
+    data_dir: str | None
+    policy: str
+    seed: int
+    steps: int
+    eval_every: int | None = None
+    device: str | None = None
+
+
+@functools.lru_cache(maxsize=4)
+def task_named(name: str, data_dir: str | None = None) -> Task:
+    """The task ``name``, built once per process (workers run many jobs of one task)."""
+    return get_task(name, data_dir=data_dir)
+
+
+def run_job(job: Job) -> RunResult:
+    """Train one job (in a worker)."""
+    return train(task_named(job.task, job.data_dir), job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
+                 device=job.device)
+
+
+@dataclass
+class BenchSummary:
+    """What one call of :func:`bench` did: runs trained, failed, already finished, held elsewhere."""
+
+    task: str
+    budget: int
+    policies: list[str]
+    seeds: list[int]
+    trained: int = 0
+    failed: int = 0
+    finished_before: int = 0
+    held_elsewhere: int = 0
+
+
+def canonical_policies(policies: Iterable[str]) -> list[str]:
+    """The policies' canonical texts, validated, duplicates dropped (order kept)."""
+    texts = [str(make_controller(p)) for p in policies]
+    if not texts:
+        raise LRPilotError("no policies to benchmark: give --policies, --policy-file or --suite")
+    return list(dict.fromkeys(texts))
+
+
+def bench(store: Storage, task: str, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
+          steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
+          executor: Any = None, eval_every: int | None = None, device: str | None = None,
+          progress: Callable[[str], None] | None = None) -> BenchSummary:
+    """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
+
+    ``task``: a name (built in or ``module:function``) that workers rebuild; ``executor`` defaults
+    to local processes, one per core. ``progress`` receives one line per finished run.
+    """
+    task_obj = task_named(task, data_dir)
+    texts, seeds = canonical_policies(policies), list(dict.fromkeys(seeds))
+    total = budget(task_obj, steps, epochs)
+    summary = BenchSummary(task_obj.name, total, texts, seeds)
+    done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, curves=False)
+            if r.budget == total and r.status in FINISHED}
+    todo = [Job(task, data_dir, p, s, total, eval_every, device)
+            for p in texts for s in seeds if (p, s) not in done]
+    summary.finished_before = len(texts) * len(seeds) - len(todo)
+    held: dict[Job, int] = {}
+    say = progress or (lambda line: None)
+
+    def claimed() -> Iterator[Job]:
+        for job in todo:
+            run_id = store.claim(task_obj, job.policy, job.seed, total)
+            if run_id is None:
+                summary.held_elsewhere += 1
+                say(f"{job.policy} seed {job.seed}: finished or held by another process, skipped")
+                continue
+            held[job] = run_id
+            yield job
+
+    def count() -> str:
+        return f"[{summary.trained + summary.failed + summary.finished_before}/{len(texts) * len(seeds)}]"
+
+    def on_done(job: Job, result: RunResult) -> None:
+        store.finish(held.pop(job), result)
+        summary.trained += 1
+        top1 = result.metrics.get("top1")
+        say(f"{count()} {job.policy} seed {job.seed}: {result.status}"
+            + ("" if top1 is None else f", Top-1 {top1:.2f}%") + f" ({result.cost['wall_s']:.1f} s)")
+
+    def on_failed(job: Job, reason: str) -> None:
+        store.finish(held.pop(job), RunResult(task_obj.name, job.policy, job.seed, "failed", {}, {}, {},
+                                              {"error": reason}))
+        summary.failed += 1
+        say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0]}")
+
+    def heartbeat() -> None:
+        for run_id in list(held.values()):
+            store.heartbeat(run_id)
+
+    try:
+        (executor or LocalExecutor()).run(run_job, claimed(), on_done, on_failed, heartbeat,
+                                          every=min(30.0, getattr(store, "heartbeat_timeout", 120.0) / 4))
+    finally:
+        for run_id in held.values():  # interrupted: give the runs back at once
+            store.release(run_id)
+    return summary
+
+
+def print_line(line: str) -> None:
+    """Progress to stderr, one line per finished run."""
+    print(line, file=sys.stderr, flush=True)

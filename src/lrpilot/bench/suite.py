@@ -1,0 +1,59 @@
+"""Suites of policies scaled to a task: ``lrbench13``, one policy of each of LRBench's 13 functions.
+
+The scaling follows LRBench (Section V): decaying functions start at the top of the good range
+``[k_low, k_high]`` and end near its bottom; cyclic ones (k0 < k1) move between the two bounds
+with a half cycle of a quarter of the run (two full cycles); COS anneals from k_high to k_low
+over the run; FIX sits at the best constant LR. The range comes from a stored range test, else
+from the task's default LR: ``[lr / 10, lr]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from lrpilot.errors import LRPilotError
+from lrpilot.policy.text import fmt_number
+
+SUITES = ("lrbench13",)
+
+
+def _g(x: float, digits: int = 4) -> str:
+    """``x`` rounded to ``digits`` significant digits, as policy text."""
+    return fmt_number(float(f"{x:.{digits}g}"))
+
+
+def lrbench13(total: int, k_low: float, k_high: float, best: float | None = None) -> list[str]:
+    """The 13 LRBench functions over ``total`` iterations within ``[k_low, k_high]`` (FIX at ``best``)."""
+    if not (0 < k_low < k_high) or not math.isfinite(k_high):
+        raise LRPilotError(f"LR range [{k_low}, {k_high}] must satisfy 0 < k_low < k_high: rerun the range test")
+    if total < 8:
+        raise LRPilotError(f"a budget of {total} iterations is too short for the suite's schedules: use >= 8")
+    lo, hi, best = _g(k_low), _g(k_high), _g(best if best is not None else k_high)
+    ratio = k_low / k_high
+    step_gamma = _g(math.sqrt(ratio))  # two drops from k_high reach k_low
+    half = max(1, round(total / 4))
+    decay = _g(0.1 ** (1 / total), 6)  # TRIEXP/SINEXP: the cycles' amplitude shrinks 10x over the run
+    p_inv = 0.75  # Caffe's default power for INV
+    inv_gamma = _g((ratio ** (-1 / p_inv) - 1) / total)
+    return [
+        f"FIX(k0={best})",
+        f"STEP(k0={hi}, gamma={step_gamma}, l={math.ceil(total / 3)})",
+        f"NSTEP(k0={hi}, gamma={step_gamma}, l=[{total // 2}, {3 * total // 4}])",
+        f"EXP(k0={hi}, gamma={_g(ratio ** (1 / total), 6)})",
+        f"INV(k0={hi}, gamma={inv_gamma}, p={p_inv})",
+        f"POLY(k0={hi}, k1={lo}, p=2, l={total})",
+        f"TRI(k0={lo}, k1={hi}, l={half})",
+        f"TRI2(k0={lo}, k1={hi}, l={half})",
+        f"TRIEXP(k0={lo}, k1={hi}, gamma={decay}, l={half})",
+        f"SIN(k0={lo}, k1={hi}, l={half})",
+        f"SIN2(k0={lo}, k1={hi}, l={half})",
+        f"SINEXP(k0={lo}, k1={hi}, gamma={decay}, l={half})",
+        f"COS(k0={hi}, k1={lo}, l={total})",
+    ]
+
+
+def suite(name: str, total: int, k_low: float, k_high: float, best: float | None = None) -> list[str]:
+    """The policies of suite ``name``."""
+    if name not in SUITES:
+        raise LRPilotError(f"unknown suite {name!r}: use one of {', '.join(SUITES)}")
+    return lrbench13(total, k_low, k_high, best)

@@ -1,0 +1,228 @@
+"""The LR policy ranking: aggregates over seeds, the four orderings, failures, budgets, exports and errors."""
+
+import builtins
+import csv
+import importlib.util
+import io
+import json
+import math
+
+import pytest
+
+from lrpilot.bench.rank import FIELDS, rank
+from lrpilot.engine import RunResult
+from lrpilot.errors import LRPilotError
+from lrpilot.store import RunRecord, Store
+
+_ids = iter(range(1, 10**6))
+
+
+def rec(policy, seed=0, status="ok", budget=100, task="digits-lenet", top1=99.0, ac=0.99, cd=0.03, cdac=0.002,
+        ld=0.02, iters_at_best=80, n_param=3, wall_s=10.0, **metrics):
+    """A stored run with the given metrics (accuracy metrics None when it did not finish ok)."""
+    m = dict(top1=top1, top5=99.9, ac=ac, cd=cd, cdac=cdac, best_top1=top1, iters_at_best=iters_at_best, ld=ld,
+             train_loss=0.05, test_loss=0.05 + ld, n_param=n_param) | metrics
+    if status != "ok":
+        m = dict.fromkeys(m) | {"n_param": n_param}
+    cost = {"iterations": budget, "samples": 32 * budget, "epochs": budget / 43, "wall_s": wall_s}
+    return RunRecord(next(_ids), task, policy, seed, budget, status, m, cost, {}, {}, "host", 0.0, 0.0, 0.0, 1.0)
+
+
+def order(ranking):
+    return [r.policy for r in ranking.rows]
+
+
+def test_mean_and_sample_std_over_seeds():
+    rows = rank([rec("TRI", 0, top1=99.26, wall_s=4.0), rec("TRI", 1, top1=99.30, wall_s=6.0)]).rows
+    (r,) = rows
+    assert (r.rank, r.policy, r.budget, r.n, r.n_ok, r.n_diverged, r.n_failed) == (1, "TRI", 100, 2, 2, 0, 0)
+    assert r.mean["top1"] == pytest.approx(99.28) and r.std["top1"] == pytest.approx(0.04 / math.sqrt(2))
+    assert r.mean["wall_s"] == 5.0 and r.std["wall_s"] == pytest.approx(math.sqrt(2))
+    assert r.mean["abs_ld"] == pytest.approx(0.02) and r.std["ac"] == 0.0
+    (one,) = rank([rec("SIN", top1=97.5)]).rows
+    assert one.std["top1"] == 0.0 and one.mean["top1"] == 97.5
+
+
+def test_three_seeds_std_by_hand():
+    (r,) = rank([rec("COS", s, top1=t) for s, t in enumerate([90.0, 92.0, 97.0])]).rows
+    assert r.mean["top1"] == pytest.approx(93.0)
+    assert r.std["top1"] == pytest.approx(math.sqrt((9 + 1 + 16) / 2))
+
+
+def test_infinite_values_have_no_std_and_export_as_none():
+    (r,) = rank([rec("A", 0, ld=math.inf), rec("A", 1, ld=0.5)], by="score").rows
+    assert r.mean["ld"] == math.inf and math.isnan(r.std["ld"]) and r.score == pytest.approx(0.8)
+    headers, cells = rank([rec("A", 0, ld=math.inf), rec("A", 1, ld=0.5)]).table()
+    assert r.to_dict()["ld_mean"] is None and cells[0][headers.index("LD")] == "inf"
+
+
+def test_utility_order_and_tie_breaks():
+    runs = [rec("A", top1=99.0), rec("B", top1=99.3), rec("C", top1=99.3, ac=0.995), rec("D", top1=99.3, ac=0.995,
+            cd=0.02), rec("E", top1=99.3, ac=0.995, cd=0.02, cdac=0.001)]
+    assert order(rank(runs)) == ["E", "D", "C", "B", "A"]
+    assert [r.rank for r in rank(runs).rows] == [1, 2, 3, 4, 5]
+
+
+def test_cost_order_and_tie_breaks():
+    runs = [rec("A", iters_at_best=50, n_param=4, wall_s=1.0), rec("B", iters_at_best=40, n_param=4, wall_s=9.0),
+            rec("C", iters_at_best=50, n_param=3, wall_s=9.0), rec("D", iters_at_best=50, n_param=4, wall_s=2.0)]
+    assert order(rank(runs, by="cost")) == ["B", "C", "A", "D"]
+
+
+def test_robustness_uses_absolute_ld_then_top1():
+    runs = [rec("A", ld=0.05), rec("B", ld=-0.01, top1=98.0), rec("C", ld=0.01, top1=99.0), rec("D", ld=-0.03)]
+    assert order(rank(runs, by="robustness")) == ["C", "B", "D", "A"]
+
+
+def test_score_formula():
+    a = rec("A", top1=99.0, iters_at_best=100, ld=0.04)  # best Top-1 only: 0.6
+    b = rec("B", top1=98.0, iters_at_best=50, ld=0.00)  # best cost and robustness: 0.4
+    c = rec("C", top1=98.5, iters_at_best=75, ld=0.02)  # halfway on all three: 0.5
+    ranking = rank([a, b, c], by="score")
+    assert order(ranking) == ["A", "C", "B"]
+    assert [r.score for r in ranking.rows] == pytest.approx([0.6, 0.5, 0.4])
+    (alone,) = rank([a], by="score").rows
+    assert alone.score == pytest.approx(1.0)
+    assert "score" in ranking.table()[0] and "score" not in rank([a]).table()[0]
+
+
+@pytest.mark.parametrize("by", ["utility", "cost", "robustness", "score"])
+def test_diverged_and_failed_rank_below_every_clean_policy(by):
+    runs = [rec("BAD", 0, top1=99.9, iters_at_best=1, ld=0.0, wall_s=0.1), rec("BAD", 1, status="diverged"),
+            rec("WORSE", 0, status="failed"), rec("WORSE", 1, status="diverged"),
+            rec("OK1", top1=90.0, iters_at_best=90, ld=0.3), rec("OK2", top1=91.0, iters_at_best=95, ld=0.2)]
+    ranking = rank(runs, by=by)
+    assert order(ranking)[2:] == ["BAD", "WORSE"]
+    bad, worse = ranking.rows[2:]
+    assert (bad.n, bad.n_ok, bad.n_diverged, bad.n_failed) == (2, 1, 1, 0)
+    assert (worse.n, worse.n_ok, worse.n_diverged, worse.n_failed) == (2, 0, 1, 1)
+    assert bad.mean["top1"] == 99.9 and math.isnan(worse.mean["top1"])
+    headers, cells = ranking.table()
+    assert cells[3][headers.index("runs")] == "0/2 ok, 1 diverged, 1 failed"
+    assert cells[2][headers.index("runs")] == "1/2 ok, 1 diverged"
+
+
+def test_queued_and_running_runs_are_ignored():
+    ranking = rank([rec("A", 0), rec("A", 1, status="running"), rec("B", status="queued")])
+    assert order(ranking) == ["A"] and ranking.rows[0].n == 1
+
+
+def test_budgets_ranked_apart_and_top_per_budget():
+    runs = [rec("A", budget=100, top1=90.0), rec("B", budget=100, top1=95.0), rec("C", budget=100, top1=93.0),
+            rec("A", budget=500, top1=99.0), rec("B", budget=500, top1=97.0)]
+    ranking = rank(runs)
+    assert [(r.budget, r.policy, r.rank) for r in ranking.rows] == [
+        (100, "B", 1), (100, "C", 2), (100, "A", 3), (500, "A", 1), (500, "B", 2)]
+    assert ranking.rows[0].n == 1 and ranking.rows[3].mean["top1"] == 99.0
+    top = rank(runs, top=1)
+    assert [(r.budget, r.policy) for r in top.rows] == [(100, "B"), (500, "A")]
+    assert len(rank(runs, top=10).rows) == 5
+
+
+def test_format_cells():
+    ranking = rank([rec("TRI2(k0=0.01, k1=0.06, l=2000)", 0, top1=99.26), rec("TRI2(k0=0.01, k1=0.06, l=2000)", 1,
+                    top1=99.30), rec("FIX(k0=0.01)", top1=98.0)])
+    text = ranking.format()
+    assert "digits-lenet" in text and "Top-1 desc, AC desc, CD asc, CDAC asc" in text
+    lines = text.splitlines()
+    assert lines[1].split()[:4] == ["#", "policy", "budget", "Top-1"]
+    assert "99.28 +- 0.03" in lines[2] and lines[2].lstrip().startswith("1  TRI2(k0=0.01, k1=0.06, l=2000)")
+    assert "0.9900 +- 0.0000" in lines[2]
+    assert "98.00 " in lines[3] and "+-" not in lines[3].split("98.00")[1].split()[0]
+    assert len({len(line) for line in lines[1:]}) == 1  # aligned columns
+
+
+def test_empty_ranking_says_so():
+    for records in ([], [rec("A", status="queued")]):
+        ranking = rank(records, task="digits-lenet")
+        assert ranking.rows == [] and ranking.to_dicts() == []
+        assert ranking.format().startswith("no finished runs for task digits-lenet")
+    assert rank([]).format().startswith("no finished runs to rank")
+
+
+def test_csv_round_trip(tmp_path):
+    ranking = rank([rec("A", 0, top1=99.26), rec("A", 1, top1=99.30), rec("B", 0, status="diverged")])
+    ranking.to_csv(tmp_path / "r.csv")
+    with open(tmp_path / "r.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(FIELDS)
+    assert [r["policy"] for r in rows] == ["A", "B"]
+    assert float(rows[0]["top1_mean"]) == pytest.approx(99.28) and rows[0]["n"] == "2"
+    assert rows[1]["top1_mean"] == "" and rows[1]["n_diverged"] == "1"
+    buf = io.StringIO()
+    ranking.to_csv(buf)
+    with open(tmp_path / "r.csv", newline="") as f:
+        assert buf.getvalue() == f.read()
+
+
+def test_dicts_are_json_able_without_nan():
+    ranking = rank([rec("A"), rec("B", status="diverged")])
+    dicts = ranking.to_dicts()
+    text = json.dumps(dicts, allow_nan=False)
+    assert json.loads(text) == dicts and list(dicts[0]) == list(FIELDS)
+    assert dicts[0]["n_param_mean"] == 3.0 and dicts[0]["top1_std"] == 0.0
+    assert dicts[1]["top1_mean"] is None and dicts[1]["n_param_mean"] is None  # no ok run to average
+
+
+def test_dataframe_or_a_clear_error(monkeypatch):
+    ranking = rank([rec("A", top1=97.0), rec("B", top1=98.0)])
+    if importlib.util.find_spec("pandas"):
+        df = ranking.to_dataframe()
+        assert list(df.columns) == list(FIELDS) and list(df["policy"]) == ["B", "A"]
+        assert df["top1_mean"].tolist() == [98.0, 97.0]
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas":
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    with pytest.raises(LRPilotError, match="pip install pandas"):
+        ranking.to_dataframe()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"by": "speed"}, "by='speed'.*utility, cost, robustness, score"),
+    ({"top": 0}, "top=0 must be a whole number >= 1"),
+    ({"top": 2.5}, "top=2.5"),
+    ({"top": True}, "top=True"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(LRPilotError, match=message):
+        rank([rec("A")], **kwargs)
+
+
+def test_runs_of_several_tasks_are_an_error():
+    with pytest.raises(LRPilotError, match=r"several tasks \(a, b\).*store.runs\(task=...\)"):
+        rank([rec("A", task="a"), rec("A", task="b")])
+    with pytest.raises(LRPilotError, match="several tasks"):
+        rank([rec("A", task="a")], task="b")
+
+
+def test_ranks_the_runs_of_a_real_store(tmp_path):
+    def result(policy, seed, status, top1):
+        metrics = dict(top1=top1, top5=100.0, ac=0.9, cd=0.1, cdac=0.01, best_top1=top1, iters_at_best=40, ld=0.1,
+                       train_loss=0.2, test_loss=0.3, n_param=1)
+        if status != "ok":
+            metrics = dict.fromkeys(metrics) | {"n_param": 1, "ld": math.nan}
+        cost = dict(iterations=50, samples=1600, epochs=1.2, wall_s=0.5)
+        curves = dict(iteration=[25, 50], lr=[0.1, 0.1], train_loss=[1.0, 0.5], test_loss=[1.1, math.nan],
+                      test_top1=[50.0, top1], angular_velocity=[math.nan, math.nan])
+        return RunResult("digits-lenet", policy, seed, status, metrics, cost, curves)
+
+    with Store(tmp_path / "r.db") as store:
+        for policy, seed, status, top1 in [("FIX(k0=0.05)", 0, "ok", 96.0), ("FIX(k0=0.05)", 1, "ok", 97.0),
+                                           ("FIX(k0=0.1)", 0, "ok", 98.0), ("FIX(k0=0.1)", 1, "diverged", None),
+                                           ("FIX(k0=0.01)", 0, "ok", 90.0)]:
+            run_id = store.claim("digits-lenet", policy, seed, 50)
+            assert store.finish(run_id, result(policy, seed, status, top1))
+        store.queue("digits-lenet", "FIX(k0=0.2)", 0, 50)
+        store.claim("other-task", "FIX(k0=0.05)", 0, 50)
+        ranking = rank(store.runs(task="digits-lenet"))
+    assert ranking.task == "digits-lenet"
+    assert order(ranking) == ["FIX(k0=0.05)", "FIX(k0=0.01)", "FIX(k0=0.1)"]
+    first = ranking.rows[0]
+    assert first.mean["top1"] == 96.5 and first.std["top1"] == pytest.approx(math.sqrt(0.5)) and first.n == 2
+    assert ranking.rows[2].n_diverged == 1 and ranking.rows[2].mean["top1"] == 98.0
+    assert len(first.runs) == 2 and first.runs[0].curves["test_top1"] == [50.0, 96.0]
