@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The main job on the built-in default: train digits-lenet under a cosine policy (LRBench
-# metrics into out/digits-lenet.json) and plot three LRBench policies into out/policies.png.
+# The main job on the built-in default: benchmark LRBench's 13 functions (scaled to the task)
+# on digits-lenet over 3 seeds in parallel workers, into the default results store (an SQLite
+# file; set LRPILOT_DB to a path or URL to use another), print the ranking, write out/report.html.
+# Runs already in the store are not trained again: a second call only ranks and reports.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/venv.sh"
 cd "$root"
-.venv/bin/lrpilot train --task digits-lenet --policy "COS(k0=0.05, k1=0.0005, l=645)" --json out/digits-lenet.json "$@"
-.venv/bin/lrpilot plot "TRI2(k0=0.0001, k1=0.9, l=2000)" "COS(k0=0.5, k1=0.001, l=5000)" \
-  "NSTEP(k0=0.8, gamma=0.1, l=[4000, 7000])" --steps 10000 -o out/policies.png
+.venv/bin/lrpilot bench --task digits-lenet --suite lrbench13
+.venv/bin/lrpilot report --task digits-lenet -o out/report.html

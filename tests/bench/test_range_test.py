@@ -1,0 +1,298 @@
+"""The LR range test: LRBench's decade search (scripted and real), its good-range rule, and the LR sweep."""
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+
+from lrpilot.bench.range_test import SweepJob, _fix, _good_range, decade_test, latest, suggest, sweep_job, sweep_test
+from lrpilot.errors import LRPilotError
+
+from tests.bench.conftest import Inline, Scripted
+from tests.bench.flaky import RAISE_LR
+
+TASK = "digits-lenet"
+
+
+def table(top1: dict[float, float | None]):
+    """Scripted Top-1 from a table of LRs (KeyError: an LR the test did not expect)."""
+    return Scripted(lambda lr: top1[float(f"{lr:.3g}")])
+
+
+def tried(executor) -> list[str]:
+    """The policies the executor trained, in order, once each."""
+    return list(dict.fromkeys(j.policy for j in executor.jobs))
+
+
+def decade(store, executor, **kw):
+    return decade_test(store, TASK, **{"seeds": (0, 1), "steps": 10, "executor": executor, **kw})
+
+
+# --- the decade search -------------------------------------------------------------------------
+
+def test_decade_search_stops_after_two_falls_then_sweeps_1_2_5_around_the_best(store):
+    ex = table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0,
+                0.002: 85.0, 0.005: 89.5, 0.02: 89.2, 0.05: 60.0})
+    result = decade(store, ex)
+    assert tried(ex) == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)",
+                         "FIX(k0=0.002)", "FIX(k0=0.005)", "FIX(k0=0.02)", "FIX(k0=0.05)"]
+    assert len(ex.jobs) == 16 and {j.seed for j in ex.jobs} == {0, 1} and {j.steps for j in ex.jobs} == {10}
+    assert [p["lr"] for p in result["points"]] == [0.0001, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
+    assert [p["top1_mean"] for p in result["points"]] == [70.0, 80.0, 85.0, 89.5, 90.0, 89.2, 60.0, 50.0]
+    assert {p["n"] for p in result["points"]} == {2} and {p["top1_std"] for p in result["points"]} == {0.0}
+    assert (result["best_lr"], result["k_low"], result["k_high"]) == (0.01, 0.005, 0.02)
+    assert (result["kind"], result["budget"], result["seeds"], result["tolerance"]) == ("decade", 10, [0, 1], 1.0)
+    runs = store.runs(task=TASK, curves=False)
+    assert len(runs) == 16 and {r.status for r in runs} == {"ok"} and {r.budget for r in runs} == {10}
+
+
+def test_one_fall_followed_by_a_rise_does_not_stop_the_search(store):
+    ex = table({0.1: 50.0, 0.01: 40.0, 0.001: 60.0, 0.0001: 55.0, 1e-05: 50.0,
+                0.0002: 52.0, 0.0005: 58.0, 0.002: 57.0, 0.005: 45.0})
+    result = decade(store, ex, seeds=(0,))
+    assert tried(ex)[:5] == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)", "FIX(k0=1e-05)"]
+    assert tried(ex)[5:] == ["FIX(k0=0.0002)", "FIX(k0=0.0005)", "FIX(k0=0.002)", "FIX(k0=0.005)"]
+    assert result["best_lr"] == 0.001 and (result["k_low"], result["k_high"]) == (0.0005, 0.002)
+
+
+def test_decade_search_ends_at_min_lr_when_top1_keeps_rising(store):
+    ex = Scripted(lambda lr: 60.0 - math.log10(lr))  # the smaller the better, for ever
+    result = decade(store, ex, seeds=(0,), min_lr=1e-4)
+    assert tried(ex) == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)",
+                         "FIX(k0=2e-05)", "FIX(k0=5e-05)", "FIX(k0=0.0002)", "FIX(k0=0.0005)"]
+    assert result["best_lr"] == pytest.approx(2e-05)
+
+
+def test_fine_sweep_stays_at_or_below_lr_1(store):
+    ex = table({1.0: 90.0, 0.1: 80.0, 0.01: 70.0, 0.2: 85.0, 0.5: 88.0})
+    result = decade(store, ex, seeds=(0,), start=1.0)
+    assert tried(ex) == ["FIX(k0=1)", "FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.2)", "FIX(k0=0.5)"]
+    assert (result["best_lr"], result["k_low"], result["k_high"]) == (1.0, 0.5, 1.0)
+
+
+def test_diverged_runs_count_as_chance_level(store):
+    ex = Scripted(lambda lr: None if lr >= 0.1 else {0.01: 90.0, 0.001: 40.0, 0.0001: 30.0}.get(lr, 20.0))
+    result = decade(store, ex)
+    means = {p["lr"]: p["top1_mean"] for p in result["points"]}
+    assert means == {0.0001: 30.0, 0.001: 40.0, 0.002: 20.0, 0.005: 20.0, 0.01: 90.0, 0.02: 20.0, 0.05: 20.0,
+                     0.1: 10.0}  # 10 classes: chance is 10%
+    statuses = {(r.policy, r.status) for r in store.runs(task=TASK, curves=False)}
+    assert ("FIX(k0=0.1)", "diverged") in statuses
+
+
+def test_a_failed_run_in_the_fine_sweep_is_chance_not_missing(store):
+    def top1(lr):
+        if lr == 0.2:
+            raise RuntimeError("worker lost")
+        return {0.1: 90.0, 0.01: 80.0, 0.001: 70.0, 0.02: 85.0, 0.05: 89.9, 0.5: 50.0}[lr]
+
+    result = decade(store, Scripted(top1), seeds=(0,))
+    assert {p["lr"]: p["top1_mean"] for p in result["points"]}[0.2] == 10.0
+    assert {r.status for r in store.runs(task=TASK, curves=False) if r.policy == "FIX(k0=0.2)"} == {"failed"}
+    assert (result["best_lr"], result["k_low"], result["k_high"]) == (0.1, 0.05, 0.1)
+
+
+def test_tolerance_widens_the_good_range(store):
+    ex = table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0,
+                0.002: 85.0, 0.005: 87.0, 0.02: 88.0, 0.05: 60.0})
+    assert (decade(store, ex)["k_low"], decade(store, ex)["k_high"]) == (0.005, 0.02)  # single point: neighbours
+    wide = decade(store, ex, tolerance=5.0)
+    assert (wide["k_low"], wide["k_high"]) == (0.002, 0.02)
+
+
+def test_summary_is_stored_as_range_decade_and_latest_returns_it(store):
+    assert latest(store, TASK) is None
+    ex = table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0,
+                0.002: 85.0, 0.005: 89.5, 0.02: 89.2, 0.05: 60.0})
+    result = decade(store, ex)
+    (stored,) = store.analyses(task=TASK, kind="range-decade")
+    assert stored["result"] == result and "budget=10" in stored["settings"]
+    assert latest(store, TASK) == result and latest(store, TASK, "range-decade") == result
+    assert latest(store, TASK, "range-sweep") is None and latest(store, "digits-mlp") is None
+
+
+def test_rerun_reuses_the_stored_runs(store):
+    script = {0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5, 0.02: 89.2, 0.05: 60.0}
+    first = decade(store, table(script))
+    again = table(script)
+    assert decade(store, again) == first
+    assert again.jobs == []
+    assert len(store.runs(task=TASK, curves=False)) == 16 and len(store.analyses(task=TASK)) == 1
+    more = table(script)  # another seed: only its runs are trained
+    decade(store, more, seeds=(0, 1, 2))
+    assert {j.seed for j in more.jobs} == {2} and len(more.jobs) == 8
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    ({"min_lr": 0.1}, "min_lr=0.1"),
+    ({"min_lr": 0.5}, "min_lr=0.5"),
+    ({"min_lr": 0.0}, "min_lr=0.0"),
+    ({"start": 0.001, "min_lr": 0.01}, "start=0.001"),
+    ({"tolerance": -1.0}, "--tolerance -1.0"),
+    ({"tolerance": float("nan")}, "--tolerance nan"),
+])
+def test_bad_arguments_are_refused_before_any_run(store, kw, fragment):
+    ex = Scripted(lambda lr: 50.0)
+    with pytest.raises(LRPilotError) as e:
+        decade(store, ex, **kw)
+    assert fragment in str(e.value)
+    assert ex.jobs == [] and store.runs() == [] and store.analyses() == []
+
+
+# --- the good-range rule on hand-made points ---------------------------------------------------
+
+def points(*means):
+    return [{"lr": 10.0 ** (i - len(means)), "top1_mean": m} for i, m in enumerate(means)]
+
+
+def lr_range(pts, tolerance):
+    r = _good_range(pts, tolerance)
+    lrs = [p["lr"] for p in pts]
+    return lrs.index(r["k_low"]), lrs.index(r["best_lr"]), lrs.index(r["k_high"])
+
+
+def test_good_range_is_the_contiguous_block_within_tolerance():
+    assert lr_range(points(50, 80, 89.5, 90, 89.2, 70, 89.9), 1.0) == (2, 3, 4)  # 89.9 beyond the gap stays out
+
+
+def test_good_range_tolerance_bound_is_inclusive():
+    assert lr_range(points(70, 89.0, 90, 89.0, 70), 1.0) == (1, 2, 3)
+    assert lr_range(points(70, 88.99, 90, 89.0, 70), 1.0) == (2, 2, 3)
+
+
+def test_single_point_range_takes_its_measured_neighbours():
+    assert lr_range(points(50, 60, 90, 60, 50), 1.0) == (1, 2, 3)
+    assert lr_range(points(90, 50, 40), 1.0) == (0, 0, 1)  # at an end: one neighbour
+    assert lr_range(points(40, 50, 90), 0.0) == (1, 2, 2)
+    assert lr_range(points(90), 1.0) == (0, 0, 0)
+
+
+def test_good_range_ties_pick_the_first_best_and_zero_tolerance_keeps_equals():
+    assert lr_range(points(80, 90, 90, 70), 0.0) == (1, 1, 2)
+
+
+# --- a real decade search -----------------------------------------------------------------------
+
+def test_real_decade_search_on_digits_follows_its_own_rule(store):
+    ex = Inline()
+    result = decade_test(store, TASK, seeds=(0,), steps=10, executor=ex)
+    runs = {r.policy: r for r in store.runs(task=TASK, curves=False)}
+    assert len(runs) == len(ex.jobs) == len(result["points"]) and {r.budget for r in runs.values()} == {10}
+    means = {p["lr"]: p["top1_mean"] for p in result["points"]}
+    for p in result["points"]:
+        r = runs[_fix(p["lr"])]
+        assert p["top1_mean"] == (r.metrics["top1"] if r.status == "ok" else 10.0)
+    decades = [0.1]
+    while len(decades) < len(means) and float(f"{decades[-1] / 10:.3g}") in means:
+        decades.append(float(f"{decades[-1] / 10:.3g}"))
+    tops = [means[x] for x in decades]
+    falls = [b < a for a, b in zip(tops, tops[1:])]
+    assert falls[-2:] == [True, True] and not any(x and y for x, y in zip(falls[:-2], falls[1:-2]))
+    best = max(means, key=means.get)
+    assert result["best_lr"] == best and result["k_low"] <= best <= result["k_high"]
+    assert latest(store, TASK) == result
+
+
+# --- the exponential sweep ------------------------------------------------------------------------
+
+LRS = list(10 ** np.linspace(-4, 1, 51))  # 0.1 apart in log10; index 20 is 0.01
+
+
+def test_suggest_is_the_steepest_fall_before_the_minimum():
+    x = np.log10(LRS)
+    loss = 2 - np.tanh(2 * (x + 2)) + 5 * np.maximum(0, x + 0.5) ** 2
+    assert suggest(LRS, list(loss)) == pytest.approx(0.01)
+    assert suggest(LRS, list(loss)) == LRS[20]
+
+
+def test_suggest_ignores_falls_after_the_minimum_and_in_the_first_tenth():
+    x = np.log10(LRS)
+    loss = 3 - 0.5 * np.tanh(2 * (x + 2))  # gentle fall, steepest at 0.01
+    loss[:3] += [5.0, 2.5, 1.0]  # start-up noise: a steep fall in the skipped first 10% (5 points)
+    loss[31:] = 3.0 + np.abs(np.arange(20) - 10.0) * 0.1 * (np.arange(20) < 10)  # rise, then a steep fall
+    loss[41:] = [3.0 - 0.04 * i for i in range(10)]  # steep fall after the minimum, above it
+    assert int(np.argmin(loss)) == 30 and min(loss[31:]) > loss[30]
+    assert suggest(LRS, list(loss)) == LRS[20]
+
+
+@pytest.mark.parametrize("loss", [
+    [2.3] * 51,  # flat
+    list(np.linspace(2.3, 5.0, 51)),  # rising
+    [2.3] * 6 + [2.0] + [3.0] * 44,  # minimum too early to measure a slope after the skipped points
+])
+def test_suggest_is_none_without_a_fall(loss):
+    assert suggest(LRS, loss) is None
+
+
+def test_suggest_is_none_for_an_empty_curve():
+    assert suggest([], []) is None
+
+
+def test_sweep_on_digits_grows_lrs_stops_at_explosion_and_reports_median(store):
+    lines = []
+    result = sweep_test(store, TASK, seeds=(0, 1), steps=30, lr_min=1e-5, lr_max=100.0, executor=Inline(),
+                        progress=lines.append)
+    assert [c["seed"] for c in result["curves"]] == [0, 1] and len(lines) == 2
+    growth = (100.0 / 1e-5) ** (1 / 29)
+    for c in result["curves"]:
+        n = len(c["lr"])
+        assert 10 <= n < 30 and len(c["loss"]) == n  # stopped before lr_max
+        assert c["lr"] == pytest.approx([1e-5 * growth ** i for i in range(n)], rel=1e-9)
+        assert all(math.isfinite(v) for v in c["loss"])
+        assert all(v <= 4 * min(c["loss"][:i]) for i, v in enumerate(c["loss"]) if i)  # the 4x stop rule
+        assert c["suggestion"] == suggest(c["lr"], c["loss"])
+    found = [c["suggestion"] for c in result["curves"] if c["suggestion"] is not None]
+    assert found, "no seed gave a suggestion"
+    assert result["suggestion"] == pytest.approx(math.exp(statistics.median(math.log(s) for s in found)))
+    assert result["spread"] == [min(found), max(found)]
+    assert result["spread"][0] <= result["suggestion"] <= result["spread"][1]
+    assert (result["kind"], result["steps"], result["lr_min"], result["lr_max"]) == ("sweep", 30, 1e-5, 100.0)
+    assert latest(store, TASK, "range-sweep") == result and latest(store, TASK) is None
+    assert store.runs() == []  # a sweep stores no runs
+
+
+def test_sweep_is_deterministic_per_seed():
+    job = SweepJob(TASK, None, 0, 20, 1e-4, 10.0)
+    a, b = sweep_job(job), sweep_job(job)
+    assert a == b and len(a["lr"]) > 0
+    assert sweep_job(SweepJob(TASK, None, 1, 20, 1e-4, 10.0))["loss"] != a["loss"]
+
+
+def test_sweep_median_of_three_seeds_is_the_middle_one(store, monkeypatch):
+    import lrpilot.bench.range_test as rt
+
+    made = {0: 0.01, 1: 0.1, 2: 0.001}
+    monkeypatch.setattr(rt, "sweep_job", lambda job: {"seed": job.seed, "lr": [], "loss": [],
+                                                      "suggestion": made[job.seed]})
+    result = sweep_test(store, TASK, seeds=(2, 0, 1, 0), steps=10, executor=Inline())
+    assert [c["seed"] for c in result["curves"]] == [0, 1, 2]  # duplicates dropped, sorted
+    assert result["suggestion"] == pytest.approx(0.01) and result["spread"] == [0.001, 0.1]
+
+
+def test_sweep_without_any_suggestion_reports_none(store, monkeypatch):
+    import lrpilot.bench.range_test as rt
+
+    monkeypatch.setattr(rt, "sweep_job", lambda job: {"seed": job.seed, "lr": [], "loss": [], "suggestion": None})
+    result = sweep_test(store, TASK, seeds=(0,), steps=10, executor=Inline())
+    assert result["suggestion"] is None and result["spread"] is None
+    assert latest(store, TASK, "range-sweep") == result
+
+
+def test_a_failed_sweep_is_an_error_naming_its_seed(store):
+    with pytest.raises(LRPilotError, match="the LR sweep of seed 0 failed: RuntimeError: the flaky task fails"):
+        sweep_test(store, "tests.bench.flaky:task", seeds=(0,), steps=10, lr_min=RAISE_LR, lr_max=1.0,
+                   executor=Inline())
+
+
+@pytest.mark.parametrize("kw, fragment", [
+    ({"lr_min": 1.0, "lr_max": 1.0}, "lr_min=1.0"),
+    ({"lr_min": 0.0}, "lr_min=0.0"),
+    ({"lr_min": 10.0, "lr_max": 1.0}, "lr_max=1.0"),
+    ({"steps": 9}, "--sweep-steps 9"),
+])
+def test_bad_sweep_arguments_are_refused(store, kw, fragment):
+    ex = Inline()
+    with pytest.raises(LRPilotError) as e:
+        sweep_test(store, TASK, **{"executor": ex, **kw})
+    assert fragment in str(e.value) and ex.jobs == [] and store.analyses() == []
