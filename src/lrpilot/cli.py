@@ -187,8 +187,8 @@ def _read_policy_file(path: str) -> list[str]:
     if isinstance(data, dict):
         data = data.get("policies")
     if not isinstance(data, list) or not data or not all(isinstance(x, str) for x in data):
-        raise LRPilotError(f"--policy-file {path!r} must hold a non-empty list of policy texts, e.g.\n"
-                           "- FIX(k0=0.01)\n- COS(k0=0.1, k1=0.001, l=5000)")
+        raise LRPilotError(f"--policy-file {path!r} must hold a non-empty list of policy texts, "
+                           "e.g. [FIX(k0=0.01), COS(k0=0.1, k1=0.001, l=5000)]")
     return data
 
 

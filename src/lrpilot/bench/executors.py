@@ -139,25 +139,46 @@ def _exit_with_parent(parent_pid: int) -> None:
 class RayExecutor:
     """Jobs as Ray tasks (one CPU each) on the cluster at ``address``, or on a local Ray started here.
 
-    A local Ray listens on 127.0.0.1 only; ``workers`` caps the jobs in flight (default: the cluster's CPUs).
+    A local Ray listens on 127.0.0.1 only; ``workers`` caps the jobs in flight (default: the
+    cluster's CPUs). A Ray this executor started is shut down after the run or, used as a
+    context manager, at its exit; one already running (``ray.init`` by the caller) is left alone.
     """
 
     def __init__(self, address: str | None = None, workers: int | None = None):
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
         self.address, self.workers = address, workers
+        self._started = self._kept = False
 
-    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
-            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+    def __enter__(self) -> "RayExecutor":
+        self._kept = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._kept = False
+        self.close()
+
+    def close(self) -> None:
+        """Shut down the Ray that this executor started."""
+        if self._started:
+            _import_ray().shutdown()
+            self._started = False
+
+    def _connect(self):
         ray = _import_ray()
-        started = not ray.is_initialized()
-        if started:
+        if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             if self.address:
                 ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False,
                          _node_ip_address="127.0.0.1", log_to_driver=False)
+            self._started = True
+        return ray
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
+            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        ray = self._connect()
         remote = ray.remote(num_cpus=1, max_retries=0)(fn)
         limit = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         flight: dict[Any, Any] = {}
@@ -178,8 +199,8 @@ class RayExecutor:
         finally:
             for ref in flight:
                 ray.cancel(ref, force=True)
-            if started:
-                ray.shutdown()
+            if not self._kept:
+                self.close()
 
 
 def _import_ray():

@@ -2,7 +2,8 @@
 
 Three cases, tried in order:
 
-1. ``stored``: the task has finished runs: its top policies by utility, at its largest budget.
+1. ``stored``: the task has finished runs (other than its range tests' short FIX runs): its top
+   policies by utility, at its largest budget.
 2. ``similar``: it has none: the top policies of the most similar stored task(s). Similarity of a
    stored task to this one = 4 (same dataset) + 2 (same model family: the model name without a
    trailing size, ResNet-20 ~ ResNet-32) + 1 (same #classes) + 1 (same input shape); at least 1.
@@ -59,7 +60,7 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
     if own:
         return Recommendation(name, "stored", f"its {len(own)} best stored policies, by utility", own)
     tasks = {t["name"]: t for t in store.tasks()}
-    this = tasks.get(name) or task_row(task_obj)
+    this = task_row(task_obj)
     scored = sorted(((similarity(this, t), n) for n, t in tasks.items() if n != name), reverse=True)
     scored = [(s, n) for s, n in scored if s > 0 and store.runs(task=n, curves=False)]
     if scored:
@@ -91,8 +92,9 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
 
 
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
-    """The top policies of ``task`` by utility at its largest budget."""
-    ranking = rank(store.runs(task=task, curves=False), "utility", task=task)
+    """The top policies of ``task`` by utility at its largest budget; range tests' probe runs left out."""
+    probes = {a["result"].get("budget") for a in store.analyses(task=task, kind="range-decade")}
+    ranking = rank([r for r in store.runs(task=task, curves=False) if r.budget not in probes], "utility", task=task)
     if not ranking.rows:
         return []
     largest = max(r.budget for r in ranking.rows)
