@@ -23,7 +23,29 @@ Done = Callable[[Any, Any], None]  # (job, result)
 Failed = Callable[[Any, str], None]  # (job, reason)
 
 
-class LocalExecutor:
+class _Reusable:
+    """Used as a context manager, an executor keeps its workers between runs and frees them at exit."""
+
+    _kept = False
+
+    def __enter__(self):
+        self._kept = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._kept = False
+        self.close()
+
+    def close(self) -> None:
+        """Free the workers that no run is using."""
+
+
+def _check_workers(workers: Any) -> None:
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
+
+
+class LocalExecutor(_Reusable):
     """``workers`` processes on this machine (spawned), each with an equal share of the cores for torch.
 
     Used as a context manager, its processes outlive one :meth:`run` and serve the next (no second
@@ -32,20 +54,9 @@ class LocalExecutor:
     """
 
     def __init__(self, workers: int | None = None):
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        if not isinstance(workers, int) or workers < 1:
-            raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
-        self.workers = workers
+        _check_workers(workers)
+        self.workers = workers or os.cpu_count() or 1
         self._idle: list[tuple[Any, Any]] = []  # (connection, process)
-        self._kept = False
-
-    def __enter__(self) -> "LocalExecutor":
-        self._kept = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._kept = False
-        self.close()
 
     def close(self) -> None:
         """Stop the idle worker processes."""
@@ -136,7 +147,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-class RayExecutor:
+class RayExecutor(_Reusable):
     """Jobs as Ray tasks (one CPU each) on the cluster at ``address``, or on a local Ray started here.
 
     A local Ray listens on 127.0.0.1 only; ``workers`` caps the jobs in flight (default: the
@@ -145,18 +156,9 @@ class RayExecutor:
     """
 
     def __init__(self, address: str | None = None, workers: int | None = None):
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
+        _check_workers(workers)
         self.address, self.workers = address, workers
-        self._started = self._kept = False
-
-    def __enter__(self) -> "RayExecutor":
-        self._kept = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._kept = False
-        self.close()
+        self._started = False
 
     def close(self) -> None:
         """Shut down the Ray that this executor started."""
