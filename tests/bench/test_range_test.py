@@ -53,7 +53,7 @@ def test_one_fall_followed_by_a_rise_does_not_stop_the_search(store):
     result = decade(store, ex, seeds=(0,))
     assert tried(ex)[:5] == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)", "FIX(k0=1e-05)"]
     assert tried(ex)[5:] == ["FIX(k0=0.0002)", "FIX(k0=0.0005)", "FIX(k0=0.002)", "FIX(k0=0.005)"]
-    assert result["best_lr"] == 0.001 and (result["k_low"], result["k_high"]) == (0.0005, 0.002)
+    assert result["best_lr"] == 0.001 and (result["k_low"], result["k_high"]) == (0.0005, 0.001)
 
 
 def test_decade_search_ends_at_min_lr_when_top1_keeps_rising(store):
@@ -96,7 +96,7 @@ def test_a_failed_run_in_the_fine_sweep_is_chance_not_missing(store):
 def test_tolerance_widens_the_good_range(store):
     ex = table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0,
                 0.002: 85.0, 0.005: 87.0, 0.02: 88.0, 0.05: 60.0})
-    assert (decade(store, ex)["k_low"], decade(store, ex)["k_high"]) == (0.005, 0.02)  # single point: neighbours
+    assert (decade(store, ex)["k_low"], decade(store, ex)["k_high"]) == (0.005, 0.01)  # alone: + next smaller
     wide = decade(store, ex, tolerance=5.0)
     assert (wide["k_low"], wide["k_high"]) == (0.002, 0.02)
 
@@ -161,9 +161,9 @@ def test_good_range_tolerance_bound_is_inclusive():
     assert lr_range(points(70, 88.99, 90, 89.0, 70), 1.0) == (2, 2, 3)
 
 
-def test_single_point_range_takes_its_measured_neighbours():
-    assert lr_range(points(50, 60, 90, 60, 50), 1.0) == (1, 2, 3)
-    assert lr_range(points(90, 50, 40), 1.0) == (0, 0, 1)  # at an end: one neighbour
+def test_single_point_range_takes_the_next_smaller_lr():
+    assert lr_range(points(50, 60, 90, 60, 50), 1.0) == (1, 2, 2)
+    assert lr_range(points(90, 50, 40), 1.0) == (0, 0, 1)  # the smallest LR: the next larger one
     assert lr_range(points(40, 50, 90), 0.0) == (1, 2, 2)
     assert lr_range(points(90), 1.0) == (0, 0, 0)
 

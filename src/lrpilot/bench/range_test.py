@@ -5,7 +5,8 @@ over seeds, until Top-1 has fallen at two decades in a row (or ``min_lr``); then
 around the best decade (best/5, best/2, 2 best, 5 best). A diverged or failed run counts as
 chance level (100 / #classes). The good range ``[k_low, k_high]`` is the contiguous block of
 measured LRs around the best whose mean Top-1 is within ``tolerance`` points of the best one;
-when that block is the best LR alone, its measured neighbours bound it. The FIX runs are
+when that block is the best LR alone, it is widened to the next smaller measured LR (the stable
+side; the next larger one if the best is the smallest). The FIX runs are
 ordinary stored runs; the summary is stored as the analysis ``range-decade``.
 
 **Sweep** (Smith's LR finder): one run per seed, the LR growing geometrically from ``lr_min``
@@ -93,8 +94,8 @@ def _good_range(points: list[dict[str, Any]], tolerance: float) -> dict[str, flo
         lo -= 1
     while hi < len(points) - 1 and means[hi + 1] >= means[i] - tolerance:
         hi += 1
-    if lo == hi:
-        lo, hi = max(0, i - 1), min(len(points) - 1, i + 1)
+    if lo == hi:  # the best alone: add the next smaller LR (the stable side), or the next larger at the bottom
+        lo, hi = (i - 1, i) if i > 0 else (i, min(len(points) - 1, i + 1))
     return {"best_lr": points[i]["lr"], "k_low": points[lo]["lr"], "k_high": points[hi]["lr"]}
 
 
