@@ -3,15 +3,17 @@
 import csv
 import io
 import json
+import math
 
 import pytest
 
+from lrpilot.bench.range_test import decade_test
 from lrpilot.bench.rank import FIELDS, rank
 from lrpilot.bench.runner import bench
 from lrpilot.cli import main
 from lrpilot.store import Store
 
-from tests.bench.conftest import Inline
+from tests.bench.conftest import Inline, Scripted
 
 TASK = "digits-lenet"
 POLICIES = ["FIX(k0=0.05)", "COS(k0=0.1, k1=0.001, l=10)", "FIX(k0=0.0001)"]
@@ -97,6 +99,19 @@ def test_report_writes_self_contained_html(filled, tmp_path, capsys):
     html = out.read_text(encoding="utf-8")
     assert "data:image/png;base64" in html and all(p in html for p in ("FIX(k0=0.05)", "FIX(k0=0.0001)"))
     assert f"wrote {out} (6 runs of {TASK})" in capsys.readouterr().out
+
+
+def test_report_leaves_the_range_tests_short_runs_out_of_its_table(tmp_path, capsys):
+    db = str(tmp_path / "results.db")
+    with Store(db) as s:
+        bench(s, TASK, ["COS(k0=0.1, k1=0.001, l=10)"], seeds=[0], steps=10, executor=Inline())
+        decade_test(s, TASK, seeds=(0,), steps=4, executor=Scripted(lambda lr: 90.0 - abs(math.log10(lr / 0.01))))
+    out = tmp_path / "r.md"
+    assert main(["report", "--task", TASK, "--db", db, "-o", str(out)]) == 0
+    assert "(1 runs of digits-lenet)" in capsys.readouterr().out
+    text = out.read_text()
+    assert "COS(k0=0.1, k1=0.001, l=10)" in text and "FIX(k0=" not in text
+    assert (tmp_path / "r_files" / "range_test_1.png").exists()
 
 
 def test_report_to_txt_is_exit_2_and_writes_nothing(filled, tmp_path, monkeypatch, capsys):

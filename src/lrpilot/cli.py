@@ -317,17 +317,19 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
-    p.add_argument("-o", "--output", default="report.html", help="report file: .html (self-contained) or .md")
+    p.add_argument("-o", "--output", default="report.html", help="report file: .html (self-contained) or .md "
+                   "(the range tests' short runs appear in their own plots, not in the table)")
     p.add_argument("--by", default="utility", help="ranking: utility, cost, robustness or score")
     p.add_argument("--top", type=int, default=10, help="policies in the figures (default 10)")
     _add_db(p)
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from lrpilot.bench.range_test import benchmark_runs
     from lrpilot.report.report import write_report
 
     with _open_store(args) as store:
-        records = store.runs(task=args.task)
+        records = benchmark_runs(store, args.task, curves=True)
         tests = [a["result"] for a in store.analyses(task=args.task) if a["kind"].startswith("range-")]
         write_report(records, args.output, task=args.task, range_tests=tests, by=args.by, top=args.top)
     print(f"wrote {args.output} ({len(records)} runs of {args.task})")

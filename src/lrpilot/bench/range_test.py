@@ -185,6 +185,12 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
     return result
 
 
+def benchmark_runs(store: Storage, task: str, *, curves: bool = False) -> list:
+    """The task's stored runs without its decade range tests' short FIX runs (those are the range test's points)."""
+    probes = {a["result"].get("budget") for a in store.analyses(task=task, kind="range-decade")}
+    return [r for r in store.runs(task=task, curves=curves) if r.budget not in probes]
+
+
 def latest(store: Storage, task: str, kind: str = "range-decade") -> dict[str, Any] | None:
     """The newest stored range test of ``kind`` for ``task``, or None."""
     found = store.analyses(task=task, kind=kind)

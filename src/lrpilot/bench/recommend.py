@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from lrpilot.bench.range_test import decade_test, latest
+from lrpilot.bench.range_test import benchmark_runs, decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.bench.runner import task_named
@@ -93,8 +93,7 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
 
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
     """The top policies of ``task`` by utility at its largest budget; range tests' probe runs left out."""
-    probes = {a["result"].get("budget") for a in store.analyses(task=task, kind="range-decade")}
-    ranking = rank([r for r in store.runs(task=task, curves=False) if r.budget not in probes], "utility", task=task)
+    ranking = rank(benchmark_runs(store, task), "utility", task=task)
     if not ranking.rows:
         return []
     largest = max(r.budget for r in ranking.rows)

@@ -135,12 +135,11 @@ def _sweep(ax: Any, result: Mapping[str, Any]) -> bool:
         ax.set_ylim(low - pad, high + pad)
     spread = result.get("spread") or ()
     if len(spread) == 2 and all(_finite(v) for v in spread):
-        ax.axvspan(*spread, alpha=0.15, color="tab:green", label=f"spread [{spread[0]:g}, {spread[1]:g}]")
-    rule = f" ({result['rule']})" if result.get("rule") else ""
+        ax.axvspan(*spread, alpha=0.15, color="tab:green", label=f"spread over seeds [{spread[0]:.3g}, {spread[1]:.3g}]")
     if _finite(s := result.get("suggestion")):
-        ax.axvline(s, color="black", linestyle="--", label=f"suggestion{rule} {s:g}")
+        ax.axvline(s, color="black", linestyle="--", label=f"suggested LR {s:.3g} (median)")
     ax.set_ylabel("loss")
-    ax.set_title(f"LR range test: loss vs LR sweep{rule}")
+    ax.set_title("LR range test: smoothed training loss over an exponential LR sweep")
     return True
 
 

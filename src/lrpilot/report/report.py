@@ -74,7 +74,8 @@ def _figures(ranking: Ranking, range_tests: Sequence[Mapping[str, Any]]) -> Iter
         yield "curves", "Test Top-1 and losses of the ranked policies (mean over seeds)", curves_figure(panels)
     for i, result in enumerate(range_tests, 1):
         if (fig := range_test_figure(result)) is not None:
-            yield f"range_test_{i}", f"LR range test {i} ({result['kind']})", fig
+            rule = f"; suggestion rule: {result['rule']}" if result.get("rule") else ""
+            yield f"range_test_{i}", f"LR range test {i} ({result['kind']}){rule}", fig
 
 
 def _plotted(row: RankedPolicy) -> list[RunRecord]:
