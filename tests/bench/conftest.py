@@ -6,12 +6,13 @@ from typing import Any, Callable
 
 import pytest
 
+from lrpilot.bench.executors import Executor
 from lrpilot.engine import RunResult
 from lrpilot.policy.text import parse
 from lrpilot.store import Store
 
 
-class Inline:
+class Inline(Executor):
     """Runs each job in this process, one after another (the executor contract, without processes)."""
 
     def __init__(self):

@@ -23,21 +23,32 @@ Done = Callable[[Any, Any], None]  # (job, result)
 Failed = Callable[[Any, str], None]  # (job, reason)
 
 
-class _Reusable:
-    """Used as a context manager, an executor keeps its workers between runs and frees them at exit."""
+class Executor:
+    """Runs jobs side by side (see the module). Used as a context manager (nesting allowed), it keeps
+    its workers between runs and frees them when the outermost ``with`` ends; otherwise each run
+    frees them at its end."""
 
-    _kept = False
+    _depth = 0
 
     def __enter__(self):
-        self._kept = True
+        self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._kept = False
-        self.close()
+        self._depth -= 1
+        if not self._depth:
+            self.close()
+
+    def start(self, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
+        """Start the workers now (their start-up overlaps the caller's); each calls ``warm`` once if given."""
 
     def close(self) -> None:
         """Free the workers that no run is using."""
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
+            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        """Call ``fn(job)`` for each job pulled from ``jobs``, reporting to ``on_done``/``on_failed``."""
+        raise NotImplementedError
 
 
 def _check_workers(workers: Any) -> None:
@@ -45,7 +56,7 @@ def _check_workers(workers: Any) -> None:
         raise LRPilotError(f"--workers {workers!r} must be an int >= 1")
 
 
-class LocalExecutor(_Reusable):
+class LocalExecutor(Executor):
     """``workers`` processes on this machine (spawned), each with an equal share of the cores for torch.
 
     Used as a context manager, its processes outlive one :meth:`run` and serve the next (no second
@@ -58,16 +69,20 @@ class LocalExecutor(_Reusable):
         self.workers = workers or os.cpu_count() or 1
         self._idle: list[tuple[Any, Any]] = []  # (connection, process)
 
+    def start(self, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
+        while len(self._idle) < self.workers:
+            self._idle.append(self._start(warm))
+
     def close(self) -> None:
         """Stop the idle worker processes."""
         while self._idle:
             _stop(*self._idle.pop())
 
-    def _start(self) -> tuple[Any, Any]:
+    def _start(self, warm: tuple[Callable[..., Any], tuple] | None = None) -> tuple[Any, Any]:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        proc = ctx.Process(target=_serve, args=(child, threads, os.getpid()), daemon=True)
+        proc = ctx.Process(target=_serve, args=(child, threads, os.getpid(), warm), daemon=True)
         proc.start()
         child.close()  # so that the worker's death reads as EOF here
         return parent, proc
@@ -109,7 +124,7 @@ class LocalExecutor(_Reusable):
         finally:
             for conn, (proc, _) in busy.items():  # interrupted: these are mid-job
                 _stop(conn, proc)
-            if not self._kept:
+            if not self._depth:
                 self.close()
 
 
@@ -125,13 +140,18 @@ def _stop(conn, proc) -> None:
     conn.close()
 
 
-def _serve(conn, threads: int, parent_pid: int) -> None:
+def _serve(conn, threads: int, parent_pid: int, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
     """A worker: run each (function, job) received until None; exits when its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     import torch
 
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    if warm is not None:
+        try:
+            warm[0](*warm[1])
+        except Exception:  # noqa: BLE001 - only a head start: the job itself reports the error
+            pass
     while (work := conn.recv()) is not None:
         fn, job = work
         try:
@@ -147,7 +167,7 @@ def _exit_with_parent(parent_pid: int) -> None:
     os._exit(1)
 
 
-class RayExecutor(_Reusable):
+class RayExecutor(Executor):
     """Jobs as Ray tasks (one CPU each) on the cluster at ``address``, or on a local Ray started here.
 
     A local Ray listens on 127.0.0.1 only; ``workers`` caps the jobs in flight (default: the
@@ -165,6 +185,9 @@ class RayExecutor(_Reusable):
         if self._started:
             _import_ray().shutdown()
             self._started = False
+
+    def start(self, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
+        self._connect()
 
     def _connect(self):
         ray = _import_ray()
@@ -201,7 +224,7 @@ class RayExecutor(_Reusable):
         finally:
             for ref in flight:
                 ray.cancel(ref, force=True)
-            if not self._kept:
+            if not self._depth:
                 self.close()
 
 

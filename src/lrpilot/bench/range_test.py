@@ -20,7 +20,6 @@ Stored as the analysis ``range-sweep``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import statistics
 from dataclasses import dataclass
@@ -68,7 +67,7 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
                 top1.setdefault(texts[r.policy], []).append(r.metrics["top1"] if ok else chance)
 
     lr, falls, previous = start, 0, None
-    with LocalExecutor() if executor is None else contextlib.nullcontext(executor) as executor:
+    with executor or LocalExecutor() as executor:
         while lr >= min_lr * (1 - 1e-9) and falls < 2:
             measure([lr])
             mean = statistics.fmean(top1[lr])

@@ -79,8 +79,15 @@ def bench(store: Storage, task: str, policies: Iterable[str], *, seeds: Iterable
     ``task``: a name (built in or ``module:function``) that workers rebuild; ``executor`` defaults
     to local processes, one per core. ``progress`` receives one line per finished run.
     """
-    task_obj = task_named(task, data_dir)
     texts, seeds = canonical_policies(policies), list(dict.fromkeys(seeds))
+    with executor or LocalExecutor() as executor:
+        executor.start(warm=(task_named, (task, data_dir)))  # workers build the task while this process does
+        return _bench(store, task, task_named(task, data_dir), texts, seeds, steps, epochs, data_dir, executor,
+                      eval_every, device, progress)
+
+
+def _bench(store, task, task_obj, texts, seeds, steps, epochs, data_dir, executor, eval_every, device,
+           progress) -> BenchSummary:
     total = budget(task_obj, steps, epochs)
     summary = BenchSummary(task_obj.name, total, texts, seeds)
     done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, curves=False)
@@ -122,8 +129,8 @@ def bench(store: Storage, task: str, policies: Iterable[str], *, seeds: Iterable
             store.heartbeat(run_id)
 
     try:
-        (executor or LocalExecutor()).run(run_job, claimed(), on_done, on_failed, heartbeat,
-                                          every=min(30.0, getattr(store, "heartbeat_timeout", 120.0) / 4))
+        executor.run(run_job, claimed(), on_done, on_failed, heartbeat,
+                     every=min(30.0, getattr(store, "heartbeat_timeout", 120.0) / 4))
     finally:
         for run_id in held.values():  # interrupted: give the runs back at once
             store.release(run_id)

@@ -1,0 +1,134 @@
+"""``lrpilot tune``: the one command for a new task: range test, recommendation, benchmark, adaptive methods.
+
+Steps, all stored, so that a second call reuses what the first measured:
+
+1. the decade range test (one seed, one epoch per LR) unless one is stored;
+2. the recommendation (the task's own best stored policies, a similar task's, or the LRBench suite
+   scaled to the range test), then the adaptive methods at the range test's best LR:
+   ``stpt(k0=best)``, ``factor(k0=best)``, ``autodrop(k0=best)``;
+3. a benchmark of these candidates at the task's budget, interleaved (recommended, adaptive,
+   recommended, ...) and cut to what the compute budget allows, in parallel workers;
+4. the winner by utility (mean Top-1 over seeds, then AC, CD, CDAC), as replayable text: a fixed
+   policy as it is, an adaptive run's LR trajectory as its distilled piecewise policy.
+
+The budget counts epoch-equivalents of compute (samples trained over the training set's size):
+the range test's runs and every candidate, a search's probes included. Candidates whose
+estimated cost no longer fits are left out, and said so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lrpilot.bench.range_test import benchmark_runs, decade_test, latest
+from lrpilot.bench.rank import rank
+from lrpilot.bench.recommend import recommend
+from lrpilot.bench.runner import bench, task_named
+from lrpilot.engine import budget as iterations_of
+from lrpilot.errors import LRPilotError
+from lrpilot.policy.text import fmt_number, parse
+from lrpilot.store import Storage
+
+ADAPTIVE = ("stpt", "factor", "autodrop")
+_STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
+
+
+@dataclass
+class TuneResult:
+    """The winner of a tune, what it tried and what it spent."""
+
+    task: str
+    best: str  # replayable policy text
+    trained_as: str  # the text the winning run was trained under (an adaptive method's own text)
+    metrics: dict[str, Any]  # top1_mean, top1_std of the winner
+    candidates: list[str]
+    left_out: list[str]
+    epoch_equivalents: float
+    budget: float
+    range: dict[str, float] = field(default_factory=dict)
+
+    def format(self) -> str:
+        """Lines for the terminal."""
+        m = self.metrics
+        lines = [f"{self.task}: best policy {self.best}",
+                 f"  Top-1 {m['top1_mean']:.2f} +- {m['top1_std']:.2f} % (mean over seeds)"
+                 if m.get("top1_mean") is not None else "  (no finished run)"]
+        if self.trained_as != self.best:
+            lines.append(f"  found by {self.trained_as}; the text above replays its LR trajectory")
+        lines.append(f"  range test: good range [{self.range['k_low']:g}, {self.range['k_high']:g}], "
+                     f"best constant LR {self.range['best_lr']:g}")
+        lines.append(f"  {len(self.candidates)} candidates, {self.epoch_equivalents:.1f} of {self.budget:g} "
+                     "epoch-equivalents of compute")
+        if self.left_out:
+            lines.append(f"  left out for the budget: {', '.join(self.left_out)}")
+        lines.append(f"  train with it: lrpilot train --task {self.task} --policy \"{self.best}\"")
+        return "\n".join(lines)
+
+
+def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple[int, ...] = (0,),
+         data_dir: str | None = None, executor: Any = None,
+         progress: Callable[[str], None] | None = None) -> TuneResult:
+    """Tune ``task`` within ``budget`` epoch-equivalents (default: 8 runs of the task's budget); see the module."""
+    task_obj = task_named(task, data_dir)
+    budget = 8.0 * task_obj.epochs if budget is None else budget
+    if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
+        raise LRPilotError(f"--budget {budget!r} must be a number of epoch-equivalents > 0")
+    say = progress or (lambda line: None)
+    range_cost = 0.0
+    found = latest(store, task_obj.name)
+    if found is None:
+        say("range test (decade search, one seed, one epoch per LR)")
+        found = decade_test(store, task, seeds=(0,), epochs=1.0, data_dir=data_dir, executor=executor,
+                            progress=progress)
+        range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
+    best_lr = fmt_number(float(f"{found['best_lr']:.3g}"))
+    rec = recommend(store, task, top=4, data_dir=data_dir, range_test=False)
+    say(f"recommendation: {rec.note}")
+
+    def estimate(text: str) -> float:
+        return len(seeds) * task_obj.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
+
+    candidates, left_out, planned = [], [], range_cost
+    for text in _interleave([p["policy"] for p in rec.policies], [f"{name}(k0={best_lr})" for name in ADAPTIVE]):
+        fits = planned + estimate(text) <= budget
+        (candidates if fits else left_out).append(text)
+        planned += estimate(text) if fits else 0.0
+    if not candidates:
+        raise LRPilotError(f"--budget {budget:g} epoch-equivalents does not fit one run of {task_obj.name} "
+                           f"({task_obj.epochs} epochs per seed): raise it")
+    total = iterations_of(task_obj, None, None)
+    bench(store, task, candidates, seeds=seeds, steps=total, data_dir=data_dir, executor=executor, progress=progress)
+    runs = [r for r in benchmark_runs(store, task_obj.name, curves=False)
+            if r.budget == total and r.policy in candidates and r.seed in seeds]
+    top = rank(runs, "utility", task=task_obj.name).rows[0]
+    return TuneResult(task_obj.name, _replayable(top), top.policy,
+                      {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,
+                      range_cost + sum(_epoch_equivalents(r, task_obj) for r in runs), budget,
+                      {k: found[k] for k in ("k_low", "k_high", "best_lr")})
+
+
+def _interleave(fixed: list[str], adaptive: list[str]) -> list[str]:
+    out: list[str] = []
+    for i in range(max(len(fixed), len(adaptive))):
+        out += fixed[i:i + 1] + adaptive[i:i + 1]
+    return list(dict.fromkeys(out))
+
+
+def _replayable(row: Any) -> str:
+    """A fixed policy's text; an adaptive run's distilled piecewise policy (from its first ok run)."""
+    if parse(row.policy).name not in ADAPTIVE:
+        return row.policy
+    for r in row.runs:
+        distilled = (r.record or {}).get("distilled")
+        if r.status == "ok" and distilled:
+            return distilled["piecewise"]
+    return row.policy
+
+
+def _epoch_equivalents(run: Any, task: Any) -> float:
+    cost = run.cost or {}
+    if cost.get("epoch_equivalents") is not None:
+        return float(cost["epoch_equivalents"])
+    return float(cost.get("iterations", 0)) / task.iters_per_epoch
