@@ -1,0 +1,7 @@
+"""``python -m lrpilot``: the command line (also what ``torchrun -m lrpilot`` starts on every rank)."""
+
+import sys
+
+from lrpilot.cli import main
+
+sys.exit(main())
