@@ -64,7 +64,7 @@ class _Family:
         self.keys = ["k0"] + (["k1"] if spec.k1 != "none" else []) + [k for k in spec.g_params if k not in self.fixed]
 
     def params(self, u: np.ndarray) -> dict[str, Any]:
-        x = dict(zip(self.keys, u.tolist()))
+        x = dict(zip(self.keys, np.clip(u, -40.0, 40.0).tolist()))  # exp() stays finite
         out: dict[str, Any] = {"k0": math.exp(x["k0"]), **self.fixed}
         if "k1" in x:
             out["k1"] = out["k0"] * _sigmoid(x["k1"]) if self.spec.k1 == "optional" else math.exp(x["k1"])
@@ -92,24 +92,26 @@ class _Family:
         return [np.array(u) for u in itertools.product(*(grid[k] for k in self.keys))]
 
     def fit(self, total: int) -> tuple[float, dict[str, Any]]:
-        best: tuple[float, dict[str, Any]] | None = None
+        """The lowest RMS error in log LR over the starting points, and its (valid) parameters."""
+        best: tuple[float, dict[str, Any]] = (math.inf, {})
         for u0 in self.starts(total):
-            u = least_squares(lambda u: self.residuals(self.params(u)), u0, max_nfev=100 * len(u0)).x
-            params = _rounded(self.spec, self.params(u))
-            error = float(np.sqrt(np.mean(self.residuals(params) ** 2)))
-            if best is None or error < best[0]:
+            u = least_squares(lambda u: self.residuals(self.params(u)), u0, method="lm", max_nfev=50 * len(u0)).x
+            params = _valid(self.spec, self.params(u))
+            error = math.inf if params is None else float(np.sqrt(np.mean(self.residuals(params) ** 2)))
+            if error < best[0]:
                 best = (error, params)
         return best
 
 
-def _rounded(spec: Spec, params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters to 6 significant digits, unless that breaks a rule (then as fitted)."""
-    short = {k: v if isinstance(v, list) else float(f"{v:.6g}") for k, v in params.items()}
-    try:
-        policy(str(LRFunction(spec, short)))
-    except LRPilotError:
-        return params
-    return short
+def _valid(spec: Spec, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The parameters to 6 significant digits, or as fitted if rounding breaks a rule, or None if both do."""
+    for candidate in ({k: v if isinstance(v, list) else float(f"{v:.6g}") for k, v in params.items()}, params):
+        try:
+            policy(str(LRFunction(spec, candidate)))
+            return candidate
+        except LRPilotError:
+            pass
+    return None
 
 
 def fit_text(points: list[tuple[int, float]], total: int) -> tuple[str, float]:
