@@ -30,11 +30,11 @@ def test_stpt_trajectory_trained_as_piecewise_reproduces_the_search(digits):
 
 def test_autodrop_and_factor_records_become_trajectories():
     autodrop = {"k0": 0.1, "unit": "epoch", "drops": [{"epoch": 3, "lr": 0.02}, {"epoch": 5, "lr": 0.004}]}
-    assert trajectory(autodrop, 10, {}) == [(0, 0.1), (30, 0.02), (50, 0.004)]
+    assert trajectory(autodrop, 10, {}) == [[0, 0.1], [30, 0.02], [50, 0.004]]
     factor = {"k0": 0.01, "points": [{"step": 10, "eta": 0.01}, {"step": 20, "eta": 0.02}]}
-    assert trajectory(factor, 10, {}) == [(0, 0.01), (20, 0.02)]  # unchanged LRs merged
+    assert trajectory(factor, 10, {}) == [[0, 0.01], [20, 0.02]]  # unchanged LRs merged
     curves = {"iteration": [5, 10], "lr": [0.1, 0.05]}
-    assert trajectory({}, 10, curves) == [(0, 0.1), (10, 0.05)]
+    assert trajectory({}, 10, curves) == [[0, 0.1], [10, 0.05]]
 
 
 def test_every_adaptive_engine_run_carries_parseable_texts(digits):
@@ -51,7 +51,7 @@ def test_every_adaptive_engine_run_carries_parseable_texts(digits):
                                    "STEP(k0=0.1, gamma=0.5, l=100)"])
 def test_the_fit_finds_the_function_a_trajectory_came_from(truth):
     p = lrpilot.policy(truth)
-    points = [(t, p(t)) for t in range(400)]
+    points = [[t, p(t)] for t in range(400)]
     text, error = fit_text(points, 400)
     assert error < 0.02 and np.allclose(np.log(lrpilot.policy(text).values(range(400))),
                                         np.log(p.values(range(400))), atol=0.1)

@@ -20,6 +20,7 @@ from lrpilot.engine import _Run
 from lrpilot.errors import LRPilotError
 from lrpilot.metrics import top1
 from lrpilot.scheduler import set_lr
+from lrpilot.search.distill import merged
 from lrpilot.search.snapshot import pack, unpack
 from lrpilot.tasks import get_task
 from lrpilot.tasks.base import Evaluation, Task
@@ -51,11 +52,7 @@ class SearchLR(Controller):
 
     def set(self, lr: float, step: int) -> None:
         """Train with ``lr`` from iteration ``step`` on."""
-        self.lr = lr
-        if self.path and self.path[-1][0] == step:
-            self.path.pop()
-        if not self.path or self.path[-1][1] != lr:
-            self.path.append([step, lr])
+        self.lr, self.path = lr, merged([*self.path, [step, lr]])
         set_lr(self.optimizer, lr)
 
     def state_dict(self) -> dict[str, Any]:

@@ -23,11 +23,22 @@ from lrpilot.policy.functions import SPECS, LRFunction, Spec
 _POINTS = 256  # iterations the fit looks at, evenly spread over the run
 
 
-def trajectory(record: dict[str, Any], iters_per_epoch: int, curves: dict[str, list]) -> list[tuple[int, float]]:
-    """``[(step, lr), ...]``: from each step on, the LR the run trained with; from its record (a search's
+def merged(points: list) -> list[list]:
+    """``[[step, lr], ...]`` with a later LR at the same step replacing the earlier, and repeats of an LR dropped."""
+    out: list[list] = []
+    for step, lr in points:
+        if out and out[-1][0] == step:
+            out.pop()
+        if not out or out[-1][1] != lr:
+            out.append([int(step), float(lr)])
+    return out
+
+
+def trajectory(record: dict[str, Any], iters_per_epoch: int, curves: dict[str, list]) -> list[list]:
+    """``[[step, lr], ...]``: from each step on, the LR the run trained with; from its record (a search's
     trajectory, AutoDrop's drops, the factor scheduler's points), else from its LR curve."""
     if "trajectory" in record:
-        points = [(s, lr) for s, lr in record["trajectory"]]
+        points = record["trajectory"]
     elif "drops" in record:
         unit = iters_per_epoch if record["unit"] == "epoch" else 1
         points = [(0, record["k0"])] + [(d[record["unit"]] * unit, d["lr"]) for d in record["drops"]]
@@ -35,16 +46,10 @@ def trajectory(record: dict[str, Any], iters_per_epoch: int, curves: dict[str, l
         points = [(0, record["k0"])] + [(p["step"], p["eta"]) for p in record["points"]]
     else:  # the LR curve: at iteration i, the LR of the next iteration
         points = [(0, curves["lr"][0])] + list(zip(curves["iteration"], curves["lr"]))
-    out: list[tuple[int, float]] = []
-    for step, lr in points:
-        if out and out[-1][0] == step:
-            out.pop()
-        if not out or out[-1][1] != lr:
-            out.append((int(step), float(lr)))
-    return out
+    return merged(points)
 
 
-def piecewise_text(points: list[tuple[int, float]]) -> str:
+def piecewise_text(points: list[list]) -> str:
     """The trajectory as ``piecewise(FIX(k0=a), FIX(k0=b)@s, ...)``, canonical."""
     pieces = [f"FIX(k0={lr!r})" + (f"@{step}" if i else "") for i, (step, lr) in enumerate(points)]
     return str(policy(f"piecewise({', '.join(pieces)})"))
@@ -114,7 +119,7 @@ def _valid(spec: Spec, params: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def fit_text(points: list[tuple[int, float]], total: int) -> tuple[str, float]:
+def fit_text(points: list, total: int) -> tuple[str, float]:
     """The LRBench function nearest to the trajectory in log LR, as canonical text, and its RMS error."""
     steps = np.linspace(0, total - 1, min(total, _POINTS)).round()
     starts = np.array([s for s, _ in points])
@@ -129,6 +134,6 @@ def fit_text(points: list[tuple[int, float]], total: int) -> tuple[str, float]:
 
 def distill(record: dict[str, Any], iters_per_epoch: int, total: int, curves: dict[str, list]) -> dict[str, Any]:
     """``{"piecewise": text, "fit": text, "fit_error": float}`` for the trajectory of an adaptive run."""
-    points = [(s, lr) for s, lr in trajectory(record, iters_per_epoch, curves) if s < total]
+    points = [p for p in trajectory(record, iters_per_epoch, curves) if p[0] < total]
     text, error = fit_text(points, total)
     return {"piecewise": piecewise_text(points), "fit": text, "fit_error": error}
