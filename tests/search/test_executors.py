@@ -46,7 +46,6 @@ def test_local_processes_give_the_in_process_result(in_process):
     assert _same_search(in_process, local)
 
 
-@pytest.mark.slow  # starting Ray takes 10-20 s here
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is optional")
 def test_ray_gives_the_in_process_result(in_process, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # Ray's workers import the task's module

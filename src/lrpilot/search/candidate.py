@@ -129,7 +129,7 @@ def _accuracy(ev: Evaluation) -> float:
 
 def score_val(run: _Run, val: Task | None) -> float:
     """Top-1 on the held-out validation slice (STPT's default)."""
-    return _accuracy(_evaluate(run, val, "test"))
+    return _accuracy(_evaluate(run, val.to(run.device), "test"))
 
 
 def score_train(run: _Run, val: Task | None) -> float:
