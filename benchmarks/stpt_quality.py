@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=list(EPOCHS))
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--epochs", type=float, default=None, help="override the budgets (15 and 40 epochs)")
+    ap.add_argument("--alpha", type=float, nargs="+", default=[0.08], help="STPT's alpha: one row each")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -55,36 +56,40 @@ def main() -> None:
         grid = [round(k0 * f, 6) for f in LR_SETS["wide"]]
         runs: dict[str, list] = {}
         for seed in range(args.seeds):
-            runs.setdefault("STPT", []).append(
-                run_search(name, f"stpt(k0={k0}, set=mix, alpha=0.08)", seed=seed, epochs=epochs))
+            for alpha in args.alpha:
+                runs.setdefault(f"STPT alpha={alpha:g}", []).append(
+                    run_search(name, f"stpt(k0={k0}, set=mix, alpha={alpha})", seed=seed, epochs=epochs))
             runs.setdefault("reference", []).append(
                 train(task, f"NSTEP(k0={k0}, gamma=0.1, l=[{total // 2}, {3 * total // 4}])", seed=seed, epochs=epochs))
             for lr in grid:
                 runs.setdefault(f"FIX {lr:g}", []).append(train(task, f"FIX(k0={lr})", seed=seed, epochs=epochs))
             print(f"{name} seed {seed} done; STPT LRs by epoch: "
-                  f"{[round(e['best_lr'], 5) for e in runs['STPT'][-1].record['epochs']]}", flush=True)
+                  f"{[round(e['best_lr'], 5) for e in runs[f'STPT alpha={args.alpha[0]:g}'][-1].record['epochs']]}",
+                  flush=True)
         top1 = {label: [r.metrics["top1"] or 0.0 for r in rs] for label, rs in runs.items()}
         per_run = {label: (statistics.mean(r.cost["epoch_equivalents"] for r in rs),
                            statistics.mean(r.cost["wall_s"] for r in rs)) for label, rs in runs.items()}
         best = max((f"FIX {lr:g}" for lr in grid), key=lambda label: statistics.mean(top1[label]))
         grid_cost = tuple(sum(per_run[f"FIX {lr:g}"][i] for lr in grid) for i in range(2))
-        rows.append((name, epochs, top1, per_run, best, grid_cost, runs["STPT"]))
+        rows.append((name, epochs, top1, per_run, best, grid_cost, runs))
 
-    for name, epochs, top1, per_run, best, grid_cost, stpt_runs in rows:
+    for name, epochs, top1, per_run, best, grid_cost, runs in rows:
+        stpt = [k for k in top1 if k.startswith("STPT")]
         print(f"\n{name}, {epochs:g} epochs, {args.seeds} seeds: final test Top-1 (%), compute per run")
         print(f"  {'method':<22} {'Top-1':>15} {'epoch-eq':>9} {'wall s':>8}")
-        for label in ["STPT", "reference", *[k for k in top1 if k.startswith("FIX")]]:
+        for label in [*stpt, "reference", *[k for k in top1 if k.startswith("FIX")]]:
             mark = "  <- best grid" if label == best else ""
             print(f"  {label:<22} {_mean_std(top1[label]):>15} {per_run[label][0]:9.2f} {per_run[label][1]:8.1f}{mark}")
         print(f"  {'grid (all 8 runs)':<22} {'':>15} {grid_cost[0]:9.2f} {grid_cost[1]:8.1f}")
-        s_cost, s_top1 = per_run["STPT"], statistics.mean(top1["STPT"])
-        print(f"  STPT / grid compute: {s_cost[0] / grid_cost[0]:.3f} epoch-equivalents (target <= 0.2), "
-              f"{s_cost[1] / grid_cost[1]:.3f} wall")
-        print(f"  STPT - best grid Top-1: {s_top1 - statistics.mean(top1[best]):+.2f} points (target >= -0.5); "
-              f"STPT - reference: {s_top1 - statistics.mean(top1['reference']):+.2f}")
-        print(f"  distilled (seed 0): {stpt_runs[0].record['distilled']['piecewise'][:120]}...")
-        print(f"                      fit {stpt_runs[0].record['distilled']['fit']}, "
-              f"error {stpt_runs[0].record['distilled']['fit_error']:.3f}")
+        for label in stpt:
+            s_cost, s_top1 = per_run[label], statistics.mean(top1[label])
+            print(f"  {label}: compute / grid {s_cost[0] / grid_cost[0]:.3f} in epoch-equivalents (target <= 0.2), "
+                  f"{s_cost[1] / grid_cost[1]:.3f} in wall time; Top-1 - best grid "
+                  f"{s_top1 - statistics.mean(top1[best]):+.2f} points (target >= -0.5), - reference "
+                  f"{s_top1 - statistics.mean(top1['reference']):+.2f}")
+        distilled = runs[stpt[0]][0].record["distilled"]
+        print(f"  {stpt[0]} distilled (seed 0): {distilled['piecewise'][:100]}...")
+        print(f"      fit {distilled['fit']}, error {distilled['fit_error']:.3f}")
 
 
 if __name__ == "__main__":
