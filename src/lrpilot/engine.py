@@ -61,7 +61,8 @@ class RunResult:
         if m.get("test_loss") is not None:
             ld = "" if m.get("ld") is None else f"  LD {m['ld']:.4f}"
             lines.append(f"  test loss {m['test_loss']:.4f}  train loss {m['train_loss']:.4f}{ld}  #Param {m['n_param']}")
-        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples, {c['wall_s']:.1f} s")
+        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples ({c['epoch_equivalents']:.2f} "
+                     f"epoch-equivalents), {c['wall_s']:.1f} s on {c['workers']} worker(s)")
         return "\n".join(lines)
 
 

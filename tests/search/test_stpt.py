@@ -126,6 +126,8 @@ def test_a_search_is_neither_a_policy_nor_a_controller(digits):
         lrpilot.policy("stpt(k0=0.1)")
     with pytest.raises(LRPilotError, match="search"):
         train(digits, "stpt(k0=0.1)", steps=5)
+    with pytest.raises(LRPilotError, match="not a search"):
+        run_search(digits, "FIX(k0=0.1)", steps=5)
 
 
 def test_cli_train_runs_stpt_and_lists_it(tmp_path, capsys):

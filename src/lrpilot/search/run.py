@@ -35,7 +35,7 @@ class Search:
 
     def __init__(self, source: Any, spec: Any, executor: Executor, seed: int, total: int, eval_every: int | None,
                  diverge_factor: float, device: str | None, progress: bool):
-        self.source, self.spec, self.executor = source, spec, executor
+        self.source, self.executor = source, executor
         self.main = new_run(source, str(spec), spec.k0, spec.n_param, seed, total, eval_every, diverge_factor,
                             device, progress and executor.leader)
         if executor.distributed:
@@ -45,10 +45,12 @@ class Search:
 
     @property
     def iters_per_epoch(self) -> int:
+        """Iterations in an epoch of the training task (validation slice held out)."""
         return self.main.task.iters_per_epoch
 
     @property
     def running(self) -> bool:
+        """Whether the main run has not diverged."""
         return self.main.status == "running"
 
     def snapshot(self) -> bytes:
@@ -99,6 +101,9 @@ def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None 
     :class:`Executor` the caller owns; default: torchrun under ``torchrun``, else local with
     ``workers`` > 1, else in-process.
     """
+    if not is_search(text):
+        raise LRPilotError(f"{text!r} is not a search; searches are stpt(...) and alr(...) (lrpilot policies), "
+                           "a policy or controller trains with lrpilot.engine.train")
     spec = build(parse(text))
     ex = executor if isinstance(executor, Executor) else make_executor(executor, workers)
     try:
