@@ -17,7 +17,7 @@ over the training set's size, every candidate counted) and wall time, both for o
 the grid, for all 8. Targets: STPT compute <= 0.2 x the grid's; STPT Top-1 >= best grid - 0.5.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/stpt_quality.py [--tasks ...] [--seeds 3] [--epochs E]
-     (about 10 minutes on one core)
+     [--alpha 0.08 0.25]   (about 12 minutes on a shared core; each extra alpha adds a few)
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def test_a_killed_worker_is_a_clear_error_not_a_hang():
     assert "worker process died" in r.stdout and "die" in r.stdout
 
 
-def test_executor_errors():
+def test_executor_errors(monkeypatch):
     with pytest.raises(LRPilotError, match="executor 'gpu'"):
         make_executor("gpu")
     with pytest.raises(LRPilotError, match="torchrun --nproc_per_node"):
@@ -72,3 +72,6 @@ def test_executor_errors():
         make_executor("local", 0)
     with pytest.raises(LRPilotError, match="name"):
         run_search(get_task("digits-mlp"), TEXT, steps=5, executor="local", workers=1)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    with pytest.raises(LRPilotError, match="pip install ray"):
+        make_executor("ray", 2)
