@@ -36,9 +36,9 @@ def _equal(a, b):
 def test_snapshot_restores_exactly(digits):
     run = _run(digits)
     run.run(until=57)  # mid-epoch 2 (43 iterations per epoch)
-    state = run.state()
-    snapshot = pack(state)
-    run.run(until=70)  # later training does not touch the snapshot
+    snapshot = pack(run.state())
+    run.run(until=70)  # later training does not touch the snapshot, a copy
+    assert unpack(snapshot)["step"] == 57 and not _equal(unpack(snapshot)["model"], dict(run.model.state_dict()))
     fresh = _run(digits, "COS(k0=0.1, k1=0.001, l=10)", seed=4)  # another init, controller and position
     assert not _equal(fresh.state(), unpack(snapshot))
     fresh.restore(unpack(snapshot))
