@@ -26,12 +26,13 @@ def _run_policies(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     width = max(len(r["name"]) for r in rows)
-    for kind in ("function", "composite", "controller"):
+    for kind in ("function", "composite", "controller", "search"):
         group = [r for r in rows if r["kind"] == kind]
         if not group:
             continue
         print({"function": "LR functions (LRBench Table I)", "composite": "Composition",
-               "controller": "Controllers (adapt the LR online)"}[kind])
+               "controller": "Controllers (adapt the LR online)",
+               "search": "Searches (branch training, keep the best; lrpilot train --executor/--workers)"}[kind])
         for r in group:
             print(f"  {r['name']:<{width}}  #Param {r['n_param']:<6} {r['description']}")
             print(f"  {'':<{width}}  e.g. {r['example']}")
@@ -85,20 +86,35 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diverge-factor", type=float, default=10.0, help="a loss above this multiple of the first one is divergence")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--executor", choices=("inprocess", "local", "ray", "torchrun"), default=None,
+                   help="where a search (stpt, alr) runs its candidates (default: torchrun under torchrun, "
+                        "local with --workers > 1, else inprocess)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes of a search's local or ray executor")
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from lrpilot.engine import train
     from lrpilot.report.files import atomic_path
+    from lrpilot.search.run import is_search, run_search
     from lrpilot.tasks import get_task
 
     if args.resume and not args.checkpoint:
         raise LRPilotError("--resume needs --checkpoint DIR (the folder the interrupted run wrote)")
-    task = get_task(args.task, data_dir=args.data_dir)
-    result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps, epochs=args.epochs,
-                   eval_every=args.eval_every, checkpoint_dir=args.checkpoint, resume=args.resume,
-                   diverge_factor=args.diverge_factor, device=args.device,
-                   progress=not args.quiet and sys.stderr.isatty())
+    progress = not args.quiet and sys.stderr.isatty()
+    if is_search(args.policy):
+        if args.checkpoint:
+            raise LRPilotError("a search (stpt, alr) does not write checkpoints; drop --checkpoint")
+        result = run_search(args.task, args.policy, seed=args.seed, steps=args.steps, epochs=args.epochs,
+                            eval_every=args.eval_every, data_dir=args.data_dir, executor=args.executor,
+                            workers=args.workers, diverge_factor=args.diverge_factor, device=args.device,
+                            progress=progress)
+        if result is None:  # a torchrun rank other than 0: rank 0 reports
+            return 0
+    else:
+        task = get_task(args.task, data_dir=args.data_dir)
+        result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps,
+                       epochs=args.epochs, eval_every=args.eval_every, checkpoint_dir=args.checkpoint,
+                       resume=args.resume, diverge_factor=args.diverge_factor, device=args.device, progress=progress)
     text = json.dumps(result.to_dict(), indent=1, allow_nan=False)
     if args.json == "-":
         print(text)

@@ -10,6 +10,7 @@ controller act, and writes a checkpoint. A non-finite loss, or a mean loss above
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import random
 import time
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 from torch.nn.utils import parameters_to_vector
 
-from lrpilot.controllers.base import Context, Controller, make_controller
+from lrpilot.controllers.base import Context, Controller, ScheduleController, make_controller
 from lrpilot.errors import LRPilotError
 from lrpilot.metrics import AngleTracker, classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
@@ -60,7 +61,8 @@ class RunResult:
         if m.get("test_loss") is not None:
             ld = "" if m.get("ld") is None else f"  LD {m['ld']:.4f}"
             lines.append(f"  test loss {m['test_loss']:.4f}  train loss {m['train_loss']:.4f}{ld}  #Param {m['n_param']}")
-        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples, {c['wall_s']:.1f} s")
+        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples ({c['epoch_equivalents']:.2f} "
+                     f"epoch-equivalents), {c['wall_s']:.1f} s on {c['workers']} worker(s)")
         return "\n".join(lines)
 
 
@@ -86,6 +88,11 @@ def budget(task: Task, steps: int | None, epochs: float | None) -> int:
     if not epochs > 0:
         raise LRPilotError(f"--epochs {epochs} must be > 0")
     return max(1, round(epochs * task.iters_per_epoch))
+
+
+def epoch_samples(task: Task) -> int:
+    """Training samples in one epoch of ``task``: the unit of the cost's ``epoch_equivalents``."""
+    return task.meta.get("n_train") or task.iters_per_epoch * task.batch_size
 
 
 def seed_everything(seed: int) -> None:
@@ -132,7 +139,8 @@ class _Run:
         self.controller_gen = torch.Generator().manual_seed(seed + 7919)
         self.controller.start(Context(self.model, self.optimizer, task, total, task.iters_per_epoch, self.controller_gen))
 
-        self.step = self.epoch = self.samples = 0
+        self.step = self.epoch = self.samples = self.epoch_step = 0
+        self.epoch_rng = self.data_gen.get_state()
         self.wall_s = 0.0
         self.rows: dict[int, dict[str, float]] = {}
         self.interval_sum = torch.zeros((), device=self.device)
@@ -148,16 +156,20 @@ class _Run:
 
     # --- the loop -------------------------------------------------------------------------
 
-    def run(self) -> RunResult:
+    def run(self, until: int | None = None) -> RunResult | None:
+        """Train to the end of the budget and return the run; or, given ``until``, stop after that
+        iteration (a search's segment, which may leave the epoch open) and return None."""
         task, model, optimizer = self.task, self.model, self.optimizer
         after_step = self.controller.after_step  # bound after start(), which may rebind it
         av_period, eval_every, total = task.av_period, self.eval_every, self.total
+        stop = total if until is None else min(until, total)
         bar = _progress_bar(self.progress, total, self.step, task.name)
         clock = time.perf_counter()
         try:
-            while self.step < total and self.status == "running":
+            while self.step < stop and self.status == "running":
                 model.train()
-                for batch in task.train_batches(self.data_gen):
+                open_epoch = False
+                for batch in self._epoch_batches():
                     optimizer.zero_grad(set_to_none=True)
                     loss = task.train_loss(model, batch)
                     loss.backward()
@@ -178,9 +190,10 @@ class _Run:
                             break
                         if evaluate:
                             self._evaluate(mean)
-                    if self.step >= total:
+                    if self.step >= stop:
+                        open_epoch = self.step < total and self.step - self.epoch_step < task.iters_per_epoch
                         break
-                if self.status != "running":
+                if self.status != "running" or open_epoch:
                     break
                 self._end_epoch(clock)
                 clock = time.perf_counter()
@@ -188,11 +201,21 @@ class _Run:
             if bar is not None:
                 bar.close()
         self.wall_s += time.perf_counter() - clock
+        if until is not None:
+            return None
         if self.status == "running":
             self.status = "ok"
         result = self._result()
         self._save(result)
         return result
+
+    def _epoch_batches(self):
+        """The current epoch's batches: a new epoch, or the rest of one left open by ``run(until=...)``."""
+        if self.step == self.epoch_step:
+            self.epoch_rng = self.data_gen.get_state()
+            return self.task.train_batches(self.data_gen)
+        self.data_gen.set_state(self.epoch_rng)  # the same batches again, the ones already trained on skipped
+        return itertools.islice(self.task.train_batches(self.data_gen), self.step - self.epoch_step, None)
 
     def _flat_params(self) -> torch.Tensor:
         return parameters_to_vector(self.model.parameters()).detach()
@@ -220,6 +243,7 @@ class _Run:
 
     def _end_epoch(self, clock: float) -> None:
         self.epoch += 1
+        self.epoch_step = self.step
         if self.task.av_period is None:
             self.angles.append(self.tracker.update(self._flat_params()))
         finite = [a for a in self.angles if not math.isnan(a)]
@@ -254,9 +278,13 @@ class _Run:
                 metrics["best_top1"] = max(t for _, t in evals)
                 metrics["iters_at_best"] = iters_at_best([i for i, _ in evals], [t for _, t in evals])
         cost = {"iterations": self.step, "samples": self.samples, "epochs": self.step / self.task.iters_per_epoch,
-                "wall_s": self.wall_s}
-        return RunResult(self.task.name, self.policy_text, self.seed, self.status, metrics, cost, curves,
-                         self.controller.record())
+                "epoch_equivalents": self.samples / epoch_samples(self.task), "wall_s": self.wall_s, "workers": 1}
+        record = self.controller.record()
+        if not isinstance(self.controller, ScheduleController):
+            from lrpilot.search.distill import distill  # adaptive: its LR trajectory as fixed policy texts
+
+            record["distilled"] = distill(record, self.task.iters_per_epoch, self.total, curves)
+        return RunResult(self.task.name, self.policy_text, self.seed, self.status, metrics, cost, curves, record)
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -266,17 +294,7 @@ class _Run:
     def _save(self, result: RunResult | None = None) -> None:
         if self.checkpoint is None:
             return
-        state = {
-            "identity": self._identity(), "step": self.step, "epoch": self.epoch, "samples": self.samples,
-            "wall_s": self.wall_s, "rows": self.rows, "interval_sum": self.interval_sum.cpu(),
-            "interval_n": self.interval_n, "first_loss": self.first_loss, "status": self.status,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "controller": self.controller.state_dict(), "tracker": self.tracker.state_dict(),
-            "angles": list(self.angles), "torch_rng": torch.get_rng_state(), "data_rng": self.data_gen.get_state(),
-            "controller_rng": self.controller_gen.get_state(),
-            "last_eval": None if self.last_eval is None else vars(self.last_eval),
-            "result": None if result is None else result.to_dict(),
-        }
+        state = {"identity": self._identity(), **self.state(), "result": None if result is None else result.to_dict()}
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -287,15 +305,36 @@ class _Run:
         if state["identity"] != self._identity():
             raise LRPilotError(f"the checkpoint in {self.checkpoint.parent} is of another run ({state['identity']}), "
                                f"not {self._identity()}; use another --checkpoint directory or drop --resume")
+        self.restore(state)
+
+    def state(self) -> dict[str, Any]:
+        """Everything the run needs to go on, also mid-epoch: model, optimizer, controller, RNG states, position,
+        curves; plain data and tensors (``torch.load(weights_only=True)``), as checkpoints and search snapshots."""
+        return {
+            "step": self.step, "epoch": self.epoch, "samples": self.samples, "epoch_step": self.epoch_step,
+            "wall_s": self.wall_s, "rows": self.rows, "interval_sum": self.interval_sum.cpu(),
+            "interval_n": self.interval_n, "first_loss": self.first_loss, "status": self.status,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "controller": self.controller.state_dict(), "tracker": self.tracker.state_dict(),
+            "angles": list(self.angles), "torch_rng": torch.get_rng_state(), "data_rng": self.data_gen.get_state(),
+            "epoch_rng": self.epoch_rng, "controller_rng": self.controller_gen.get_state(),
+            "last_eval": None if self.last_eval is None else vars(self.last_eval),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` (of this run or of another run of the same task and model)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.controller.load_state_dict(state["controller"])
         self.tracker.load_state_dict(state["tracker"])
+        self.angles.clear()
         self.angles.extend(state["angles"])
         torch.set_rng_state(state["torch_rng"])
         self.data_gen.set_state(state["data_rng"])
         self.controller_gen.set_state(state["controller_rng"])
         self.step, self.epoch, self.samples = state["step"], state["epoch"], state["samples"]
+        self.epoch_step = state.get("epoch_step", self.step)  # checkpoints before mid-epoch segments: epoch ends
+        self.epoch_rng = state.get("epoch_rng", self.data_gen.get_state())
         self.wall_s, self.rows, self.first_loss = state["wall_s"], state["rows"], state["first_loss"]
         self.interval_sum = state["interval_sum"].to(self.device)
         self.interval_n, self.status = state["interval_n"], state["status"]

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
@@ -96,4 +97,7 @@ def make_controller(spec: str | Policy | Controller) -> Controller:
     if isinstance(spec, Controller):
         return spec
     obj = spec if isinstance(spec, Policy) else build(parse(spec))
+    if not isinstance(obj, (Policy, Controller)):
+        raise LRPilotError(f"{spec!r} is a search that branches training, not a controller; run it with "
+                           "`lrpilot train --policy` or lrpilot.search.run.run_search")
     return ScheduleController(obj) if isinstance(obj, Policy) else obj

@@ -55,7 +55,7 @@ class Entry:
     """A registered name: how to build it from a :class:`Call`, and what ``lrpilot policies`` shows."""
 
     name: str
-    kind: str  # "function", "composite" or "controller"
+    kind: str  # "function", "composite", "controller" or "search"
     build: Callable[[Call], Any]
     params: tuple[str, ...]
     n_param: str
@@ -96,6 +96,9 @@ def as_policy(value: Any, where: str) -> Policy:
     if isinstance(value, Call) and lookup(value.name).kind == "controller":
         raise LRPilotError(f"{where}: {value.name}(...) is a controller that adapts the LR online, not a fixed "
                            "policy; use it with `lrpilot train --policy` or in your own loop")
+    if isinstance(value, Call) and lookup(value.name).kind == "search":
+        raise LRPilotError(f"{where}: {value.name}(...) is a search that branches training, not a fixed policy; "
+                           "use it with `lrpilot train --policy`")
     obj = build(value) if isinstance(value, Call) else value
     if not isinstance(obj, Policy):
         raise LRPilotError(f"{where} needs a policy such as COS(k0=0.1, k1=0.001, l=5000), got {value!r}")

@@ -1,0 +1,202 @@
+"""Candidates: a stretch of training from a snapshot at one LR, run by any executor.
+
+A candidate is plain data (:class:`Candidate`: where the task comes from, a snapshot, an LR,
+where to stop, how to score), so that it can be pickled to a worker process, a Ray worker or a
+``torch.distributed`` rank. :func:`run_candidate` continues the engine's run from the snapshot
+under a constant LR and returns its score and its end snapshot (:class:`Outcome`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from lrpilot.controllers.base import Context, Controller
+from lrpilot.engine import _Run
+from lrpilot.errors import LRPilotError
+from lrpilot.metrics import top1
+from lrpilot.scheduler import set_lr
+from lrpilot.search.distill import merged
+from lrpilot.search.snapshot import pack, unpack
+from lrpilot.tasks import get_task
+from lrpilot.tasks.base import Evaluation, Task
+
+
+class SearchLR(Controller):
+    """The controller of a search's runs: one LR, set by the search, for every param group.
+
+    Its state carries the ``path`` of LRs the run was trained with, ``[[step, lr], ...]``, so a
+    winner's snapshot brings its own trajectory along (the record that :mod:`distill` reads).
+    """
+
+    def __init__(self, text: str, lr: float, n_param: int):
+        self.text, self.lr, self._n_param = text, lr, n_param
+        self.path: list[list[float]] = []
+        self.epochs: list[dict[str, Any]] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def n_param(self) -> int:
+        return self._n_param
+
+    def start(self, ctx: Context) -> None:
+        self.optimizer = ctx.optimizer
+        self.set(self.lr, 0)
+
+    def set(self, lr: float, step: int) -> None:
+        """Train with ``lr`` from iteration ``step`` on."""
+        self.lr, self.path = lr, merged([*self.path, [step, lr]])
+        set_lr(self.optimizer, lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "path": [list(p) for p in self.path]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lr, self.path = float(state["lr"]), [list(p) for p in state["path"]]
+        set_lr(self.optimizer, self.lr)
+
+    def record(self) -> dict[str, Any]:
+        """The LR path and the search's per-epoch records (candidates' LRs and scores, the choice, the cost)."""
+        return {"trajectory": [list(p) for p in self.path], "epochs": [dict(e) for e in self.epochs]}
+
+
+# --- where the task comes from ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task by name (built in, or ``module:function``), rebuilt in each worker, with its held-out slice.
+
+    ``holdout`` is the share of the training data set aside as the validation slice (0: none),
+    drawn with ``seed``.
+    """
+
+    name: str
+    data_dir: str | None = None
+    holdout: float = 0.0
+    seed: int = 0
+
+
+_TASKS: dict[TaskRef, tuple[Task, Task | None]] = {}
+
+
+def resolve(source: TaskRef | tuple[Task, Task | None]) -> tuple[Task, Task | None]:
+    """(training task, validation task or None): built once per process for a :class:`TaskRef`."""
+    if not isinstance(source, TaskRef):
+        return source
+    if source not in _TASKS:
+        task = get_task(source.name, data_dir=source.data_dir)
+        _TASKS[source] = hold_out(task, source.holdout, source.seed) if source.holdout else (task, None)
+    return _TASKS[source]
+
+
+def hold_out(task: Task, fraction: float, seed: int) -> tuple[Task, Task]:
+    """(``task`` without a random ``fraction`` of its training data, a task whose test split is that slice)."""
+    if not hasattr(task, "train") or not dataclasses.is_dataclass(task):
+        raise LRPilotError(f"task {task.name!r} has no training tensors to hold a validation slice out of; "
+                           "use score=train")
+    x, y = task.train
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).to(y.device)
+    n_val = max(1, math.ceil(fraction * len(y)))
+    keep, val = order[n_val:], order[:n_val]
+    meta = {**task.meta, "n_train": len(keep), "n_val": n_val}
+    train = dataclasses.replace(task, train=(x[keep], y[keep]), meta=meta)
+    return train, dataclasses.replace(train, test=(x[val], y[val]))
+
+
+# --- scores: higher is better ---------------------------------------------------------------------
+
+
+def _evaluate(run: _Run, task: Task, split: str) -> Evaluation:
+    run.model.eval()
+    with torch.no_grad():
+        ev = task.evaluate(run.model, split)
+    run.model.train()
+    return ev
+
+
+def _accuracy(ev: Evaluation) -> float:
+    """Top-1 in percent; minus the loss for tasks without classes."""
+    return -ev.loss if ev.probs is None else top1(ev.probs, ev.labels)
+
+
+def score_val(run: _Run, val: Task | None) -> float:
+    """Top-1 on the held-out validation slice (STPT's default)."""
+    return _accuracy(_evaluate(run, val.to(run.device), "test"))
+
+
+def score_train(run: _Run, val: Task | None) -> float:
+    """Top-1 on the training split the candidate trains on (no slice held out)."""
+    return _accuracy(_evaluate(run, run.task, "train"))
+
+
+def score_loss(run: _Run, val: Task | None) -> float:
+    """Minus the loss on the training split (ALR keeps the lowest training loss)."""
+    return -_evaluate(run, run.task, "train").loss
+
+
+#: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable.
+SCORES: dict[str, Callable[[_Run, Task | None], float]] = {"val": score_val, "train": score_train,
+                                                           "loss": score_loss}
+
+
+# --- one candidate ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """Train from ``snapshot`` with ``lr`` until iteration ``until``, then score by ``score`` (a SCORES name).
+
+    ``text``, ``n_param``, ``seed``, ``total``, ``eval_every``, ``diverge_factor`` and ``device`` are the
+    search's run settings: a candidate evaluates and checks divergence where the search's own run would.
+    """
+
+    source: Any  # TaskRef, or (training task, validation task) in this process
+    snapshot: bytes
+    lr: float
+    until: int
+    score: str
+    text: str
+    n_param: int
+    seed: int
+    total: int
+    eval_every: int
+    diverge_factor: float
+    device: str
+
+
+@dataclass
+class Outcome:
+    """A candidate's score (-inf if it diverged), end snapshot, status and compute."""
+
+    score: float
+    snapshot: bytes
+    status: str
+    iterations: int
+    samples: int
+
+
+def new_run(source: Any, text: str, lr: float, n_param: int, seed: int, total: int, eval_every: int,
+            diverge_factor: float, device: str, progress: bool = False) -> _Run:
+    """An engine run of the source's training task under a :class:`SearchLR` at ``lr``."""
+    task, _ = resolve(source)
+    return _Run(task, SearchLR(text, lr, n_param), seed, total, eval_every, None, False, diverge_factor, device,
+                progress)
+
+
+def run_candidate(c: Candidate) -> Outcome:
+    """Continue the run in ``c.snapshot`` with ``c.lr`` up to ``c.until``; score it and snapshot its end."""
+    run = new_run(c.source, c.text, c.lr, c.n_param, c.seed, c.total, c.eval_every, c.diverge_factor, c.device)
+    run.restore(unpack(c.snapshot))
+    run.controller.set(c.lr, run.step)
+    step, samples = run.step, run.samples
+    run.run(until=c.until)
+    score = -math.inf if run.status == "diverged" else SCORES[c.score](run, resolve(c.source)[1])
+    return Outcome(score, pack(run.state()), run.status, run.step - step, run.samples - samples)

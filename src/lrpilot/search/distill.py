@@ -1,0 +1,139 @@
+"""Distill: the LR trajectory an adaptive run chose, as fixed policy texts to train with again.
+
+Two texts for every adaptive run (a search, AutoDrop, the factor scheduler), in its
+``record["distilled"]``: ``piecewise``, the trajectory exactly, as ``piecewise(FIX(k0=a),
+FIX(k0=b)@s, ...)``; and ``fit``, the nearest of the 13 LRBench functions, fitted by least squares
+on log LR over the run's iterations, with ``fit_error``, the root mean square of the difference in
+natural-log LR (0.1: about 10% off on average).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from lrpilot.errors import LRPilotError
+from lrpilot.policy import policy
+from lrpilot.policy.functions import SPECS, LRFunction, Spec
+
+_POINTS = 256  # iterations the fit looks at, evenly spread over the run
+
+
+def merged(points: list) -> list[list]:
+    """``[[step, lr], ...]`` with a later LR at the same step replacing the earlier, and repeats of an LR dropped."""
+    out: list[list] = []
+    for step, lr in points:
+        if out and out[-1][0] == step:
+            out.pop()
+        if not out or out[-1][1] != lr:
+            out.append([int(step), float(lr)])
+    return out
+
+
+def trajectory(record: dict[str, Any], iters_per_epoch: int, curves: dict[str, list]) -> list[list]:
+    """``[[step, lr], ...]``: from each step on, the LR the run trained with; from its record (a search's
+    trajectory, AutoDrop's drops, the factor scheduler's points), else from its LR curve."""
+    if "trajectory" in record:
+        points = record["trajectory"]
+    elif "drops" in record:
+        unit = iters_per_epoch if record["unit"] == "epoch" else 1
+        points = [(0, record["k0"])] + [(d[record["unit"]] * unit, d["lr"]) for d in record["drops"]]
+    elif "points" in record:
+        points = [(0, record["k0"])] + [(p["step"], p["eta"]) for p in record["points"]]
+    else:  # the LR curve: at iteration i, the LR of the next iteration
+        points = [(0, curves["lr"][0])] + list(zip(curves["iteration"], curves["lr"]))
+    return merged(points)
+
+
+def piecewise_text(points: list[list]) -> str:
+    """The trajectory as ``piecewise(FIX(k0=a), FIX(k0=b)@s, ...)``, canonical."""
+    pieces = [f"FIX(k0={lr!r})" + (f"@{step}" if i else "") for i, (step, lr) in enumerate(points)]
+    return str(policy(f"piecewise({', '.join(pieces)})"))
+
+
+def _sigmoid(u: float) -> float:
+    return 1.0 / (1.0 + math.exp(-u))
+
+
+class _Family:
+    """One LRBench function with its parameters as an unconstrained vector: LRs and scales through exp,
+    gamma in (0, 1) as exp(-exp(u)), a decaying function's floor k1 as k0 * sigmoid(u)."""
+
+    def __init__(self, spec: Spec, steps: np.ndarray, log_lr: np.ndarray, drops: list[int], gap: float):
+        self.spec, self.steps, self.log_lr, self.gap = spec, steps, log_lr, gap
+        self.fixed = {"l": [float(s) for s in drops]} if spec.name == "NSTEP" else {}
+        self.keys = ["k0"] + (["k1"] if spec.k1 != "none" else []) + [k for k in spec.g_params if k not in self.fixed]
+
+    def params(self, u: np.ndarray) -> dict[str, Any]:
+        x = dict(zip(self.keys, np.clip(u, -40.0, 40.0).tolist()))  # exp() stays finite
+        out: dict[str, Any] = {"k0": math.exp(x["k0"]), **self.fixed}
+        if "k1" in x:
+            out["k1"] = out["k0"] * _sigmoid(x["k1"]) if self.spec.k1 == "optional" else math.exp(x["k1"])
+        for k in ("gamma", "p", "l"):
+            if k in x:
+                out[k] = math.exp(-math.exp(x[k])) if k == "gamma" and self.spec.name != "INV" else math.exp(x[k])
+        return out
+
+    def residuals(self, params: dict[str, Any]) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            r = np.log(LRFunction(self.spec, params).values(self.steps)) - self.log_lr
+        return np.where(np.isfinite(r), r, 50.0)
+
+    def starts(self, total: int) -> list[np.ndarray]:
+        """A few starting points: k0 and k1 from the trajectory, a grid over gamma and l (l: the median
+        distance between the trajectory's changes, a quarter of the run, the run)."""
+        hi, lo = self.log_lr.max(), self.log_lr.min()
+        floor = min(0.5, math.exp(lo - self.log_lr[0]))  # a decaying function's k1 / k0
+        grid = {"k0": [self.log_lr[0]], "k1": [lo] if self.spec.k1 == "required" else [math.log(floor / (1 - floor))],
+                "p": [0.0], "l": [math.log(self.gap), math.log(total / 4), math.log(total)],
+                "gamma": [math.log(10 / total)] if self.spec.name == "INV" else
+                [math.log(3 / total), math.log(math.log(2))] if self.spec.name == "STEP" else [math.log(3 / total)]}
+        if self.spec.k1 == "required":
+            grid["k0"] = [hi]
+        return [np.array(u) for u in itertools.product(*(grid[k] for k in self.keys))]
+
+    def fit(self, total: int) -> tuple[float, dict[str, Any]]:
+        """The lowest RMS error in log LR over the starting points, and its (valid) parameters."""
+        best: tuple[float, dict[str, Any]] = (math.inf, {})
+        for u0 in self.starts(total):
+            u = least_squares(lambda u: self.residuals(self.params(u)), u0, method="lm", max_nfev=50 * len(u0)).x
+            params = _valid(self.spec, self.params(u))
+            error = math.inf if params is None else float(np.sqrt(np.mean(self.residuals(params) ** 2)))
+            if error < best[0]:
+                best = (error, params)
+        return best
+
+
+def _valid(spec: Spec, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The parameters to 6 significant digits, or as fitted if rounding breaks a rule, or None if both do."""
+    for candidate in ({k: v if isinstance(v, list) else float(f"{v:.6g}") for k, v in params.items()}, params):
+        try:
+            policy(str(LRFunction(spec, candidate)))
+            return candidate
+        except LRPilotError:
+            pass
+    return None
+
+
+def fit_text(points: list, total: int) -> tuple[str, float]:
+    """The LRBench function nearest to the trajectory in log LR, as canonical text, and its RMS error."""
+    steps = np.linspace(0, total - 1, min(total, _POINTS)).round()
+    starts = np.array([s for s, _ in points])
+    log_lr = np.log([points[i][1] for i in np.searchsorted(starts, steps, side="right") - 1])
+    drops = [t for (_, a), (t, b) in zip(points, points[1:]) if b < a]  # NSTEP's boundaries
+    gap = float(np.median(np.diff(starts))) if len(points) > 1 else total / 2
+    fits = [(*_Family(spec, steps, log_lr, drops, gap).fit(total), spec) for spec in SPECS
+            if spec.name != "NSTEP" or drops]
+    error, params, spec = min(fits, key=lambda f: (round(f[0], 6), f[2].n_param or len(drops) + 2))
+    return str(policy(str(LRFunction(spec, params)))), error
+
+
+def distill(record: dict[str, Any], iters_per_epoch: int, total: int, curves: dict[str, list]) -> dict[str, Any]:
+    """``{"piecewise": text, "fit": text, "fit_error": float}`` for the trajectory of an adaptive run."""
+    points = [p for p in trajectory(record, iters_per_epoch, curves) if p[0] < total]
+    text, error = fit_text(points, total)
+    return {"piecewise": piecewise_text(points), "fit": text, "fit_error": error}

@@ -1,0 +1,126 @@
+"""Running a search: its main run (the trajectory it keeps), its executor, and the compute it spends.
+
+:func:`run_search` is what ``lrpilot train --policy "stpt(...)"`` calls. The result is an ordinary
+:class:`lrpilot.engine.RunResult` (metrics and curves of the kept trajectory), whose cost counts
+every candidate: ``iterations`` and ``samples`` trained in all, ``epoch_equivalents`` (samples
+over the training set's size), ``wall_s`` and ``workers``; ``epochs`` is the trajectory's length.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import torch
+
+from lrpilot.engine import RunResult, budget, epoch_samples
+from lrpilot.errors import LRPilotError
+from lrpilot.policy.base import build, lookup
+from lrpilot.policy.text import parse
+from lrpilot.search.candidate import Candidate, Outcome, TaskRef, hold_out, new_run, resolve, run_candidate
+from lrpilot.search.executors import Executor, InProcess, make_executor
+from lrpilot.search.parallel import data_parallel
+from lrpilot.search.snapshot import pack, unpack
+from lrpilot.tasks.base import Task
+
+
+def is_search(text: str | None) -> bool:
+    """Whether ``text`` names a search (``stpt(...)``, ``alr(...)``) rather than a policy or controller."""
+    return isinstance(text, str) and lookup(parse(text).name).kind == "search"
+
+
+class Search:
+    """One search in progress: the main run, which holds the kept trajectory, and the candidates it branches."""
+
+    def __init__(self, source: Any, spec: Any, executor: Executor, seed: int, total: int, eval_every: int | None,
+                 diverge_factor: float, device: str | None, progress: bool):
+        self.source, self.executor = source, executor
+        self.main = new_run(source, str(spec), spec.k0, spec.n_param, seed, total, eval_every, diverge_factor,
+                            device, progress and executor.leader)
+        if executor.distributed:
+            data_parallel(self.main)
+        self.iterations = self.samples = 0
+        self.clock = time.perf_counter()
+
+    @property
+    def iters_per_epoch(self) -> int:
+        """Iterations in an epoch of the training task (validation slice held out)."""
+        return self.main.task.iters_per_epoch
+
+    @property
+    def running(self) -> bool:
+        """Whether the main run has not diverged."""
+        return self.main.status == "running"
+
+    def snapshot(self) -> bytes:
+        """The main run's state now."""
+        return pack(self.main.state())
+
+    def branch(self, starts: list[tuple[bytes, float]], until: int, score: str) -> list[Outcome]:
+        """Train a candidate from each (snapshot, LR) up to iteration ``until`` on the executor; their outcomes."""
+        m = self.main
+        candidates = [Candidate(self.source, snapshot, lr, until, score, m.policy_text, m.controller.n_param, m.seed,
+                                m.total, m.eval_every, m.diverge_factor, str(m.device)) for snapshot, lr in starts]
+        outcomes = self.executor.map(run_candidate, candidates)
+        self.iterations += sum(o.iterations for o in outcomes)
+        self.samples += sum(o.samples for o in outcomes)
+        return outcomes
+
+    def adopt(self, outcome: Outcome) -> None:
+        """Continue the main run from a candidate's end."""
+        self.main.restore(unpack(outcome.snapshot))
+
+    def advance(self, lr: float, until: int) -> None:
+        """Train the main run with ``lr`` up to iteration ``until`` (data-parallel under torchrun)."""
+        m = self.main
+        m.controller.set(lr, m.step)
+        step, samples = m.step, m.samples
+        m.run(until=until)
+        self.iterations += m.step - step
+        self.samples += m.samples - samples
+
+    def finish(self) -> RunResult:
+        """The kept trajectory's result, with the whole search's cost."""
+        result = self.main.run()
+        task = self.main.task
+        n = epoch_samples(task) + task.meta.get("n_val", 0)  # the whole training set, validation slice included
+        result.cost.update(iterations=self.iterations, samples=self.samples, epoch_equivalents=self.samples / n,
+                           wall_s=time.perf_counter() - self.clock, workers=self.executor.workers)
+        return result
+
+
+def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None = None, epochs: float | None = None,
+               eval_every: int | None = None, data_dir: str | None = None, executor: str | Executor | None = None,
+               workers: int | None = None, diverge_factor: float = 10.0, device: str | None = None,
+               progress: bool = False) -> RunResult | None:
+    """Run the search ``text`` (``stpt(...)``, ``alr(...)``) on ``task`` and return its run (None on ranks > 0).
+
+    ``task`` is a task name (or ``module:function``), which every executor can rebuild in its workers,
+    or a Task object (in-process only). ``executor``: "inprocess", "local", "ray", "torchrun" or an
+    :class:`Executor` the caller owns; default: torchrun under ``torchrun``, else local with
+    ``workers`` > 1, else in-process.
+    """
+    if not is_search(text):
+        raise LRPilotError(f"{text!r} is not a search; searches are stpt(...) and alr(...) (lrpilot policies), "
+                           "a policy or controller trains with lrpilot.engine.train")
+    spec = build(parse(text))
+    ex = executor if isinstance(executor, Executor) else make_executor(executor, workers)
+    try:
+        if isinstance(task, str):
+            source: Any = TaskRef(task, data_dir, spec.holdout, seed)
+        elif isinstance(ex, InProcess):
+            source = hold_out(task, spec.holdout, seed) if spec.holdout else (task, None)
+        else:
+            raise LRPilotError(f"the {type(ex).__name__} executor rebuilds the task in each worker from its name; "
+                               f"give the task's name (or module:function), not a {type(task).__name__} object")
+        if ex.distributed and torch.cuda.is_available() and device is None:
+            device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+        total = budget(resolve(source)[0], steps, epochs)
+        search = Search(source, spec, ex, seed, total, eval_every, diverge_factor, device, progress)
+        spec.drive(search)
+        result = search.finish()
+        return result if ex.leader else None
+    finally:
+        if ex is not executor:
+            ex.close()

@@ -1,0 +1,77 @@
+"""Executors: the same search result whichever runs it; a killed worker is a clear error, not a hang."""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lrpilot.errors import LRPilotError
+from lrpilot.search.executors import make_executor
+from lrpilot.search.run import run_search
+from lrpilot.tasks import get_task
+
+TEXT = "stpt(k0=0.05, set=[2, 1, 0.5], alpha=3, warmup=1)"
+
+
+def die(_):
+    """A worker that is killed (SIGKILL) while it runs."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _search(executor, workers=None):
+    return run_search("search.tiny:blobs", TEXT, seed=5, epochs=3, executor=executor, workers=workers).to_dict()
+
+
+@pytest.fixture(scope="module")
+def in_process():
+    return _search("inprocess")
+
+
+def _same_search(a, b):
+    """Equal curves, metrics, cost and per-epoch records, wall time and workers aside."""
+    def key(r):
+        epochs = [{k: v for k, v in e.items() if k != "wall_s"} for e in r["record"]["epochs"]]
+        cost = {k: v for k, v in r["cost"].items() if k not in ("wall_s", "workers")}
+        return r["curves"], r["metrics"], cost, epochs
+    return key(a) == key(b)
+
+
+def test_local_processes_give_the_in_process_result(in_process):
+    local = _search("local", workers=2)  # 3 candidates on 2 workers: one worker runs two
+    assert local["cost"]["workers"] == 2
+    assert _same_search(in_process, local)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is optional")
+def test_ray_gives_the_in_process_result(in_process, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(sys.path))  # Ray's workers import the task's module
+    assert _same_search(in_process, _search("ray", workers=2))
+
+
+def test_a_killed_worker_is_a_clear_error_not_a_hang():
+    code = ("import sys, test_executors as t; from lrpilot.search.executors import LocalProcesses\n"
+            "from lrpilot.errors import LRPilotError\n"
+            "try:\n    LocalProcesses(2).map(t.die, [0, 1, 2])\n"
+            "except LRPilotError as e:\n    print(e); sys.exit(3)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stderr
+    assert "worker process died" in r.stdout and "die" in r.stdout
+
+
+def test_executor_errors(monkeypatch):
+    with pytest.raises(LRPilotError, match="executor 'gpu'"):
+        make_executor("gpu")
+    with pytest.raises(LRPilotError, match="torchrun --nproc_per_node"):
+        make_executor("torchrun")
+    with pytest.raises(LRPilotError, match="--workers 0"):
+        make_executor("local", 0)
+    with pytest.raises(LRPilotError, match="name"):
+        run_search(get_task("digits-mlp"), TEXT, steps=5, executor="local", workers=1)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    with pytest.raises(LRPilotError, match="pip install ray"):
+        make_executor("ray", 2)
