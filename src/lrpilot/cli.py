@@ -147,7 +147,7 @@ def _open_store(args: argparse.Namespace):
 
 
 def _executor(args: argparse.Namespace):
-    from lrpilot.bench.executors import make_executor
+    from lrpilot.executors import make_executor
 
     return make_executor(args.executor, args.workers, args.address)
 

@@ -6,28 +6,20 @@ from typing import Any, Callable
 
 import pytest
 
-from lrpilot.bench.executors import Executor
+from lrpilot.executors import InProcess
 from lrpilot.engine import RunResult
 from lrpilot.policy.text import parse
 from lrpilot.store import Store
 
 
-class Inline(Executor):
-    """Runs each job in this process, one after another (the executor contract, without processes)."""
+class Inline(InProcess):
+    """The in-process executor, keeping the jobs it was given (in ``jobs``)."""
 
     def __init__(self):
         self.jobs: list[Any] = []
 
     def run(self, fn, jobs, on_done, on_failed, tick=lambda: None, every=10.0) -> None:
-        for job in jobs:
-            self.jobs.append(job)
-            try:
-                result = fn(job)
-            except Exception as e:  # noqa: BLE001 - as a worker reports it
-                on_failed(job, f"{type(e).__name__}: {e}")
-                continue
-            on_done(job, result)
-            tick()
+        super().run(fn, (self.jobs.append(job) or job for job in jobs), on_done, on_failed, tick, every)
 
 
 class Scripted(Inline):

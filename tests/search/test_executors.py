@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lrpilot.errors import LRPilotError
-from lrpilot.search.executors import make_executor
+from lrpilot.executors import make_executor
 from lrpilot.search.run import run_search
 from lrpilot.tasks import get_task
 
@@ -53,9 +53,9 @@ def test_ray_gives_the_in_process_result(in_process, monkeypatch):
 
 
 def test_a_killed_worker_is_a_clear_error_not_a_hang():
-    code = ("import sys, test_executors as t; from lrpilot.search.executors import LocalProcesses\n"
+    code = ("import sys, test_executors as t; from lrpilot.executors import LocalExecutor\n"
             "from lrpilot.errors import LRPilotError\n"
-            "try:\n    LocalProcesses(2).map(t.die, [0, 1, 2])\n"
+            "try:\n    LocalExecutor(2).map(t.die, [0, 1, 2])\n"
             "except LRPilotError as e:\n    print(e); sys.exit(3)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -64,7 +64,7 @@ def test_a_killed_worker_is_a_clear_error_not_a_hang():
 
 
 def test_executor_errors(monkeypatch):
-    with pytest.raises(LRPilotError, match="executor 'gpu'"):
+    with pytest.raises(LRPilotError, match="unknown executor 'gpu'"):
         make_executor("gpu")
     with pytest.raises(LRPilotError, match="torchrun --nproc_per_node"):
         make_executor("torchrun")
@@ -73,5 +73,5 @@ def test_executor_errors(monkeypatch):
     with pytest.raises(LRPilotError, match="name"):
         run_search(get_task("digits-mlp"), TEXT, steps=5, executor="local", workers=1)
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
-    with pytest.raises(LRPilotError, match="pip install ray"):
-        make_executor("ray", 2)
+    with pytest.raises(LRPilotError, match=r"pip install 'lrpilot\[ray\]'"):
+        make_executor("ray", 2).map(len, ["x"])

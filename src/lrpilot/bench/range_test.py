@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lrpilot.bench.executors import LocalExecutor
+from lrpilot.executors import LocalExecutor
 from lrpilot.bench.runner import bench, task_named
 from lrpilot.engine import budget, seed_everything
 from lrpilot.errors import LRPilotError

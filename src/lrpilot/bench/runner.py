@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from lrpilot.bench.executors import LocalExecutor
+from lrpilot.executors import LocalExecutor
 from lrpilot.controllers.base import make_controller
 from lrpilot.engine import RunResult, budget, train
 from lrpilot.errors import LRPilotError

@@ -19,7 +19,7 @@ from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import build, lookup
 from lrpilot.policy.text import parse
 from lrpilot.search.candidate import Candidate, Outcome, TaskRef, hold_out, new_run, resolve, run_candidate
-from lrpilot.search.executors import Executor, InProcess, make_executor
+from lrpilot.executors import Executor, InProcess, make_executor
 from lrpilot.search.parallel import data_parallel
 from lrpilot.search.snapshot import pack, unpack
 from lrpilot.tasks.base import Task

@@ -1,14 +1,23 @@
-"""Executors: run jobs (calls of one top-level function) side by side, in local processes or on Ray.
+"""Executors: run jobs (calls of one module-level function on picklable items) side by side.
 
-An executor pulls jobs from an iterator only when a worker is free (so a job can be claimed
-in the store at that moment), reports each result or failure through callbacks in the
-calling process, and calls ``tick`` at least every ``every`` seconds (for heartbeats). A
-worker that dies takes only its own job with it: the job is reported failed, a new worker
-takes its place. Callbacks run in the caller's process; workers never touch the store.
+- :class:`InProcess`: one after another in this process;
+- :class:`LocalExecutor`: ``workers`` processes on this machine (spawned);
+- :class:`RayExecutor`: Ray tasks on a cluster, or on a local Ray started here (Ray is optional);
+- :class:`Distributed`: the ranks of a ``torch.distributed`` group started by ``torchrun`` (gloo on
+  CPU, nccl with CUDA); item i runs on rank ``i % world_size`` and every rank gets every result.
+
+Two ways to use one. :meth:`Executor.run` (the benchmark runner) pulls jobs from an iterator only
+when a worker is free (so a job can be claimed in the store at that moment), reports each result
+or failure through callbacks in the calling process, and calls ``tick`` at least every ``every``
+seconds (for heartbeats); a worker that dies takes only its own job with it: the job is reported
+failed, a new worker takes its place. :meth:`Executor.map` (the searches) returns
+``[fn(item) for item in items]`` in order, whichever executor runs it, and raises
+:class:`LRPilotError` if any item fails or its worker dies.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
@@ -16,6 +25,8 @@ import threading
 import traceback
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterator
+
+import torch
 
 from lrpilot.errors import LRPilotError
 
@@ -28,6 +39,9 @@ class Executor:
     its workers between runs and frees them when the outermost ``with`` ends; otherwise each run
     frees them at its end."""
 
+    workers = 1
+    leader = True  # this process reports the result (False on torchrun ranks > 0)
+    distributed = False  # the ranks of a torch.distributed group: a search's main run trains data-parallel
     _depth = 0
 
     def __enter__(self):
@@ -49,6 +63,47 @@ class Executor:
             tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
         """Call ``fn(job)`` for each job pulled from ``jobs``, reporting to ``on_done``/``on_failed``."""
         raise NotImplementedError
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        """``[fn(item) for item in items]``, run side by side; LRPilotError if one fails."""
+        results: list[Any] = [None] * len(items)
+
+        def done(job: tuple[int, Any], result: Any) -> None:
+            results[job[0]] = result
+
+        def failed(job: tuple[int, Any], reason: str) -> None:
+            raise LRPilotError(f"{fn.__name__} failed on item {job[0]}: {reason.splitlines()[0]}; the work "
+                               "stopped. Run it again (with fewer --workers if memory is short)")
+
+        with self:
+            self.run(functools.partial(_on_item, fn), iter(enumerate(items)), done, failed)
+        return results
+
+
+def _on_item(fn: Callable[[Any], Any], job: tuple[int, Any]) -> Any:
+    return fn(job[1])
+
+
+def _call(fn: Callable[[Any], Any], job: Any) -> Any:
+    return fn(job)
+
+
+class InProcess(Executor):
+    """One job after another in this process; an exception fails its job (``map``: it propagates as is)."""
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
+            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        for job in jobs:
+            try:
+                result = fn(job)
+            except Exception as e:  # noqa: BLE001 - reported as a worker would report it
+                on_failed(job, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}")
+            else:
+                on_done(job, result)
+            tick()
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        return [fn(item) for item in items]
 
 
 def _check_workers(workers: Any) -> None:
@@ -143,8 +198,6 @@ def _stop(conn, proc) -> None:
 def _serve(conn, threads: int, parent_pid: int, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
     """A worker: run each (function, job) received until None; exits when its parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    import torch
-
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
     if warm is not None:
@@ -165,6 +218,41 @@ def _exit_with_parent(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         threading.Event().wait(1.0)
     os._exit(1)
+
+
+class Distributed(Executor):
+    """The ranks of the ``torch.distributed`` group that ``torchrun`` started (initialised here if needed)."""
+
+    distributed = True
+
+    def __init__(self):
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.owned = not dist.is_initialized()
+        if self.owned:
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank, self.workers = dist.get_rank(), dist.get_world_size()
+        self.leader = self.rank == 0
+
+    def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
+            tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        items = list(jobs)
+        for item, result in zip(items, self.map(fn, items)):
+            on_done(item, result)
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+        mine = {i: fn(item) for i, item in enumerate(items) if i % self.workers == self.rank}
+        gathered: list[dict[int, Any]] = [{} for _ in range(self.workers)]
+        self.dist.all_gather_object(gathered, mine)
+        results = {i: r for part in gathered for i, r in part.items()}
+        return [results[i] for i in range(len(items))]
+
+    def close(self) -> None:
+        if self.owned:
+            self.dist.destroy_process_group()
 
 
 class RayExecutor(Executor):
@@ -204,13 +292,13 @@ class RayExecutor(Executor):
     def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
             tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
         ray = self._connect()
-        remote = ray.remote(num_cpus=1, max_retries=0)(fn)
+        remote = ray.remote(num_cpus=1, max_retries=0)(_call)
         limit = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         flight: dict[Any, Any] = {}
         try:
             while True:
                 while len(flight) < limit and (job := next(jobs, None)) is not None:
-                    flight[remote.remote(job)] = job
+                    flight[remote.remote(fn, job)] = job
                 if not flight:
                     break
                 ready, _ = ray.wait(list(flight), num_returns=1, timeout=every)
@@ -236,13 +324,25 @@ def _import_ray():
     return ray
 
 
-EXECUTORS = {"local": LocalExecutor, "ray": RayExecutor}
+EXECUTORS = ("inprocess", "local", "ray", "torchrun")
 
 
-def make_executor(name: str, workers: int | None = None, address: str | None = None):
-    """The executor called ``name`` (local or ray)."""
+def make_executor(name: str | None = None, workers: int | None = None, address: str | None = None) -> Executor:
+    """The executor called ``name`` with ``workers`` workers (default: torchrun under ``torchrun``, else
+    local when ``workers`` > 1, else in-process); ``address``: a Ray cluster's."""
+    under_torchrun = int(os.environ.get("WORLD_SIZE", 1)) > 1
+    if name is None:
+        name = "torchrun" if under_torchrun else "local" if workers and workers > 1 else "inprocess"
     if name not in EXECUTORS:
         raise LRPilotError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
     if address is not None and name != "ray":
         raise LRPilotError(f"--address {address!r} is for --executor ray")
+    _check_workers(workers)
+    if name == "torchrun":
+        if not under_torchrun:
+            raise LRPilotError("the torchrun executor needs the ranks torchrun starts: "
+                               "torchrun --nproc_per_node=N -m lrpilot train ...")
+        return Distributed()
+    if name == "inprocess":
+        return InProcess()
     return LocalExecutor(workers) if name == "local" else RayExecutor(address, workers)
