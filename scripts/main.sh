@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The main job on the built-in default: benchmark LRBench's 13 functions (scaled to the task)
-# on digits-lenet over 3 seeds in parallel workers, into the default results store (an SQLite
-# file; set LRPILOT_DB to a path or URL to use another), print the ranking, write out/report.html.
+# The main job on the built-in default task, digits-lenet, into the default results store (an
+# SQLite file; set LRPILOT_DB to a path or URL to use another):
+#   1. benchmark LRBench's 13 functions (scaled to the task) over 3 seeds in parallel workers and rank them;
+#   2. tune: range test, the recommendation (now the benchmark's best), STPT, the factor scheduler
+#      and AutoDrop within a compute budget; print the best policy as replayable text;
+#   3. write out/report.html (ranked table, LR/accuracy/loss curves, range-test plots).
 # Runs already in the store are not trained again: a second call only ranks and reports.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/venv.sh"
 cd "$root"
 .venv/bin/lrpilot bench --task digits-lenet --suite lrbench13
-.venv/bin/lrpilot report --task digits-lenet -o out/report.html
+.venv/bin/lrpilot tune --task digits-lenet -o out/report.html

@@ -215,3 +215,13 @@ def test_bench_trains_in_a_worker_ranks_and_a_rerun_trains_nothing(db, capsys):
     out = capsys.readouterr().out
     assert "0 runs trained, 0 failed, 1 already in" in out and "FIX(k0=0.05)" in out
     assert len(stored_runs(db)) == 1
+
+
+# --- tune ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [(["--budget", "0"], "--budget 0"), (["--repeats", "0"], "--repeats 0"),
+                                            (["--workers", "0"], "--workers 0")])
+def test_tune_bad_arguments_are_exit_2_and_train_nothing(db, capsys, args, fragment):
+    assert main(["tune", "--task", TASK, "--db", db, *args]) == 2
+    one_error_line(capsys, "tune", fragment)
+    assert stored_runs(db) == []

@@ -341,14 +341,46 @@ def _add_report(p: argparse.ArgumentParser) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        _write_report(store, args.task, args.output, args.by, args.top)
+    return 0
+
+
+def _write_report(store, task: str, path: str, by: str, top: int) -> None:
     from lrpilot.bench.range_test import benchmark_runs
     from lrpilot.report.report import write_report
 
-    with _open_store(args) as store:
-        records = benchmark_runs(store, args.task, curves=True)
-        tests = [a["result"] for a in store.analyses(task=args.task) if a["kind"].startswith("range-")]
-        write_report(records, args.output, task=args.task, range_tests=tests, by=args.by, top=args.top)
-    print(f"wrote {args.output} ({len(records)} runs of {args.task})")
+    records = benchmark_runs(store, task, curves=True)
+    tests = [a["result"] for a in store.analyses(task=task) if a["kind"].startswith("range-")]
+    write_report(records, path, task=task, range_tests=tests, by=by, top=top)
+    print(f"wrote {path} ({len(records)} runs of {task})")
+
+
+def _add_tune(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    p.add_argument("--budget", type=float, default=None, metavar="E",
+                   help="compute in epoch-equivalents, all runs counted (default: 8 x the task's epochs)")
+    p.add_argument("--repeats", type=int, default=1, help="seeds per candidate (default 1)")
+    p.add_argument("-o", "--output", default=None, help="also write the report (.html or .md) of the task's runs")
+    p.add_argument("--data-dir", default=None, help="folder with the task's data files")
+    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    _add_workers(p)
+    _add_db(p)
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from lrpilot.bench.tune import tune
+
+    if args.repeats < 1:
+        raise LRPilotError(f"--repeats {args.repeats} must be >= 1")
+    with _open_store(args) as store, _executor(args) as executor:
+        result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)), data_dir=args.data_dir,
+                      executor=executor, progress=_progress(args))
+        if args.output:
+            _write_report(store, result.task, args.output, "utility", 10)
+    print(json.dumps(asdict(result), indent=1) if args.json else result.format())
     return 0
 
 
@@ -363,6 +395,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "range-test": (_add_range_test, _run_range_test, "find a task's good LR range (decade search, exponential sweep)"),
     "recommend": (_add_recommend, _run_recommend, "recommend policies for a task from stored results"),
     "report": (_add_report, _run_report, "write an HTML or Markdown report of a task's stored results"),
+    "tune": (_add_tune, _run_tune, "find a good LR policy for a task: range test, recommendation, benchmark, "
+             "adaptive methods, within a compute budget"),
 }
 
 

@@ -14,10 +14,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from lrpilot.executors import LocalExecutor
-from lrpilot.controllers.base import make_controller
 from lrpilot.engine import RunResult, budget, train
 from lrpilot.errors import LRPilotError
+from lrpilot.executors import LocalExecutor
+from lrpilot.policy.base import build
+from lrpilot.policy.text import parse
+from lrpilot.search.run import is_search, run_search
 from lrpilot.store import Storage
 from lrpilot.store.schema import FINISHED
 from lrpilot.tasks import Task, get_task
@@ -43,7 +45,10 @@ def task_named(name: str, data_dir: str | None = None) -> Task:
 
 
 def run_job(job: Job) -> RunResult:
-    """Train one job (in a worker)."""
+    """Train one job (in a worker); a search runs its candidates one after another in that worker."""
+    if is_search(job.policy):
+        return run_search(job.task, job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
+                          data_dir=job.data_dir, executor="inprocess", device=job.device)
     return train(task_named(job.task, job.data_dir), job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
                  device=job.device)
 
@@ -63,8 +68,8 @@ class BenchSummary:
 
 
 def canonical_policies(policies: Iterable[str]) -> list[str]:
-    """The policies' canonical texts, validated, duplicates dropped (order kept)."""
-    texts = [str(make_controller(p)) for p in policies]
+    """The texts of policies, controllers or searches made canonical, validated, duplicates dropped (order kept)."""
+    texts = [str(build(parse(p))) for p in policies]
     if not texts:
         raise LRPilotError("no policies to benchmark: give --policies, --policy-file or --suite")
     return list(dict.fromkeys(texts))

@@ -4,8 +4,9 @@ Steps, all stored, so that a second call reuses what the first measured:
 
 1. the decade range test (one seed, one epoch per LR) unless one is stored;
 2. the recommendation (the task's own best stored policies, a similar task's, or the LRBench suite
-   scaled to the range test), then the adaptive methods at the range test's best LR:
-   ``stpt(k0=best)``, ``factor(k0=best)``, ``autodrop(k0=best)``;
+   scaled to the range test), then the adaptive methods from the range test's best LR, bounded
+   by its good range: ``stpt(k0=best, bounds=[k_low / 10, k_high])``, ``factor(...)`` the same,
+   ``autodrop(k0=best, rho=0.2)`` (the paper's rho);
 3. a benchmark of these candidates at the task's budget, interleaved (recommended, adaptive,
    recommended, ...) and cut to what the compute budget allows, in parallel workers;
 4. the winner by utility (mean Top-1 over seeds, then AC, CD, CDAC), as replayable text: a fixed
@@ -31,7 +32,6 @@ from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import fmt_number, parse
 from lrpilot.store import Storage
 
-ADAPTIVE = ("stpt", "factor", "autodrop")
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
 
 
@@ -83,7 +83,10 @@ def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple
         found = decade_test(store, task, seeds=(0,), epochs=1.0, data_dir=data_dir, executor=executor,
                             progress=progress)
         range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
-    best_lr = fmt_number(float(f"{found['best_lr']:.3g}"))
+    best, low, high = (fmt_number(float(f"{found[k] * f:.3g}")) for k, f in (("best_lr", 1), ("k_low", 0.1),
+                                                                              ("k_high", 1)))
+    adaptive = [f"stpt(k0={best}, bounds=[{low}, {high}])", f"factor(k0={best}, bounds=[{low}, {high}])",
+                f"autodrop(k0={best}, rho=0.2)"]
     rec = recommend(store, task, top=4, data_dir=data_dir, range_test=False)
     say(f"recommendation: {rec.note}")
 
@@ -91,7 +94,7 @@ def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple
         return len(seeds) * task_obj.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
 
     candidates, left_out, planned = [], [], range_cost
-    for text in _interleave([p["policy"] for p in rec.policies], [f"{name}(k0={best_lr})" for name in ADAPTIVE]):
+    for text in _interleave([p["policy"] for p in rec.policies], adaptive):
         fits = planned + estimate(text) <= budget
         (candidates if fits else left_out).append(text)
         planned += estimate(text) if fits else 0.0
@@ -118,8 +121,6 @@ def _interleave(fixed: list[str], adaptive: list[str]) -> list[str]:
 
 def _replayable(row: Any) -> str:
     """A fixed policy's text; an adaptive run's distilled piecewise policy (from its first ok run)."""
-    if parse(row.policy).name not in ADAPTIVE:
-        return row.policy
     for r in row.runs:
         distilled = (r.record or {}).get("distilled")
         if r.status == "ok" and distilled:

@@ -29,13 +29,14 @@ def task_row(task: Any) -> dict[str, Any]:
 def policy_row(policy: Any) -> dict[str, Any]:
     """The ``policies`` row: canonical text, the function name (the text's leading name) and #Param.
 
-    Text that names no registered policy or controller (yet) is kept as given, without #Param.
+    Text that names no registered policy, controller or search (yet) is kept as given, without #Param.
     """
     if isinstance(policy, str):
-        from lrpilot.controllers.base import make_controller
+        from lrpilot.policy.base import build
+        from lrpilot.policy.text import parse
 
         try:
-            policy = make_controller(policy)
+            policy = build(parse(policy))
         except LRPilotError:
             policy = policy.strip()
     text = str(policy)
