@@ -72,14 +72,13 @@ def _run_tasks(args: argparse.Namespace) -> int:
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    _add_task(p)
     p.add_argument("--policy", default=None, help="policy or controller text (default: FIX at the task's LR)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
     budget.add_argument("--steps", type=int, help="training budget in iterations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations (default: ~20 per run)")
-    p.add_argument("--data-dir", default=None, help="folder with the task's data files (MNIST IDX, CIFAR-10 binary)")
     p.add_argument("--json", metavar="FILE", help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
     p.add_argument("--checkpoint", metavar="DIR", help="write a checkpoint to DIR at every epoch end")
     p.add_argument("--resume", action="store_true", help="continue the run from the checkpoint in --checkpoint DIR")
@@ -126,6 +125,11 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_task(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    p.add_argument("--data-dir", default=None, help="folder with the task's data files (MNIST IDX, CIFAR-10 binary)")
+
+
 def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", default=None,
                    help="results store: a file path, sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB "
@@ -159,7 +163,7 @@ def _progress(args: argparse.Namespace):
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    _add_task(p)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--policies", nargs="+", metavar="POLICY", help="policy or controller texts")
     which.add_argument("--policy-file", metavar="FILE", help="YAML file: a list of policy texts (or {policies: [...]})")
@@ -170,7 +174,6 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
     budget.add_argument("--steps", type=int, help="training budget in iterations")
     p.add_argument("--by", default="utility", help="ranking of the final table: utility, cost, robustness or score")
-    p.add_argument("--data-dir", default=None, help="folder with the task's data files (MNIST IDX, CIFAR-10 binary)")
     p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _add_workers(p)
@@ -187,7 +190,8 @@ def _bench_policies(args: argparse.Namespace, store, task) -> list[str]:
     from lrpilot.engine import budget
 
     found = latest(store, task.name)
-    k_low, k_high, best = (found["k_low"], found["k_high"], found["best_lr"]) if found else (task.lr / 10, task.lr, task.lr)
+    k_low, k_high, best = ((found["k_low"], found["k_high"], found["best_lr"]) if found
+                           else (task.lr / 10, task.lr, task.lr))
     return suite(args.suite, budget(task, args.steps, args.epochs), k_low, k_high, best)
 
 
@@ -255,7 +259,7 @@ def _run_rank(args: argparse.Namespace) -> int:
 
 
 def _add_range_test(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    _add_task(p)
     p.add_argument("--method", choices=("decade", "sweep", "both"), default="both",
                    help="LRBench's decade search, the exponential LR sweep, or both (default)")
     p.add_argument("--repeats", type=int, default=3, help="seeds per LR (decade) and sweeps (default 3)")
@@ -267,7 +271,6 @@ def _add_range_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep-steps", type=int, default=100, help="iterations of each sweep (default 100)")
     p.add_argument("--lr-min", type=float, default=1e-5, help="first LR of the sweep")
     p.add_argument("--lr-max", type=float, default=10.0, help="last LR of the sweep")
-    p.add_argument("--data-dir", default=None, help="folder with the task's data files")
     p.add_argument("--json", action="store_true", help="print JSON for programs")
     _add_workers(p)
     _add_db(p)
@@ -307,11 +310,10 @@ def _run_range_test(args: argparse.Namespace) -> int:
 
 
 def _add_recommend(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    _add_task(p)
     p.add_argument("--top", type=int, default=5, help="how many policies (default 5)")
     p.add_argument("--no-range-test", action="store_true", help="when nothing is stored, say so instead of "
                    "running a range test")
-    p.add_argument("--data-dir", default=None, help="folder with the task's data files")
     p.add_argument("--json", action="store_true", help="print JSON for programs")
     _add_workers(p)
     _add_db(p)
@@ -357,12 +359,11 @@ def _write_report(store, task: str, path: str, by: str, top: int) -> None:
 
 
 def _add_tune(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
+    _add_task(p)
     p.add_argument("--budget", type=float, default=None, metavar="E",
                    help="compute in epoch-equivalents, all runs counted (default: 8 x the task's epochs)")
     p.add_argument("--repeats", type=int, default=1, help="seeds per candidate (default 1)")
     p.add_argument("-o", "--output", default=None, help="also write the report (.html or .md) of the task's runs")
-    p.add_argument("--data-dir", default=None, help="folder with the task's data files")
     p.add_argument("--json", action="store_true", help="print JSON for programs")
     _add_workers(p)
     _add_db(p)
@@ -386,11 +387,13 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 # name -> (add its arguments, run it, one-line help)
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {
-    "policies": (_add_json_flag, _run_policies, "list the LR functions, composites and controllers with their parameters"),
+    "policies": (_add_json_flag, _run_policies,
+                 "list the LR functions, composites, controllers and searches with their parameters"),
     "plot": (_add_plot, _run_plot, "plot LR policies over iterations into an image"),
     "tasks": (_add_json_flag, _run_tasks, "list the built-in tasks"),
     "train": (_add_train, _run_train, "train a task once under a policy or controller and report the LRBench metrics"),
-    "bench": (_add_bench, _run_bench, "train policies over seeds in parallel workers into the results store, then rank them"),
+    "bench": (_add_bench, _run_bench,
+              "train policies over seeds in parallel workers into the results store, then rank them"),
     "rank": (_add_rank, _run_rank, "rank a task's stored policies by utility, cost, robustness or a weighted score"),
     "range-test": (_add_range_test, _run_range_test, "find a task's good LR range (decade search, exponential sweep)"),
     "recommend": (_add_recommend, _run_recommend, "recommend policies for a task from stored results"),

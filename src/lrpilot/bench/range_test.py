@@ -176,8 +176,9 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
     (executor or LocalExecutor(min(len(jobs), LocalExecutor().workers))).run(sweep_job, iter(jobs), done, failed)
     curves.sort(key=lambda c: c["seed"])
     found = [c["suggestion"] for c in curves if c["suggestion"] is not None]
+    median = math.exp(statistics.median([math.log(x) for x in found])) if found else None
     result = {"kind": "sweep", "rule": SWEEP_RULE, "steps": steps, "lr_min": lr_min, "lr_max": lr_max,
-              "curves": curves, "suggestion": math.exp(statistics.median([math.log(x) for x in found])) if found else None,
+              "curves": curves, "suggestion": median,
               "spread": [min(found), max(found)] if found else None}
     store.save_analysis(task_obj, "range-sweep", f"steps={steps} seeds={list(seeds)} lr_min={lr_min} "
                         f"lr_max={lr_max}", result)

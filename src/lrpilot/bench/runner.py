@@ -49,8 +49,8 @@ def run_job(job: Job) -> RunResult:
     if is_search(job.policy):
         return run_search(job.task, job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
                           data_dir=job.data_dir, executor="inprocess", device=job.device)
-    return train(task_named(job.task, job.data_dir), job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
-                 device=job.device)
+    return train(task_named(job.task, job.data_dir), job.policy, seed=job.seed, steps=job.steps,
+                 eval_every=job.eval_every, device=job.device)
 
 
 @dataclass
