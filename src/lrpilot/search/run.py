@@ -106,7 +106,7 @@ def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None 
                            "a policy or controller trains with lrpilot.engine.train")
     spec = build(parse(text))
     ex = executor if isinstance(executor, Executor) else make_executor(executor, workers)
-    try:
+    with ex:  # its workers serve every epoch's candidates
         if isinstance(task, str):
             source: Any = TaskRef(task, data_dir, spec.holdout, seed)
         elif isinstance(ex, InProcess):
@@ -121,6 +121,3 @@ def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None 
         spec.drive(search)
         result = search.finish()
         return result if ex.leader else None
-    finally:
-        if ex is not executor:
-            ex.close()
