@@ -14,7 +14,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import policy
@@ -98,6 +97,8 @@ class _Family:
 
     def fit(self, total: int) -> tuple[float, dict[str, Any]]:
         """The lowest RMS error in log LR over the starting points, and its (valid) parameters."""
+        from scipy.optimize import least_squares  # imported here: ~0.7 s that most processes never need
+
         best: tuple[float, dict[str, Any]] = (math.inf, {})
         for u0 in self.starts(total):
             u = least_squares(lambda u: self.residuals(self.params(u)), u0, method="lm", max_nfev=50 * len(u0)).x
