@@ -129,9 +129,9 @@ class LocalExecutor(Executor):
             self._idle.append(self._start(warm))
 
     def close(self) -> None:
-        """Stop the idle worker processes."""
-        while self._idle:
-            _stop(*self._idle.pop())
+        """Stop the idle worker processes (all told first, then awaited)."""
+        _stop(self._idle)
+        self._idle = []
 
     def _start(self, warm: tuple[Callable[..., Any], tuple] | None = None) -> tuple[Any, Any]:
         ctx = multiprocessing.get_context("spawn")
@@ -177,22 +177,24 @@ class LocalExecutor(Executor):
                     dispatch((conn, proc))
                 tick()
         finally:
-            for conn, (proc, _) in busy.items():  # interrupted: these are mid-job
-                _stop(conn, proc)
+            _stop([(conn, proc) for conn, (proc, _) in busy.items()])  # interrupted: these are mid-job
             if not self._depth:
                 self.close()
 
 
-def _stop(conn, proc) -> None:
-    try:
-        conn.send(None)
-    except OSError:
-        pass
-    proc.join(2)
-    if proc.is_alive():
-        proc.terminate()
-        proc.join(5)
-    conn.close()
+def _stop(workers: list[tuple[Any, Any]]) -> None:
+    """Tell every worker to exit, then wait for each (terminating one that does not exit within 2 s)."""
+    for conn, _ in workers:
+        try:
+            conn.send(None)
+        except OSError:
+            pass
+    for conn, proc in workers:
+        proc.join(2)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+        conn.close()
 
 
 def _serve(conn, threads: int, parent_pid: int, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
@@ -212,6 +214,8 @@ def _serve(conn, threads: int, parent_pid: int, warm: tuple[Callable[..., Any], 
         except Exception as e:  # noqa: BLE001 - reported to the parent, which records the run as failed
             result = ("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}")
         conn.send(result)
+    conn.close()
+    os._exit(0)  # nothing left to flush: skip the interpreter's (and torch's) slow teardown
 
 
 def _exit_with_parent(parent_pid: int) -> None:
