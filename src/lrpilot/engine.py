@@ -281,7 +281,7 @@ class _Run:
                 "epoch_equivalents": self.samples / epoch_samples(self.task), "wall_s": self.wall_s, "workers": 1}
         record = self.controller.record()
         if not isinstance(self.controller, ScheduleController):
-            from lrpilot.search.distill import distill  # adaptive: its LR trajectory as fixed policy texts
+            from lrpilot.distill import distill  # adaptive: its LR trajectory as fixed policy texts
 
             record["distilled"] = distill(record, self.task.iters_per_epoch, self.total, curves)
         return RunResult(self.task.name, self.policy_text, self.seed, self.status, metrics, cost, curves, record)

@@ -89,6 +89,17 @@ def test_stored_case_format_lists_the_policies_with_their_top1(store):
 
 # --- case 2: similar --------------------------------------------------------------------------------
 
+def test_an_adaptive_policy_comes_with_its_distilled_trajectory_to_replay(store):
+    replay = "piecewise(FIX(k0=0.05), FIX(k0=0.005)@60)"
+    run_id = store.claim(task_named(TASK), "autodrop(k0=0.05, rho=0.2)", 0, 100)
+    store.finish(run_id, RunResult(TASK, "autodrop(k0=0.05, rho=0.2)", 0, "ok", {"top1": 99.0}, {}, {},
+                                   {"distilled": {"piecewise": replay, "fit": "FIX(k0=0.05)", "fit_error": 1.0}}))
+    put(store, task_named(TASK), "FIX(k0=0.05)", 95.0)
+    rec = recommend(store, TASK)
+    assert [p.get("replay") for p in rec.policies] == [replay, None]
+    assert f"(no search cost): {replay}" in rec.format() and make_controller(replay)
+
+
 def test_similar_case_takes_the_policies_of_the_most_similar_task(store):
     similar_store(store)
     rec = recommend(store, TASK)

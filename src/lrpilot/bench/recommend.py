@@ -12,7 +12,9 @@ Three cases, tried in order:
 3. ``range-test``: nothing similar is stored: the ``lrbench13`` suite scaled to this task's
    stored range test (run here first when there is none), FIX at the best LR first.
 
-Every recommendation is policy text that ``lrpilot train --policy`` accepts.
+Every recommendation is policy text that ``lrpilot train --policy`` accepts; an adaptive one (a
+search or controller) also comes with ``replay``, the LR trajectory its stored run chose as a fixed
+piecewise policy, which trains again at no search cost.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Recommendation:
     task: str
     case: str  # stored | similar | range-test
     note: str
-    policies: list[dict[str, Any]] = field(default_factory=list)  # policy, source, top1_mean, top1_std, n
+    policies: list[dict[str, Any]] = field(default_factory=list)  # policy, source, top1_mean, top1_std, n[, replay]
 
     def format(self) -> str:
         """Lines for the terminal."""
@@ -48,6 +50,8 @@ class Recommendation:
             measured = "" if p.get("top1_mean") is None else \
                 f"  Top-1 {p['top1_mean']:.2f} +- {p['top1_std']:.2f} ({p['n']} runs on {p['source']})"
             lines.append(f"  {i}. {p['policy']}{measured}")
+            if p.get("replay"):
+                lines.append(f"     its LR trajectory as a fixed policy (no search cost): {p['replay']}")
         return "\n".join(lines)
 
 
@@ -97,8 +101,19 @@ def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
     if not ranking.rows:
         return []
     largest = max(r.budget for r in ranking.rows)
-    return [{"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"], "n": r.n}
+    return [{"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"], "n": r.n,
+             **({"replay": replayable(r)} if replayable(r) != r.policy else {})}
             for r in ranking.rows if r.budget == largest][:top]
+
+
+def replayable(row: Any) -> str:
+    """A ranked fixed policy's text; for an adaptive one, the LR trajectory its first ok run chose, distilled
+    into a fixed piecewise policy (replayed at no search cost)."""
+    for r in row.runs:
+        distilled = (r.record or {}).get("distilled")
+        if r.status == "ok" and distilled:
+            return distilled["piecewise"]
+    return row.policy
 
 
 def _family(model: str | None) -> str | None:

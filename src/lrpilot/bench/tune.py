@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from lrpilot.bench.range_test import benchmark_runs, decade_test, latest
 from lrpilot.bench.rank import rank
-from lrpilot.bench.recommend import recommend
+from lrpilot.bench.recommend import recommend, replayable
 from lrpilot.bench.runner import bench, task_named
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
@@ -106,7 +106,7 @@ def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple
     runs = [r for r in benchmark_runs(store, task_obj.name, curves=False)
             if r.budget == total and r.policy in candidates and r.seed in seeds]
     top = rank(runs, "utility", task=task_obj.name).rows[0]
-    return TuneResult(task_obj.name, _replayable(top), top.policy,
+    return TuneResult(task_obj.name, replayable(top), top.policy,
                       {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,
                       range_cost + sum(_epoch_equivalents(r, task_obj) for r in runs), budget,
                       {k: found[k] for k in ("k_low", "k_high", "best_lr")})
@@ -117,15 +117,6 @@ def _interleave(fixed: list[str], adaptive: list[str]) -> list[str]:
     for i in range(max(len(fixed), len(adaptive))):
         out += fixed[i:i + 1] + adaptive[i:i + 1]
     return list(dict.fromkeys(out))
-
-
-def _replayable(row: Any) -> str:
-    """A fixed policy's text; an adaptive run's distilled piecewise policy (from its first ok run)."""
-    for r in row.runs:
-        distilled = (r.record or {}).get("distilled")
-        if r.status == "ok" and distilled:
-            return distilled["piecewise"]
-    return row.policy
 
 
 def _epoch_equivalents(run: Any, task: Any) -> float:

@@ -20,7 +20,7 @@ from lrpilot.engine import _Run
 from lrpilot.errors import LRPilotError
 from lrpilot.metrics import top1
 from lrpilot.scheduler import set_lr
-from lrpilot.search.distill import merged
+from lrpilot.distill import merged
 from lrpilot.search.snapshot import pack, unpack
 from lrpilot.tasks import get_task
 from lrpilot.tasks.base import Evaluation, Task

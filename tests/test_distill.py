@@ -5,8 +5,8 @@ import pytest
 
 import lrpilot
 from lrpilot.cli import main
+from lrpilot.distill import distill, fit_text, trajectory
 from lrpilot.engine import train
-from lrpilot.search.distill import distill, fit_text, trajectory
 from lrpilot.search.run import run_search
 from lrpilot.tasks import get_task
 
