@@ -26,9 +26,10 @@ from typing import Any, Callable
 from lrpilot.bench.range_test import benchmark_runs, decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.recommend import recommend, replayable
-from lrpilot.bench.runner import bench, task_named
+from lrpilot.bench.runner import bench, canonical_policies, task_named
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
+from lrpilot.executors import LocalExecutor
 from lrpilot.policy.text import fmt_number, parse
 from lrpilot.store import Storage
 
@@ -75,6 +76,11 @@ def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple
     budget = 8.0 * task_obj.epochs if budget is None else budget
     if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
         raise LRPilotError(f"--budget {budget!r} must be a number of epoch-equivalents > 0")
+    with executor or LocalExecutor() as executor:  # one set of workers for the range test and the candidates
+        return _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress)
+
+
+def _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress) -> TuneResult:
     say = progress or (lambda line: None)
     range_cost = 0.0
     found = latest(store, task_obj.name)
@@ -94,7 +100,7 @@ def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple
         return len(seeds) * task_obj.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
 
     candidates, left_out, planned = [], [], range_cost
-    for text in _interleave([p["policy"] for p in rec.policies], adaptive):
+    for text in canonical_policies(_interleave([p["policy"] for p in rec.policies], adaptive)):
         fits = planned + estimate(text) <= budget
         (candidates if fits else left_out).append(text)
         planned += estimate(text) if fits else 0.0
