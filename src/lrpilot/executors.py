@@ -112,7 +112,8 @@ def _check_workers(workers: Any) -> None:
 
 
 class LocalExecutor(Executor):
-    """``workers`` processes on this machine (spawned), each with an equal share of the cores for torch.
+    """``workers`` processes on this machine (spawned), each with an equal share of the cores for torch
+    (at most ``$OMP_NUM_THREADS`` when it is set).
 
     Used as a context manager, its processes outlive one :meth:`run` and serve the next (no second
     start-up); otherwise each run starts and stops its own. Scripts that use it must guard their
@@ -137,6 +138,8 @@ class LocalExecutor(Executor):
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the user's cap on threads per process
+            threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
         proc = ctx.Process(target=_serve, args=(child, threads, os.getpid(), warm), daemon=True)
         proc.start()
         child.close()  # so that the worker's death reads as EOF here
