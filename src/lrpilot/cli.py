@@ -12,6 +12,7 @@ import sys
 from typing import Callable
 
 from lrpilot.errors import LRPilotError
+from lrpilot.executors import EXECUTORS
 
 def _add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for programs")
@@ -85,7 +86,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diverge-factor", type=float, default=10.0, help="a loss above this multiple of the first one is divergence")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--executor", choices=("inprocess", "local", "ray", "torchrun"), default=None,
+    p.add_argument("--executor", choices=EXECUTORS, default=None,
                    help="where a search (stpt, alr) runs its candidates (default: torchrun under torchrun, "
                         "local with --workers > 1, else inprocess)")
     p.add_argument("--workers", type=int, default=None, help="worker processes of a search's local or ray executor")
@@ -142,6 +143,18 @@ def _add_workers(p: argparse.ArgumentParser) -> None:
                    help="local worker processes, or Ray tasks (pip install 'lrpilot[ray]')")
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _at_least_one(args: argparse.Namespace, name: str) -> None:
+    if getattr(args, name) < 1:
+        raise LRPilotError(f"--{name} {getattr(args, name)} must be >= 1")
+
+
+def _print(result, as_json: bool) -> None:
+    """A result dataclass as JSON for programs, or its ``format()`` for people."""
+    from dataclasses import asdict
+
+    print(json.dumps(asdict(result), indent=1) if as_json else result.format())
 
 
 def _open_store(args: argparse.Namespace):
@@ -216,8 +229,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from lrpilot.bench.rank import rank
     from lrpilot.bench.runner import bench, task_named
 
-    if args.repeats < 1:
-        raise LRPilotError(f"--repeats {args.repeats} must be >= 1")
+    _at_least_one(args, "repeats")
     task = task_named(args.task, args.data_dir)
     with _open_store(args) as store:
         policies = _bench_policies(args, store, task)
@@ -228,9 +240,7 @@ def _run_bench(args: argparse.Namespace) -> int:
                      progress=_progress(args))
         print(f"{done.task}: {done.trained} runs trained, {done.failed} failed, {done.finished_before} already in "
               f"{store.where}, {done.held_elsewhere} held by another process")
-        runs = [r for r in store.runs(task=done.task, curves=False) if r.budget == done.budget and
-                r.policy in done.policies and r.seed in done.seeds]
-        print(rank(runs, args.by, task=done.task).format())
+        print(rank(done.runs(store), args.by, task=done.task).format())
     return 0
 
 
@@ -271,7 +281,7 @@ def _add_range_test(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep-steps", type=int, default=100, help="iterations of each sweep (default 100)")
     p.add_argument("--lr-min", type=float, default=1e-5, help="first LR of the sweep")
     p.add_argument("--lr-max", type=float, default=10.0, help="last LR of the sweep")
-    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    _add_json_flag(p)
     _add_workers(p)
     _add_db(p)
 
@@ -279,8 +289,7 @@ def _add_range_test(p: argparse.ArgumentParser) -> None:
 def _run_range_test(args: argparse.Namespace) -> int:
     from lrpilot.bench.range_test import decade_test, sweep_test
 
-    if args.repeats < 1:
-        raise LRPilotError(f"--repeats {args.repeats} must be >= 1")
+    _at_least_one(args, "repeats")
     seeds = tuple(range(args.repeats))
     out = {}
     with _open_store(args) as store, _executor(args) as executor:
@@ -314,22 +323,19 @@ def _add_recommend(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=5, help="how many policies (default 5)")
     p.add_argument("--no-range-test", action="store_true", help="when nothing is stored, say so instead of "
                    "running a range test")
-    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    _add_json_flag(p)
     _add_workers(p)
     _add_db(p)
 
 
 def _run_recommend(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from lrpilot.bench.recommend import recommend
 
-    if args.top < 1:
-        raise LRPilotError(f"--top {args.top} must be >= 1")
+    _at_least_one(args, "top")
     with _open_store(args) as store, _executor(args) as executor:
         rec = recommend(store, args.task, top=args.top, data_dir=args.data_dir, range_test=not args.no_range_test,
                         executor=executor, progress=_progress(args))
-    print(json.dumps(asdict(rec), indent=1) if args.json else rec.format())
+    _print(rec, args.json)
     return 0
 
 
@@ -364,24 +370,21 @@ def _add_tune(p: argparse.ArgumentParser) -> None:
                    help="compute in epoch-equivalents, all runs counted (default: 8 x the task's epochs)")
     p.add_argument("--repeats", type=int, default=1, help="seeds per candidate (default 1)")
     p.add_argument("-o", "--output", default=None, help="also write the report (.html or .md) of the task's runs")
-    p.add_argument("--json", action="store_true", help="print JSON for programs")
+    _add_json_flag(p)
     _add_workers(p)
     _add_db(p)
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from lrpilot.bench.tune import tune
 
-    if args.repeats < 1:
-        raise LRPilotError(f"--repeats {args.repeats} must be >= 1")
+    _at_least_one(args, "repeats")
     with _open_store(args) as store, _executor(args) as executor:
         result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)), data_dir=args.data_dir,
                       executor=executor, progress=_progress(args))
         if args.output:
             _write_report(store, result.task, args.output, "utility", 10)
-    print(json.dumps(asdict(result), indent=1) if args.json else result.format())
+    _print(result, args.json)
     return 0
 
 

@@ -20,7 +20,9 @@ Stored as the analysis ``range-sweep``.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import statistics
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -28,11 +30,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lrpilot.executors import LocalExecutor
 from lrpilot.bench.runner import bench, task_named
 from lrpilot.engine import budget, seed_everything
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.text import fmt_number
+from lrpilot.executors import LocalExecutor
+from lrpilot.policy.text import fmt_sig
+from lrpilot.scheduler import set_lr
 from lrpilot.store import Storage
 
 SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, before the loss minimum "
@@ -40,7 +43,7 @@ SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, be
 
 
 def _fix(lr: float) -> str:
-    return f"FIX(k0={fmt_number(float(f'{lr:.3g}'))})"
+    return f"FIX(k0={fmt_sig(lr, 3)})"
 
 
 def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
@@ -59,12 +62,11 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
 
     def measure(lrs: list[float]) -> None:
         texts = {_fix(lr): lr for lr in lrs}
-        bench(store, task, list(texts), seeds=seeds, steps=total, data_dir=data_dir, executor=executor,
-              progress=progress)
-        for r in store.runs(task=task_obj.name, curves=False):
-            if r.budget == total and r.policy in texts and r.seed in seeds:
-                ok = r.status == "ok" and (r.metrics or {}).get("top1") is not None
-                top1.setdefault(texts[r.policy], []).append(r.metrics["top1"] if ok else chance)
+        done = bench(store, task, list(texts), seeds=seeds, steps=total, data_dir=data_dir, executor=executor,
+                     progress=progress)
+        for r in done.runs(store):
+            ok = r.status == "ok" and (r.metrics or {}).get("top1") is not None
+            top1.setdefault(texts[r.policy], []).append(r.metrics["top1"] if ok else chance)
 
     lr, falls, previous = start, 0, None
     with executor or LocalExecutor() as executor:
@@ -120,24 +122,21 @@ def sweep_job(job: SweepJob) -> dict[str, Any]:
     growth = (job.lr_max / job.lr_min) ** (1 / max(1, job.steps - 1))
     lrs, losses, avg, best = [], [], 0.0, math.inf
     model.train()
-    while len(lrs) < job.steps:
-        for batch in task.train_batches(data):
-            lr = job.lr_min * growth ** len(lrs)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
-            loss = task.train_loss(model, batch)
-            loss.backward()
-            optimizer.step()
-            avg = 0.98 * avg + 0.02 * loss.item()
-            smooth = avg / (1 - 0.98 ** (len(lrs) + 1))
-            if not math.isfinite(smooth) or smooth > 4 * best:
-                return {"seed": job.seed, "lr": lrs, "loss": losses, "suggestion": suggest(lrs, losses)}
-            best = min(best, smooth)
-            lrs.append(lr)
-            losses.append(smooth)
-            if len(lrs) == job.steps:
-                break
+    epochs = itertools.chain.from_iterable(task.train_batches(data) for _ in itertools.count())
+    for batch in itertools.islice(epochs, job.steps):
+        lr = job.lr_min * growth ** len(lrs)
+        set_lr(optimizer, lr)
+        optimizer.zero_grad(set_to_none=True)
+        loss = task.train_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        avg = 0.98 * avg + 0.02 * loss.item()
+        smooth = avg / (1 - 0.98 ** (len(lrs) + 1))
+        if not math.isfinite(smooth) or smooth > 4 * best:
+            break
+        best = min(best, smooth)
+        lrs.append(lr)
+        losses.append(smooth)
     return {"seed": job.seed, "lr": lrs, "loss": losses, "suggestion": suggest(lrs, losses)}
 
 
@@ -173,7 +172,7 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
         raise LRPilotError(f"the LR sweep of seed {job.seed} failed: {reason.splitlines()[0]}")
 
     jobs = [SweepJob(task, data_dir, s, steps, lr_min, lr_max) for s in dict.fromkeys(seeds)]
-    (executor or LocalExecutor(min(len(jobs), LocalExecutor().workers))).run(sweep_job, iter(jobs), done, failed)
+    (executor or LocalExecutor(min(len(jobs), os.cpu_count() or 1))).run(sweep_job, iter(jobs), done, failed)
     curves.sort(key=lambda c: c["seed"])
     found = [c["suggestion"] for c in curves if c["suggestion"] is not None]
     median = math.exp(statistics.median([math.log(x) for x in found])) if found else None

@@ -73,9 +73,10 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
         mine = latest(store, name)
         picks = sorted((p for n in sources for p in _top(store, n, top)),
                        key=lambda p: -(p["top1_mean"] if p["top1_mean"] is not None else -1))[:top]
+        factors = {n: _factor(store, n, mine) for n in {p["source"] for p in picks}}
         scaled = 0
         for p in picks:
-            factor = _factor(store, p["source"], mine)
+            factor = factors[p["source"]]
             if factor is not None:
                 p["policy"], scaled = rescale(p["policy"], factor), scaled + 1
         how = "rescaled by this task's range test" if scaled else "not rescaled (no range test of this task stored)"
@@ -101,9 +102,12 @@ def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
     if not ranking.rows:
         return []
     largest = max(r.budget for r in ranking.rows)
-    return [{"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"], "n": r.n,
-             **({"replay": replayable(r)} if replayable(r) != r.policy else {})}
-            for r in ranking.rows if r.budget == largest][:top]
+    picks = []
+    for r in [r for r in ranking.rows if r.budget == largest][:top]:
+        replay = replayable(r)
+        picks.append({"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"],
+                      "n": r.n, **({"replay": replay} if replay != r.policy else {})})
+    return picks
 
 
 def replayable(row: Any) -> str:

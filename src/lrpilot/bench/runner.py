@@ -20,7 +20,7 @@ from lrpilot.executors import LocalExecutor
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
 from lrpilot.search.run import is_search, run_search
-from lrpilot.store import Storage
+from lrpilot.store import RunRecord, Storage
 from lrpilot.store.schema import FINISHED
 from lrpilot.tasks import Task, get_task
 
@@ -65,6 +65,11 @@ class BenchSummary:
     failed: int = 0
     finished_before: int = 0
     held_elsewhere: int = 0
+
+    def runs(self, store: Storage) -> list[RunRecord]:
+        """The stored runs of this bench: its task, budget, policies and seeds."""
+        return [r for r in store.runs(task=self.task, curves=False)
+                if r.budget == self.budget and r.policy in self.policies and r.seed in self.seeds]
 
 
 def canonical_policies(policies: Iterable[str]) -> list[str]:

@@ -12,14 +12,9 @@ from __future__ import annotations
 import math
 
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.text import fmt_number
+from lrpilot.policy.text import fmt_sig
 
 SUITES = ("lrbench13",)
-
-
-def _g(x: float, digits: int = 4) -> str:
-    """``x`` rounded to ``digits`` significant digits, as policy text."""
-    return fmt_number(float(f"{x:.{digits}g}"))
 
 
 def lrbench13(total: int, k_low: float, k_high: float, best: float | None = None) -> list[str]:
@@ -28,18 +23,18 @@ def lrbench13(total: int, k_low: float, k_high: float, best: float | None = None
         raise LRPilotError(f"LR range [{k_low}, {k_high}] must satisfy 0 < k_low < k_high: rerun the range test")
     if total < 8:
         raise LRPilotError(f"a budget of {total} iterations is too short for the suite's schedules: use >= 8")
-    lo, hi, best = _g(k_low), _g(k_high), _g(best if best is not None else k_high)
+    lo, hi, best = fmt_sig(k_low, 4), fmt_sig(k_high, 4), fmt_sig(best if best is not None else k_high, 4)
     ratio = k_low / k_high
-    step_gamma = _g(math.sqrt(ratio))  # two drops from k_high reach k_low
+    step_gamma = fmt_sig(math.sqrt(ratio), 4)  # two drops from k_high reach k_low
     half = max(1, round(total / 4))
-    decay = _g(0.1 ** (1 / total), 6)  # TRIEXP/SINEXP: the cycles' amplitude shrinks 10x over the run
+    decay = fmt_sig(0.1 ** (1 / total), 6)  # TRIEXP/SINEXP: the cycles' amplitude shrinks 10x over the run
     p_inv = 0.75  # Caffe's default power for INV
-    inv_gamma = _g((ratio ** (-1 / p_inv) - 1) / total)
+    inv_gamma = fmt_sig((ratio ** (-1 / p_inv) - 1) / total, 4)
     return [
         f"FIX(k0={best})",
         f"STEP(k0={hi}, gamma={step_gamma}, l={math.ceil(total / 3)})",
         f"NSTEP(k0={hi}, gamma={step_gamma}, l=[{total // 2}, {3 * total // 4}])",
-        f"EXP(k0={hi}, gamma={_g(ratio ** (1 / total), 6)})",
+        f"EXP(k0={hi}, gamma={fmt_sig(ratio ** (1 / total), 6)})",
         f"INV(k0={hi}, gamma={inv_gamma}, p={p_inv})",
         f"POLY(k0={hi}, k1={lo}, p=2, l={total})",
         f"TRI(k0={lo}, k1={hi}, l={half})",

@@ -23,14 +23,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lrpilot.bench.range_test import benchmark_runs, decade_test, latest
+from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.recommend import recommend, replayable
 from lrpilot.bench.runner import bench, canonical_policies, task_named
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.executors import LocalExecutor
-from lrpilot.policy.text import fmt_number, parse
+from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.store import Storage
 
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
@@ -89,8 +89,7 @@ def _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress) ->
         found = decade_test(store, task, seeds=(0,), epochs=1.0, data_dir=data_dir, executor=executor,
                             progress=progress)
         range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
-    best, low, high = (fmt_number(float(f"{found[k] * f:.3g}")) for k, f in (("best_lr", 1), ("k_low", 0.1),
-                                                                              ("k_high", 1)))
+    best, low, high = fmt_sig(found["best_lr"], 3), fmt_sig(found["k_low"] / 10, 3), fmt_sig(found["k_high"], 3)
     adaptive = [f"stpt(k0={best}, bounds=[{low}, {high}])", f"factor(k0={best}, bounds=[{low}, {high}])",
                 f"autodrop(k0={best}, rho=0.2)"]
     rec = recommend(store, task, top=4, data_dir=data_dir, range_test=False)
@@ -108,9 +107,8 @@ def _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress) ->
         raise LRPilotError(f"--budget {budget:g} epoch-equivalents does not fit one run of {task_obj.name} "
                            f"({task_obj.epochs} epochs per seed): raise it")
     total = iterations_of(task_obj, None, None)
-    bench(store, task, candidates, seeds=seeds, steps=total, data_dir=data_dir, executor=executor, progress=progress)
-    runs = [r for r in benchmark_runs(store, task_obj.name, curves=False)
-            if r.budget == total and r.policy in candidates and r.seed in seeds]
+    runs = bench(store, task, candidates, seeds=seeds, steps=total, data_dir=data_dir, executor=executor,
+                 progress=progress).runs(store)
     top = rank(runs, "utility", task=task_obj.name).rows[0]
     return TuneResult(task_obj.name, replayable(top), top.policy,
                       {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,

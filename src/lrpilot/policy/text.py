@@ -163,6 +163,11 @@ def fmt_number(x: float | int) -> str:
     return repr(x)
 
 
+def fmt_sig(x: float, digits: int) -> str:
+    """``x`` rounded to ``digits`` significant digits, as policy text (``fmt_sig(0.123456, 3)`` is ``0.123``)."""
+    return fmt_number(float(f"{x:.{digits}g}"))
+
+
 def _render_value(v: Any) -> str:
     if isinstance(v, Call):
         return render(v)
