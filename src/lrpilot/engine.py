@@ -95,6 +95,20 @@ def epoch_samples(task: Task) -> int:
     return task.meta.get("n_train") or task.iters_per_epoch * task.batch_size
 
 
+def batch_len(batch: Any) -> int:
+    """Samples in a batch: a tensor, or a tuple/list whose last element holds the labels."""
+    return len(batch[-1]) if isinstance(batch, (tuple, list)) else len(batch)
+
+
+def evaluate(model: torch.nn.Module, task: Task, split: str = "test") -> Evaluation:
+    """``task.evaluate`` of ``model`` in eval mode without gradients; the model is left in train mode."""
+    model.eval()
+    with torch.no_grad():
+        ev = task.evaluate(model, split)
+    model.train()
+    return ev
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, numpy's and torch's global random streams."""
     random.seed(seed)
@@ -176,7 +190,7 @@ class _Run:
                     optimizer.step()
                     after_step()
                     self.step += 1
-                    self.samples += len(batch[-1]) if isinstance(batch, (tuple, list)) else len(batch)
+                    self.samples += batch_len(batch)
                     self.interval_sum += loss.detach()
                     self.interval_n += 1
                     if bar is not None:
@@ -185,7 +199,7 @@ class _Run:
                         self.angles.append(self.tracker.update(self._flat_params()))
                     evaluate = self.step % eval_every == 0 or self.step == total
                     if evaluate or self.step % _CHECK_EVERY == 0 or self.step == 1:
-                        mean = self.interval_sum.item() / self.interval_n  # one host sync per check
+                        mean = task.loss_sum(self.interval_sum).item() / self.interval_n  # one host sync per check
                         if self._diverged(mean):
                             break
                         if evaluate:
@@ -231,10 +245,7 @@ class _Run:
         return True
 
     def _evaluate(self, train_loss: float) -> None:
-        self.model.eval()
-        with torch.no_grad():
-            ev = self.task.evaluate(self.model, "test")
-        self.model.train()
+        ev = evaluate(self.model, self.task, "test")
         self.last_eval = ev
         self._record(self.step, train_loss=train_loss, test_loss=ev.loss,
                      test_top1=math.nan if ev.probs is None else top1(ev.probs, ev.labels))
@@ -269,9 +280,7 @@ class _Run:
         evals = [(i, r["test_top1"]) for i, r in sorted(self.rows.items()) if "test_top1" in r]
         if self.status == "ok" and self.last_eval is not None:
             ev = self.last_eval
-            self.model.eval()
-            with torch.no_grad():
-                train_loss = self.task.evaluate(self.model, "train").loss
+            train_loss = evaluate(self.model, self.task, "train").loss
             metrics.update(train_loss=train_loss, test_loss=ev.loss, ld=ev.loss - train_loss)
             if ev.probs is not None:
                 metrics.update(classification_metrics(ev.probs, ev.labels))

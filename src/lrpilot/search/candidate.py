@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from lrpilot.controllers.base import Context, Controller
-from lrpilot.engine import _Run
+from lrpilot.engine import _Run, evaluate
 from lrpilot.errors import LRPilotError
 from lrpilot.metrics import top1
 from lrpilot.scheduler import set_lr
@@ -114,14 +114,6 @@ def hold_out(task: Task, fraction: float, seed: int) -> tuple[Task, Task]:
 # --- scores: higher is better ---------------------------------------------------------------------
 
 
-def _evaluate(run: _Run, task: Task, split: str) -> Evaluation:
-    run.model.eval()
-    with torch.no_grad():
-        ev = task.evaluate(run.model, split)
-    run.model.train()
-    return ev
-
-
 def _accuracy(ev: Evaluation) -> float:
     """Top-1 in percent; minus the loss for tasks without classes."""
     return -ev.loss if ev.probs is None else top1(ev.probs, ev.labels)
@@ -129,17 +121,17 @@ def _accuracy(ev: Evaluation) -> float:
 
 def score_val(run: _Run, val: Task | None) -> float:
     """Top-1 on the held-out validation slice (STPT's default)."""
-    return _accuracy(_evaluate(run, val.to(run.device), "test"))
+    return _accuracy(evaluate(run.model, val.to(run.device), "test"))
 
 
 def score_train(run: _Run, val: Task | None) -> float:
     """Top-1 on the training split the candidate trains on (no slice held out)."""
-    return _accuracy(_evaluate(run, run.task, "train"))
+    return _accuracy(evaluate(run.model, run.task, "train"))
 
 
 def score_loss(run: _Run, val: Task | None) -> float:
     """Minus the loss on the training split (ALR keeps the lowest training loss)."""
-    return -_evaluate(run, run.task, "train").loss
+    return -evaluate(run.model, run.task, "train").loss
 
 
 #: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable.

@@ -18,9 +18,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-
-def _size(batch: Any) -> int:
-    return len(batch[-1]) if isinstance(batch, (tuple, list)) else len(batch)
+from lrpilot.engine import batch_len
 
 
 def shard(batch: Any, rank: int, world: int) -> Any:
@@ -40,17 +38,19 @@ class ShardedTask:
         return getattr(self.task, name)
 
     def train_loss(self, model: torch.nn.Module, batch: Any) -> Tensor:
-        """This rank's loss scaled by its share (its gradient), valued at the global batch's mean loss."""
+        """This rank's loss scaled by its share, ``n_rank * world / n``: DDP's average of its gradients is
+        the global batch's, and the ranks' mean of it is the global batch's mean loss (:meth:`loss_sum`)."""
         part = shard(batch, self.rank, self.world)
-        n, m = _size(batch), _size(part)
+        n, m = batch_len(batch), batch_len(part)
         if m == 0:  # fewer samples than ranks: a zero-weight pass keeps DDP's collectives in step
-            loss = self.task.train_loss(self.ddp, batch) * 0.0
-        else:
-            loss = self.task.train_loss(self.ddp, part) * (m * self.world / n)
-        mean = loss.detach().clone()
-        dist.all_reduce(mean)
-        mean /= self.world
-        return loss + (mean - loss.detach())
+            return self.task.train_loss(self.ddp, batch) * 0.0
+        return self.task.train_loss(self.ddp, part) * (m * self.world / n)
+
+    def loss_sum(self, local: Tensor) -> Tensor:
+        """The ranks' mean of their summed scaled losses: the global batches' summed mean losses."""
+        total = local.detach().clone()
+        dist.all_reduce(total)
+        return total / self.world
 
 
 def data_parallel(run: Any) -> None:

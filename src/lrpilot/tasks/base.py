@@ -76,6 +76,11 @@ class Task:
         """Evaluate ``model`` (already in eval mode, under no_grad) on ``split``: "test" or "train"."""
         raise NotImplementedError
 
+    def loss_sum(self, local: Tensor) -> Tensor:
+        """A sum of this process's training losses as the global batches' sum (data-parallel ranks
+        combine theirs here, once per divergence check rather than once per step); one process: as is."""
+        return local
+
 
 @dataclass
 class ClassificationTask(Task):
