@@ -14,14 +14,13 @@ a member's branches that clip to the same LR train once; ties keep the earlier b
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from lrpilot.controllers.factor import FACTOR_LISTS
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import Entry, check_keys, check_number, register
 from lrpilot.policy.text import Call, fmt_number, render
-from lrpilot.search.stpt import lr_bounds
+from lrpilot.search.stpt import lr_bounds, scaled
 
 _OWNER = "alr"
 _EXAMPLE = "alr(k0=0.1, beam=2, factors=[2, 1, 0.5])"
@@ -59,20 +58,15 @@ class Alr:
     def drive(self, s: Any) -> None:
         """Algorithm 1 on the search ``s`` (:class:`lrpilot.search.run.Search`), recording every epoch."""
         ipe, total = s.iters_per_epoch, s.main.total
-        lo, hi = self.bounds
         beam = [(s.snapshot(), self.k0)]
         for e in range(math.ceil(total / ipe)):
-            clock, iterations, samples = time.perf_counter(), s.iterations, s.samples
-            starts = [(snapshot, lr) for snapshot, eta in beam
-                      for lr in dict.fromkeys(min(max(eta * r, lo), hi) for r in self.factors)]
-            outcomes = s.branch(starts, min((e + 1) * ipe, total), "loss")
-            order = sorted(range(len(starts)), key=lambda i: -outcomes[i].score)[:self.beam]
-            beam = [(outcomes[i].snapshot, starts[i][1]) for i in order]
-            s.main.controller.epochs.append({
-                "epoch": e + 1, "start": e * ipe, "lrs": [lr for _, lr in starts],
-                "scores": [o.score for o in outcomes], "beam": [starts[i][1] for i in order],
-                "best_lr": starts[order[0]][1], "iterations": s.iterations - iterations,
-                "samples": s.samples - samples, "wall_s": time.perf_counter() - clock})
+            with s.epoch({"epoch": e + 1, "start": e * ipe}) as row:
+                starts = [(snapshot, lr) for snapshot, eta in beam for lr in scaled(eta, self.factors, self.bounds)]
+                outcomes = s.branch(starts, min((e + 1) * ipe, total), "loss")
+                order = sorted(range(len(starts)), key=lambda i: -outcomes[i].score)[:self.beam]
+                beam = [(outcomes[i].snapshot, starts[i][1]) for i in order]
+                row.update(lrs=[lr for _, lr in starts], scores=[o.score for o in outcomes],
+                           beam=[starts[i][1] for i in order], best_lr=starts[order[0]][1])
             if outcomes[order[0]].status == "diverged":
                 break
         s.adopt(outcomes[order[0]])

@@ -187,8 +187,14 @@ def run_candidate(c: Candidate) -> Outcome:
     """Continue the run in ``c.snapshot`` with ``c.lr`` up to ``c.until``; score it and snapshot its end."""
     run = new_run(c.source, c.text, c.lr, c.n_param, c.seed, c.total, c.eval_every, c.diverge_factor, c.device)
     run.restore(unpack(c.snapshot))
-    run.controller.set(c.lr, run.step)
-    step, samples = run.step, run.samples
-    run.run(until=c.until)
+    iterations, samples = segment(run, c.lr, c.until)
     score = -math.inf if run.status == "diverged" else SCORES[c.score](run, resolve(c.source)[1])
-    return Outcome(score, pack(run.state()), run.status, run.step - step, run.samples - samples)
+    return Outcome(score, pack(run.state()), run.status, iterations, samples)
+
+
+def segment(run: _Run, lr: float, until: int) -> tuple[int, int]:
+    """Train ``run`` with ``lr`` up to iteration ``until``; the iterations and samples that took."""
+    run.controller.set(lr, run.step)
+    step, samples = run.step, run.samples
+    run.run(until=until)
+    return run.step - step, run.samples - samples

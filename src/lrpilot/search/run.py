@@ -8,9 +8,10 @@ over the training set's size), ``wall_s`` and ``workers``; ``epochs`` is the tra
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -18,8 +19,9 @@ from lrpilot.engine import RunResult, budget, epoch_samples
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import build, lookup
 from lrpilot.policy.text import parse
-from lrpilot.search.candidate import Candidate, Outcome, TaskRef, hold_out, new_run, resolve, run_candidate
 from lrpilot.executors import Executor, InProcess, make_executor
+from lrpilot.search.candidate import (Candidate, Outcome, TaskRef, hold_out, new_run, resolve, run_candidate,
+                                      segment)
 from lrpilot.search.parallel import data_parallel
 from lrpilot.search.snapshot import pack, unpack
 from lrpilot.tasks.base import Task
@@ -73,12 +75,19 @@ class Search:
 
     def advance(self, lr: float, until: int) -> None:
         """Train the main run with ``lr`` up to iteration ``until`` (data-parallel under torchrun)."""
-        m = self.main
-        m.controller.set(lr, m.step)
-        step, samples = m.step, m.samples
-        m.run(until=until)
-        self.iterations += m.step - step
-        self.samples += m.samples - samples
+        iterations, samples = segment(self.main, lr, until)
+        self.iterations += iterations
+        self.samples += samples
+
+    @contextlib.contextmanager
+    def epoch(self, row: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Record ``row`` (filled in by the caller) as one epoch of the search, with its iterations, samples
+        and wall time, in the main run's record."""
+        clock, iterations, samples = time.perf_counter(), self.iterations, self.samples
+        yield row
+        row.update(iterations=self.iterations - iterations, samples=self.samples - samples,
+                   wall_s=time.perf_counter() - clock)
+        self.main.controller.epochs.append(row)
 
     def finish(self) -> RunResult:
         """The kept trajectory's result, with the whole search's cost."""

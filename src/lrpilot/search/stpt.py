@@ -28,7 +28,6 @@ Readings lrpilot takes where the paper leaves room:
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from lrpilot.errors import LRPilotError
@@ -73,6 +72,12 @@ def lr_bounds(owner: str, value: Any, k0: float) -> tuple[float, float]:
     if not lo <= k0 <= hi:
         raise LRPilotError(f"{owner}: k0={k0} is outside bounds=[{lo}, {hi}]; give bounds=[min, max] around k0")
     return lo, hi
+
+
+def scaled(lr: float, factors: Any, bounds: tuple[float, float]) -> list[float]:
+    """``lr`` times each factor, clipped to ``bounds``, without repeats (in the factors' order)."""
+    lo, hi = bounds
+    return list(dict.fromkeys(min(max(lr * f, lo), hi) for f in factors))
 
 
 def score_name(owner: str, value: Any) -> str:
@@ -156,9 +161,7 @@ class Stpt:
         """The LRs to pre-train in an epoch of ``phase`` from the current LR ``lr``, without repeats."""
         if self.lrs:
             return list(self.lrs)
-        factors = LR_SETS.get(phase) or self.set
-        lo, hi = self.bounds
-        return list(dict.fromkeys(min(max(lr * f, lo), hi) for f in factors))
+        return scaled(lr, LR_SETS.get(phase) or self.set, self.bounds)
 
     def drive(self, s: Any) -> None:
         """Algorithm 1 on the search ``s`` (:class:`lrpilot.search.run.Search`), recording every epoch."""
@@ -167,24 +170,20 @@ class Stpt:
         lr = self.k0
         for e, phase in enumerate(self.phases(math.ceil(total / ipe))):
             start, end = s.main.step, min((e + 1) * ipe, total)
-            clock, iterations, samples = time.perf_counter(), s.iterations, s.samples
-            row: dict[str, Any] = {"epoch": e + 1, "start": start, "phase": phase}
-            if phase == "warmup":
-                s.advance(self.warmup_lr, end)
-                row["best_lr"] = self.warmup_lr
-            else:
-                lrs = self.candidates(phase, lr)
-                snapshot = s.snapshot()
-                outcomes = s.branch([(snapshot, x) for x in lrs], min(start + alpha, end), self.score)
-                best = max(range(len(lrs)), key=lambda i: outcomes[i].score)
-                s.adopt(outcomes[best])
-                lr = lrs[best]
-                if s.running:
-                    s.advance(lr, end)
-                row.update(lrs=lrs, scores=[o.score for o in outcomes], best_lr=lr)
-            row.update(iterations=s.iterations - iterations, samples=s.samples - samples,
-                       wall_s=time.perf_counter() - clock)
-            s.main.controller.epochs.append(row)
+            with s.epoch({"epoch": e + 1, "start": start, "phase": phase}) as row:
+                if phase == "warmup":
+                    s.advance(self.warmup_lr, end)
+                    row["best_lr"] = self.warmup_lr
+                else:
+                    lrs = self.candidates(phase, lr)
+                    snapshot = s.snapshot()
+                    outcomes = s.branch([(snapshot, x) for x in lrs], min(start + alpha, end), self.score)
+                    best = max(range(len(lrs)), key=lambda i: outcomes[i].score)
+                    s.adopt(outcomes[best])
+                    lr = lrs[best]
+                    if s.running:
+                        s.advance(lr, end)
+                    row.update(lrs=lrs, scores=[o.score for o in outcomes], best_lr=lr)
             if not s.running:
                 break
 
