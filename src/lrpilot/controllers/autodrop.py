@@ -47,26 +47,14 @@ from torch.nn.utils import parameters_to_vector
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
 from lrpilot.metrics import AngleTracker
-from lrpilot.policy.base import Entry, check_keys, check_number, register
+from lrpilot.policy.base import (Entry, check_count, check_count_or_fraction, check_keys, check_number, half_up,
+                                 register)
 from lrpilot.policy.text import Call, render
 from lrpilot.scheduler import set_lr
 
 _OWNER = "autodrop"
 _EXAMPLE = "autodrop(k0=0.1, rho=0.2)"
 _DEFAULTS: dict[str, Any] = {"k_min": 1e-4, "theta0": 0.01, "theta_max": 1.0, "nd": 20, "period": None, "window": None}
-
-
-def _count(key: str, value: Any, words: str) -> int | None:
-    if value is None:
-        return None
-    return int(check_number(_OWNER, key, value, lambda x: x >= 1 and x.is_integer(), f"an integer >= 1 ({words})"))
-
-
-def _delay(value: Any) -> int | float:
-    """``nd``: a whole number of periods, or a fraction of the run in (0, 1)."""
-    x = check_number(_OWNER, "nd", value, lambda x: 0 < x < 1 or (x >= 1 and x.is_integer()),
-                     "an integer >= 1 (periods of delay) or a fraction in (0, 1) of the run's periods")
-    return int(x) if x >= 1 else x
 
 
 class AutoDrop(Controller):
@@ -104,9 +92,9 @@ class AutoDrop(Controller):
         self.theta0 = check_number(_OWNER, "theta0", theta0, lambda x: x > 0, "a number of degrees > 0")
         self.theta_max = check_number(_OWNER, "theta_max", theta_max, lambda x: x >= self.theta0,
                                       f"a number of degrees >= theta0={self.theta0}")
-        self.nd = _delay(nd)
-        self.period = _count("period", period, "iterations per period")
-        self.window = _count("window", window, "periods averaged")
+        self.nd = check_count_or_fraction(_OWNER, "nd", nd, "periods of delay; a fraction: of the run's periods")
+        self.period = None if period is None else check_count(_OWNER, "period", period, "iterations per period")
+        self.window = None if window is None else check_count(_OWNER, "window", window, "periods averaged")
         if optimizer is not None or model is not None:
             if optimizer is None or model is None:
                 raise LRPilotError(f"{_OWNER}: give both the optimizer and the model (or neither, for the engine)")
@@ -146,7 +134,7 @@ class AutoDrop(Controller):
         period = self.period if self.period is not None else ctx.task.av_period
         window = self.window or ctx.task.av_window
         periods = ctx.total_steps / (period or ctx.iters_per_epoch)
-        nd = self.nd if isinstance(self.nd, int) else max(1, math.floor(self.nd * periods + 0.5))
+        nd = self.nd if isinstance(self.nd, int) else max(1, half_up(self.nd * periods))
         self._attach(ctx.optimizer, ctx.model, period, window, nd)
 
     def _attach(self, optimizer: torch.optim.Optimizer, model: nn.Module, period: int | None, window: int,

@@ -51,7 +51,7 @@ from torch.func import functional_call
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_keys, check_number, register
+from lrpilot.policy.base import Entry, check_count, check_keys, check_number, register
 from lrpilot.policy.text import Call, fmt_number, render
 from lrpilot.scheduler import set_lr
 
@@ -156,10 +156,6 @@ def _bounds(value: Sequence[float] | None, k0: float) -> tuple[float, float]:
     if not lo <= k0 <= hi:
         raise LRPilotError(f"{_OWNER}: k0={k0} is outside bounds=[{lo}, {hi}]; widen the bounds or change k0")
     return lo, hi
-
-
-def _count(key: str, value: Any, words: str) -> int:
-    return int(check_number(_OWNER, key, value, lambda x: x >= 1 and x.is_integer(), f"an integer >= 1 ({words})"))
 
 
 def _name(fn: Callable, table: dict[str, Callable]) -> str:
@@ -341,8 +337,9 @@ class FactorController(Controller):
     def __init__(self, k0: float, factors: Any = 3, batch: int = 32, every: int | None = None,
                  norm: Any = "minmax", score: Any = "exp", bounds: Sequence[float] | None = None):
         self.rule = FactorRule.make(k0, factors, norm, score, bounds)
-        self.batch = _count("batch", batch, "the probe batch size")
-        self.every = None if every is None else _count("every", every, "iterations between scoring points")
+        self.batch = check_count(_OWNER, "batch", batch, "the probe batch size")
+        self.every = (None if every is None
+                      else check_count(_OWNER, "every", every, "iterations between scoring points"))
         self.scheduler: FactorScheduler | None = None
 
     @property

@@ -115,6 +115,24 @@ def check_number(owner: str, key: str, value: Any, ok: Callable[[float], bool], 
     return x
 
 
+def check_count(owner: str, key: str, value: Any, words: str) -> int:
+    """An integer parameter >= 1; ``words`` says what it counts."""
+    return int(check_number(owner, key, value, lambda x: x >= 1 and x.is_integer(), f"an integer >= 1 ({words})"))
+
+
+def check_count_or_fraction(owner: str, key: str, value: Any, words: str, zero: bool = False) -> int | float:
+    """An integer count (>= 1, or >= 0 with ``zero``) or a fraction in (0, 1) (of the run, of an epoch)."""
+    low = 0 if zero else 1
+    x = check_number(owner, key, value, lambda x: 0 < x < 1 or (x >= low and x.is_integer()),
+                     f"an integer >= {low} ({words}) or a fraction in (0, 1)")
+    return x if 0 < x < 1 else int(x)
+
+
+def half_up(x: float) -> int:
+    """``x`` rounded half up (a fraction of a run turned into a count)."""
+    return math.floor(x + 0.5)
+
+
 def check_keys(c: Call, required: tuple[str, ...], optional: tuple[str, ...], example: str, positional: int = 0) -> None:
     """Reject unknown or missing keyword parameters and extra positional ones."""
     allowed = required + optional

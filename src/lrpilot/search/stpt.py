@@ -31,7 +31,7 @@ import math
 from typing import Any
 
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_keys, check_number, register
+from lrpilot.policy.base import Entry, check_count_or_fraction, check_keys, check_number, half_up, register
 from lrpilot.policy.text import Call, render
 
 #: Table 3's LR sets: multipliers of the current LR.
@@ -47,19 +47,6 @@ _OWNER = "stpt"
 _EXAMPLE = "stpt(k0=0.1, set=mix, alpha=0.08)"
 _DEFAULTS: dict[str, Any] = {"set": "mix", "lrs": None, "alpha": 0.08, "warmup": 0.1, "warmup_lr": None,
                              "bounds": None, "score": "val", "val": 0.1}
-
-
-def half_up(x: float) -> int:
-    """``x`` rounded half up."""
-    return math.floor(x + 0.5)
-
-
-def count_or_fraction(owner: str, key: str, value: Any, words: str, zero: bool = False) -> int | float:
-    """An integer count (>= 1, or >= 0 with ``zero``), or a fraction in (0, 1)."""
-    low = 0 if zero else 1
-    x = check_number(owner, key, value, lambda x: 0 < x < 1 or (x >= low and x.is_integer()),
-                     f"an integer >= {low} ({words}) or a fraction in (0, 1)")
-    return x if 0 < x < 1 else int(x)
 
 
 def lr_bounds(owner: str, value: Any, k0: float) -> tuple[float, float]:
@@ -108,8 +95,8 @@ class Stpt:
             self.set: Any = set
         else:
             self.set = _numbers("set", set, "multipliers of the current LR")
-        self.alpha = count_or_fraction(_OWNER, "alpha", alpha, "pre-train iterations per epoch")
-        self.warmup = count_or_fraction(_OWNER, "warmup", warmup, "warmup epochs", zero=True)
+        self.alpha = check_count_or_fraction(_OWNER, "alpha", alpha, "pre-train iterations per epoch")
+        self.warmup = check_count_or_fraction(_OWNER, "warmup", warmup, "warmup epochs", zero=True)
         self.warmup_lr = check_number(_OWNER, "warmup_lr", self.k0 / 20 if warmup_lr is None else warmup_lr,
                                       lambda x: x > 0, "a finite LR > 0")
         self._warmup_lr_given = warmup_lr is not None
