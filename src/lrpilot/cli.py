@@ -79,7 +79,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
     budget.add_argument("--steps", type=int, help="training budget in iterations")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations (default: ~20 per run)")
+    p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations (default: the task's period, else ~20 per run)")
     p.add_argument("--json", metavar="FILE", help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
     p.add_argument("--checkpoint", metavar="DIR", help="write a checkpoint to DIR at every epoch end")
     p.add_argument("--resume", action="store_true", help="continue the run from the checkpoint in --checkpoint DIR")

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.utils import parameters_to_vector
 
 from lrpilot.controllers.base import Context, Controller, ScheduleController, make_controller
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import AngleTracker, classification_metrics, iters_at_best, top1
+from lrpilot.metrics import AngleTracker, classification_metrics, flat_params, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.tasks.base import Evaluation, Task
 
@@ -138,7 +137,7 @@ class _Run:
         if not diverge_factor > 1:
             raise LRPilotError(f"diverge_factor={diverge_factor} must be > 1")
         self.task, self.seed, self.total = task, seed, total
-        self.eval_every = eval_every or max(1, total // 20)
+        self.eval_every = eval_every or task.eval_every or max(1, total // 20)
         self.diverge_factor, self.progress = diverge_factor, progress
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.checkpoint = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
@@ -232,7 +231,7 @@ class _Run:
         return itertools.islice(self.task.train_batches(self.data_gen), self.step - self.epoch_step, None)
 
     def _flat_params(self) -> torch.Tensor:
-        return parameters_to_vector(self.model.parameters()).detach()
+        return flat_params(self.model)
 
     def _diverged(self, mean: float) -> bool:
         """Whether ``mean``, the running train loss, shows divergence (then the run ends ``diverged``)."""

@@ -85,6 +85,12 @@ def _flat(vectors: Tensor | Sequence[Tensor]) -> Tensor:
     return torch.cat([torch.as_tensor(v).detach().reshape(-1).double() for v in vectors])
 
 
+def flat_params(model: torch.nn.Module) -> Tensor:
+    """The model's parameters as one detached vector; unlike ``parameters_to_vector`` it also takes
+    parameters in the channels-last memory format (flattened in their logical order)."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
 def angular_velocity(s_t: Tensor | Sequence[Tensor], s_prev: Tensor | Sequence[Tensor]) -> float:
     """The angle in degrees between two parameter changes, AutoDrop Definition 1, Equation (2).
 

@@ -1,6 +1,7 @@
 """The networks of the built-in tasks, each named after the paper or code it follows.
 
-All use PyTorch's default initialisation except the CIFAR ResNets, which use He et al.'s.
+All use PyTorch's default initialisation except the CIFAR ResNets, which use He et al.'s, and the MNIST
+LeNet, which offers Caffe's Xavier filler (the LRBench paper's Table II).
 """
 
 from __future__ import annotations
@@ -63,14 +64,26 @@ class Mnist1dCNN(nn.Module):
 
 class MnistLeNet(nn.Sequential):
     """Caffe's LeNet for 28 x 28 MNIST (examples/mnist/lenet_train_test.prototxt): conv20 5x5, maxpool 2,
-    conv50 5x5, maxpool 2, fc500, ReLU, fc10."""
+    conv50 5x5, maxpool 2, fc500, ReLU, fc10.
 
-    def __init__(self, num_classes: int = 10) -> None:
+    ``init="xavier"``: that prototxt's fillers, Caffe's XavierFiller (weights uniform in
+    +-sqrt(3 / fan_in), fan_in = inputs x kernel area) and constant 0 biases; ``"torch"``: PyTorch's default.
+    """
+
+    def __init__(self, num_classes: int = 10, init: str = "xavier") -> None:
         super().__init__(
             nn.Conv2d(1, 20, 5), nn.MaxPool2d(2),  # 20 x 12 x 12
             nn.Conv2d(20, 50, 5), nn.MaxPool2d(2),  # 50 x 4 x 4
             nn.Flatten(), nn.Linear(50 * 4 * 4, 500), nn.ReLU(), nn.Linear(500, num_classes),
         )  # fmt: skip
+        if init not in ("xavier", "torch"):
+            raise ValueError(f"MnistLeNet init={init!r}: expected 'xavier' (Caffe's filler) or 'torch'")
+        if init == "xavier":
+            for m in self.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    bound = (3.0 / (m.weight[0].numel())) ** 0.5  # fan_in: one output's weights
+                    nn.init.uniform_(m.weight, -bound, bound)
+                    nn.init.zeros_(m.bias)
 
 
 class CifarCNN3(nn.Sequential):

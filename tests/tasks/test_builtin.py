@@ -129,3 +129,26 @@ def test_resnet_batches_are_augmented_and_seeded(cifar_dir):
     assert first[0][0].shape == (20, 3, 32, 32)  # the 20 images fit in one batch of 128
     assert not torch.equal(torch.cat([b[0] for b in first]).sum(dim=(1, 2, 3)).sort().values,
                            task.train[0].sum(dim=(1, 2, 3)).sort().values)  # crops change the images
+
+
+def test_mnist_lenet_has_the_lrbench_table_ii_settings(mnist_dir):
+    task = builtin.make_mnist_lenet(mnist_dir)
+    assert (task.batch_size, task.lr, task.momentum, task.weight_decay, task.eval_every) == (100, 0.01, 0.9, 5e-4, 500)
+    from lrpilot.engine import budget
+
+    assert budget(task, None, None) == 10_000  # the paper's 10,000 iterations, whatever the folder's size
+    assert builtin.make_mnist_lenet(mnist_dir, batch_size=64).batch_size == 64  # Caffe's example solver
+
+
+def test_mnist_lenet_trains_channels_last_with_the_same_arithmetic(mnist_dir):
+    from lrpilot.engine import train
+
+    task = builtin.make_mnist_lenet(mnist_dir, batch_size=5)
+    model = task.make_model()
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    plain = builtin.make_mnist_lenet(mnist_dir, batch_size=5).make_model_fn()
+    plain.load_state_dict(model.state_dict())
+    x = task.test[0]
+    torch.testing.assert_close(model(x), plain(x.contiguous()), rtol=1e-4, atol=1e-5)
+    result = train(task, "autodrop(k0=0.01, rho=0.2)", steps=8)  # the angle tracker flattens channels-last parameters
+    assert result.status == "ok" and len(result.curves["angular_velocity"]) == len(result.curves["iteration"])

