@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lrpilot.executors import LocalExecutor
+from lrpilot.execution.executors import LocalExecutor
 from lrpilot.bench.runner import bench
 from lrpilot.store import Store
 

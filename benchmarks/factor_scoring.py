@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from lrpilot.controllers.factor import FACTOR_LISTS, FactorScheduler, task_batch
-from lrpilot.models import CifarResNet
+from lrpilot.tasks.models import CifarResNet
 from lrpilot.tasks import ClassificationTask, get_task
 
 _LIBC = ctypes.CDLL(None)

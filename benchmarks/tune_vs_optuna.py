@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lrpilot.executors import LocalExecutor
+from lrpilot.execution.executors import LocalExecutor
 from lrpilot.bench.tune import tune
 from lrpilot.engine import budget, train
 from lrpilot.store import Store

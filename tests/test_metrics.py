@@ -1,4 +1,4 @@
-"""LRBench metrics and angular velocity against values computed by hand."""
+"""LRBench metrics against values computed by hand."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import angular_velocity, classification_metrics, iters_at_best, loss_difference
+from lrpilot.metrics import classification_metrics, iters_at_best, loss_difference
 
 # 6 samples, 3 classes. Correct: rows 0, 1 (class 0; confidences 0.7, 0.5), rows 2, 5 (class 1;
 # 0.6, 0.4). Row 3 (class 1) predicts 2, row 4 (class 2) predicts 0: class 2 has no correct sample.
@@ -78,34 +78,6 @@ def test_bad_shapes_are_named(probs, labels, fragment):
 def test_loss_difference_is_test_minus_train():
     assert loss_difference(1.5, 0.25) == 1.25
     assert loss_difference(torch.tensor(0.5), 0.75) == -0.25
-
-
-@pytest.mark.parametrize(
-    "u, v, degrees",
-    [
-        ([1.0, 0.0], [0.5, math.sqrt(3) / 2], 60.0),
-        ([1.0, 0.0], [0.0, 2.0], 90.0),
-        ([1.0, 1.0], [-3.0, -3.0], 180.0),
-        ([0.1, 0.2, 0.3], [0.1, 0.2, 0.3], 0.0),
-    ],
-)
-def test_angular_velocity_of_tensors(u, v, degrees):
-    assert angular_velocity(torch.tensor(u), torch.tensor(v)) == pytest.approx(degrees, abs=1e-5)
-
-
-def test_angular_velocity_of_parameter_lists():
-    s_t = [torch.tensor([1.0, 0.0]), torch.zeros(1, 2)]  # flattened: (1, 0, 0, 0)
-    s_prev = [torch.tensor([1.0, 1.0]), torch.ones(1, 2)]  # (1, 1, 1, 1): cos = 1/2
-    assert angular_velocity(s_t, s_prev) == pytest.approx(60.0)
-
-
-def test_angular_velocity_zero_change_is_nan():
-    assert math.isnan(angular_velocity(torch.zeros(3), torch.ones(3)))
-
-
-def test_angular_velocity_size_mismatch():
-    with pytest.raises(LRPilotError, match="3 vs 2"):
-        angular_velocity(torch.ones(3), torch.ones(2))
 
 
 def test_iters_at_best_takes_first_highest():

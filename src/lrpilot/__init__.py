@@ -2,7 +2,7 @@
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy, policy, policy_from_dict
-from lrpilot.scheduler import PolicyScheduler
+from lrpilot.controllers.scheduler import PolicyScheduler
 from lrpilot import controllers  # noqa: E402,F401,I001  (registers the controller names: autodrop, factor)
 from lrpilot import search  # noqa: E402,F401,I001  (registers the search names: stpt, alr)
 

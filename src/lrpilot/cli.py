@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 from lrpilot.errors import LRPilotError
-from lrpilot.executors import EXECUTORS
+from lrpilot.execution.executors import EXECUTORS
 
 def _add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for programs")
@@ -164,7 +164,7 @@ def _open_store(args: argparse.Namespace):
 
 
 def _executor(args: argparse.Namespace):
-    from lrpilot.executors import make_executor
+    from lrpilot.execution.executors import make_executor
 
     return make_executor(args.executor, args.workers, args.address)
 

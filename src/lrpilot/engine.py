@@ -23,7 +23,8 @@ import torch
 
 from lrpilot.controllers.base import Context, Controller, ScheduleController, make_controller
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import AngleTracker, classification_metrics, flat_params, iters_at_best, top1
+from lrpilot.angles import AngleTracker, flat_params
+from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.tasks.base import Evaluation, Task
 

@@ -1,10 +1,10 @@
-"""Run metrics: the LRBench utility and robustness metrics and AutoDrop's angular velocity.
+"""Run metrics: the LRBench utility, cost and robustness metrics.
 
 Utility (LRBench paper, Wu et al. 2019, Section III): Top-1 and Top-5 accuracy (percent,
 0-100, as in the paper's tables), average confidence AC (Formula (3)), confidence deviation CD
 (Formula (4)), confidence deviation across classes CDAC (Formula (5)). Cost: the iteration of
-the highest Top-1. Robustness: loss difference LD (Formula (6)). Angular velocity: AutoDrop
-paper, Definition 1 (Equations (1)-(2)).
+the highest Top-1. Robustness: loss difference LD (Formula (6)). AutoDrop's angular velocity is
+in :mod:`lrpilot.angles`.
 """
 
 from __future__ import annotations
@@ -78,37 +78,6 @@ def loss_difference(test_loss: float, train_loss: float) -> float:
     return float(test_loss) - float(train_loss)
 
 
-def _flat(vectors: Tensor | Sequence[Tensor]) -> Tensor:
-    """One float64 vector from a tensor or from a list of tensors (flattened and concatenated)."""
-    if isinstance(vectors, Tensor):
-        return vectors.detach().reshape(-1).double()
-    return torch.cat([torch.as_tensor(v).detach().reshape(-1).double() for v in vectors])
-
-
-def flat_params(model: torch.nn.Module) -> Tensor:
-    """The model's parameters as one detached vector; unlike ``parameters_to_vector`` it also takes
-    parameters in the channels-last memory format (flattened in their logical order)."""
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-def angular_velocity(s_t: Tensor | Sequence[Tensor], s_prev: Tensor | Sequence[Tensor]) -> float:
-    """The angle in degrees between two parameter changes, AutoDrop Definition 1, Equation (2).
-
-    ``s_t = x_{t+1} - x_t`` and ``s_prev`` are the changes over two consecutive periods, each a
-    tensor or a list of per-parameter tensors. Where the paper adds an epsilon to the norms, a
-    zero-length change here gives nan (no direction, so no angle); the cosine is clamped to [-1, 1].
-    """
-    u, v = _flat(s_t), _flat(s_prev)
-    if u.numel() != v.numel():
-        raise LRPilotError(f"the two parameter changes differ in size: {u.numel()} vs {v.numel()} entries")
-    v = v.to(u.device)
-    norms = (u.norm() * v.norm()).item()
-    if norms == 0.0:
-        return math.nan
-    cosine = min(1.0, max(-1.0, torch.dot(u, v).item() / norms))
-    return math.degrees(math.acos(cosine))
-
-
 def iters_at_best(iterations: Sequence[int], top1s: Sequence[float]) -> int:
     """The iteration of the highest Top-1 (LRBench's cost metric), the first one on ties.
 
@@ -120,34 +89,3 @@ def iters_at_best(iterations: Sequence[int], top1s: Sequence[float]) -> int:
         raise LRPilotError("no evaluations: iters_at_best needs at least one (iteration, top1) pair")
     scores = [-math.inf if math.isnan(float(v)) else float(v) for v in top1s]
     return int(iterations[scores.index(max(scores))])
-
-
-class AngleTracker:
-    """Angular velocity of a parameter vector measured period after period (AutoDrop Definition 1).
-
-    :meth:`update` takes the flat parameters at the end of a period and returns the angle between
-    this period's change and the previous one (nan until two changes exist).
-    """
-
-    def __init__(self) -> None:
-        self.last: Tensor | None = None
-        self.change: Tensor | None = None
-
-    def update(self, params: Tensor) -> float:
-        """Record the parameters at a period's end; the angle of the last two changes in degrees."""
-        params = params.detach().double().clone()
-        angle, change = math.nan, None
-        if self.last is not None:
-            change = params - self.last
-            if self.change is not None:
-                angle = angular_velocity(change, self.change)
-        self.last, self.change = params, change
-        return angle
-
-    def state_dict(self) -> dict[str, Tensor | None]:
-        """The two stored vectors (tensors: loadable with ``weights_only=True``)."""
-        return {"last": self.last, "change": self.change}
-
-    def load_state_dict(self, state: dict[str, Tensor | None]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.last, self.change = state["last"], state["change"]

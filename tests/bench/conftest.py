@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import pytest
 
-from lrpilot.executors import InProcess
+from lrpilot.execution.executors import InProcess
 from lrpilot.engine import RunResult
 from lrpilot.policy.text import parse
 from lrpilot.store import Store

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lrpilot.executors import RayExecutor
+from lrpilot.execution.executors import RayExecutor
 from lrpilot.bench.runner import bench
 from lrpilot.store import Store
 

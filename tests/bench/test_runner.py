@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lrpilot.executors import LocalExecutor, make_executor
+from lrpilot.execution.executors import LocalExecutor, make_executor
 from lrpilot.bench.runner import bench
 from lrpilot.errors import LRPilotError
 from lrpilot.store import Store

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lrpilot import models
+from lrpilot.tasks import models
 
 
 def n_params(model):

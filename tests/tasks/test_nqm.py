@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import angular_velocity
+from lrpilot.angles import angular_velocity
 from lrpilot.tasks.nqm import QuadraticModel, make_nqm_task
 from nqm_theory import nqm_stationary_angle
 

@@ -33,9 +33,9 @@ import torch
 from lrpilot.bench.runner import bench, task_named
 from lrpilot.engine import budget, seed_everything
 from lrpilot.errors import LRPilotError
-from lrpilot.executors import LocalExecutor
+from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig
-from lrpilot.scheduler import set_lr
+from lrpilot.controllers.scheduler import set_lr
 from lrpilot.store import Storage
 
 SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, before the loss minimum "

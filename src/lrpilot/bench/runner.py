@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from lrpilot.engine import RunResult, budget, train
 from lrpilot.errors import LRPilotError
-from lrpilot.executors import LocalExecutor
+from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
 from lrpilot.search.run import is_search, run_search

@@ -29,7 +29,7 @@ from lrpilot.bench.recommend import recommend, replayable
 from lrpilot.bench.runner import bench, canonical_policies, task_named
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
-from lrpilot.executors import LocalExecutor
+from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.store import Storage
 

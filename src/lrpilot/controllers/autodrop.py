@@ -45,11 +45,11 @@ from torch import Tensor, nn
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.metrics import AngleTracker, flat_params
+from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.policy.base import (Entry, check_count, check_count_or_fraction, check_keys, check_number, half_up,
                                  register)
 from lrpilot.policy.text import Call, render
-from lrpilot.scheduler import set_lr
+from lrpilot.controllers.scheduler import set_lr
 
 _OWNER = "autodrop"
 _EXAMPLE = "autodrop(k0=0.1, rho=0.2)"

@@ -18,7 +18,7 @@ from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
-from lrpilot.scheduler import PolicyScheduler
+from lrpilot.controllers.scheduler import PolicyScheduler
 
 
 @dataclass

@@ -53,7 +53,7 @@ from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import Entry, check_count, check_keys, check_number, register
 from lrpilot.policy.text import Call, fmt_number, render
-from lrpilot.scheduler import set_lr
+from lrpilot.controllers.scheduler import set_lr
 
 #: The slides' factor lists; ``factors=5`` (or ``Factor_5``) names the second.
 FACTOR_LISTS: dict[str, tuple[float, ...]] = {

@@ -19,9 +19,9 @@ from lrpilot.controllers.base import Context, Controller
 from lrpilot.engine import _Run, evaluate
 from lrpilot.errors import LRPilotError
 from lrpilot.metrics import top1
-from lrpilot.scheduler import set_lr
+from lrpilot.controllers.scheduler import set_lr
 from lrpilot.distill import merged
-from lrpilot.search.snapshot import pack, unpack
+from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.tasks import get_task
 from lrpilot.tasks.base import Evaluation, Task
 

@@ -19,11 +19,11 @@ from lrpilot.engine import RunResult, budget, epoch_samples
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import build, lookup
 from lrpilot.policy.text import parse
-from lrpilot.executors import Executor, InProcess, make_executor
+from lrpilot.execution.executors import Executor, InProcess, make_executor
 from lrpilot.search.candidate import (Candidate, Outcome, TaskRef, hold_out, new_run, resolve, run_candidate,
                                       segment)
-from lrpilot.search.parallel import data_parallel
-from lrpilot.search.snapshot import pack, unpack
+from lrpilot.execution.parallel import data_parallel
+from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.tasks.base import Task
 
 

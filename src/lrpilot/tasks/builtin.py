@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lrpilot import models
+from lrpilot.tasks import models
 from lrpilot.data import default_mnist_dir, load_cifar10, load_mnist
 from lrpilot.errors import LRPilotError
 from lrpilot.tasks.augment import AugmentedClassificationTask

@@ -7,7 +7,7 @@ import torch
 
 from lrpilot.engine import _Run, train
 from lrpilot.search.candidate import SearchLR, hold_out
-from lrpilot.search.snapshot import pack, unpack
+from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.tasks import get_task
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lrpilot.errors import LRPilotError
-from lrpilot.executors import make_executor
+from lrpilot.execution.executors import make_executor
 from lrpilot.search.run import run_search
 from lrpilot.tasks import get_task
 
@@ -53,7 +53,7 @@ def test_ray_gives_the_in_process_result(in_process, monkeypatch):
 
 
 def test_a_killed_worker_is_a_clear_error_not_a_hang():
-    code = ("import sys, test_executors as t; from lrpilot.executors import LocalExecutor\n"
+    code = ("import sys, test_executors as t; from lrpilot.execution.executors import LocalExecutor\n"
             "from lrpilot.errors import LRPilotError\n"
             "try:\n    LocalExecutor(2).map(t.die, [0, 1, 2])\n"
             "except LRPilotError as e:\n    print(e); sys.exit(3)\n")
