@@ -86,6 +86,20 @@ def test_rank_of_a_task_without_runs_says_so(db, capsys):
     assert "no finished runs for task digits-lenet" in capsys.readouterr().out
 
 
+def test_rank_leaves_out_the_range_tests_probes_but_not_a_benchmark_at_their_budget(db, capsys):
+    script = Scripted(lambda lr: 90.0 - abs(math.log10(lr / 0.01)))
+    with Store(db) as s:
+        decade_test(s, TASK, seeds=(0,), steps=4, executor=script)
+    assert main(["rank", "--task", TASK, "--db", db, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    with Store(db) as s:
+        user = Scripted(script.top1)
+        bench(s, TASK, ["FIX(k0=0.01)"], seeds=[0], steps=4, executor=user)  # the probe's policy and budget
+    assert [j.policy for j in user.jobs] == ["FIX(k0=0.01)"]  # its own run, not the probe's
+    assert main(["rank", "--task", TASK, "--db", db, "--json"]) == 0
+    assert [(r["policy"], r["budget"]) for r in json.loads(capsys.readouterr().out)] == [("FIX(k0=0.01)", 4)]
+
+
 def test_rank_by_unknown_criterion_is_exit_2_naming_it(filled, capsys):
     assert main(["rank", "--task", TASK, "--db", filled[0], "--by", "nope"]) == 2
     one_error_line(capsys, "rank", "'nope'", "utility")

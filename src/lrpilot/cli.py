@@ -258,7 +258,7 @@ def _run_rank(args: argparse.Namespace) -> int:
     from lrpilot.bench.rank import rank
 
     with _open_store(args) as store:
-        ranking = rank(store.runs(task=args.task, curves=False), args.by, args.top, task=args.task)
+        ranking = rank(store.runs(task=args.task, purpose="bench", curves=False), args.by, args.top, task=args.task)
     if args.json:
         print(json.dumps(ranking.to_dicts(), indent=1))
     elif args.csv:
@@ -355,10 +355,9 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _write_report(store, task: str, path: str, by: str, top: int) -> None:
-    from lrpilot.bench.range_test import benchmark_runs
     from lrpilot.report.report import write_report
 
-    records = benchmark_runs(store, task, curves=True)
+    records = store.runs(task=task, purpose="bench", curves=True)
     tests = [a["result"] for a in store.analyses(task=task) if a["kind"].startswith("range-")]
     write_report(records, path, task=task, range_tests=tests, by=by, top=top)
     print(f"wrote {path} ({len(records)} runs of {task})")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from lrpilot.bench.range_test import SweepJob, _fix, _good_range, decade_test, latest, suggest, sweep_job, sweep_test
+from lrpilot.bench.runner import bench
 from lrpilot.errors import LRPilotError
 
 from tests.bench.conftest import Inline, Scripted
@@ -122,6 +123,19 @@ def test_rerun_reuses_the_stored_runs(store):
     more = table(script)  # another seed: only its runs are trained
     decade(store, more, seeds=(0, 1, 2))
     assert {j.seed for j in more.jobs} == {2} and len(more.jobs) == 8
+
+
+def test_probes_are_range_test_runs_apart_from_a_benchmark_at_their_budget(store):
+    script = {0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5, 0.02: 89.2, 0.05: 60.0}
+    decade(store, table(script), seeds=(0,))
+    assert {r.purpose for r in store.runs(task=TASK)} == {"range-test"} and store.runs(purpose="bench") == []
+    user = table(script)
+    done = bench(store, TASK, ["FIX(k0=0.01)"], seeds=[0], steps=10, executor=user)  # a probe's policy and budget
+    assert tried(user) == ["FIX(k0=0.01)"]  # trained: the probe is not taken for the benchmark
+    assert [(r.policy, r.budget, r.purpose) for r in done.runs(store)] == [("FIX(k0=0.01)", 10, "bench")]
+    again = table(script)
+    decade(store, again, seeds=(0,))  # the probes are still there, the benchmark did not replace them
+    assert again.jobs == [] and len(store.runs(task=TASK, purpose="range-test")) == 8
 
 
 @pytest.mark.parametrize("kw, fragment", [

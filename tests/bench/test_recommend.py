@@ -156,6 +156,13 @@ def test_similar_case_after_a_range_test_of_the_target_is_rescaled(store):
     assert texts(rec) == ["COS(k0=0.02, k1=0.0002, l=100)", "FIX(k0=0.01)", "EXP(k0=0.01, gamma=0.99)"]
 
 
+def test_a_benchmark_at_the_range_tests_budget_is_a_stored_recommendation(store):
+    decade_test(store, TASK, seeds=(0,), steps=10, executor=Scripted(SCRIPT.get))
+    bench(store, TASK, ["FIX(k0=0.005)"], seeds=[0], steps=10, executor=Scripted(SCRIPT.get))  # a probe's budget
+    rec = recommend(store, TASK, range_test=False)
+    assert rec.case == "stored" and texts(rec) == ["FIX(k0=0.005)"], rec.format()
+
+
 # --- case 3: range test ------------------------------------------------------------------------------
 
 def test_empty_store_runs_the_range_test_and_scales_the_suite_to_it(store):

@@ -206,8 +206,8 @@ def test_two_processes_writing_at_once_lose_nothing(open_store, url):
     assert all(r.metrics["top1"] == r.seed and r.curves["train_loss"][1] == 1.0 / (r.seed + 1) for r in runs)
 
 
-@pytest.mark.parametrize("old", [1, 2])
-def test_an_older_store_opens_and_migrates(url, old):
+def load_fixture(url: str, old: int) -> None:
+    """Write the frozen store of schema version ``old`` (tests/store/fixtures) at ``url``."""
     engine = sa.create_engine(url)
     pk = "SERIAL PRIMARY KEY" if engine.dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
     with engine.begin() as conn:
@@ -216,8 +216,14 @@ def test_an_older_store_opens_and_migrates(url, old):
             if "".join(lines).strip():
                 conn.exec_driver_sql("\n".join(lines))
     engine.dispose()
+
+
+@pytest.mark.parametrize("old", [1, 2])
+def test_an_older_store_opens_and_migrates(url, old):
+    load_fixture(url, old)
     with Store(url, heartbeat_timeout=60) as store:
         assert store.migrated_from == old and version(url) == schema.VERSION
+        assert {r.purpose for r in store.runs()} == {"bench"}
         done, alive = store.runs()
         assert (done.status, done.metrics["top1"], done.host) == ("ok", 98.5, "old-host")
         assert math.isnan(done.metrics["ld"]) and done.curves == {"train_loss": [2.3, 0.1, INF]}
@@ -231,6 +237,51 @@ def test_an_older_store_opens_and_migrates(url, old):
         assert [a["result"] for a in store.analyses(task="mnist-lenet")] == [{"k_low": 0.01}]
     with Store(url) as again:
         assert again.migrated_from == schema.VERSION
+
+
+def test_a_v3_store_migrates_with_its_range_test_probes_tagged(url):
+    load_fixture(url, 3)
+    with Store(url, heartbeat_timeout=60) as store:
+        assert store.migrated_from == 3 and version(url) == schema.VERSION
+        runs = store.runs()
+        assert [(r.id, r.task, r.policy, r.budget, r.purpose) for r in runs] == [
+            (1, "mnist-lenet", "FIX(k0=0.01)", 1000, "bench"),
+            (2, "mnist-lenet", "FIX(k0=0.1)", 100, "range-test"),  # a FIX run at the range test's budget
+            (3, "mnist-lenet", "FIX(k0=0.01)", 100, "range-test"),
+            (4, "mnist-lenet", "FIX(k0=0.01)", 1000, "bench"),
+            (5, "mnist-lenet", "COS(k0=0.1, k1=0.001, l=100)", 100, "bench"),  # not FIX: never a probe
+            (6, "mnist-mlp", "FIX(k0=0.1)", 100, "bench")]  # its task has no range test
+        assert math.isnan(runs[0].metrics["ld"]) and runs[0].curves == {"train_loss": [2.3, 0.1, INF]}
+        assert runs[1].curves == {"train_loss": [2.3, 0.5]} and runs[2].metrics == {"top1": 95.0}
+        assert [r.id for r in store.runs(task="mnist-lenet", purpose="bench")] == [1, 4, 5]
+        assert store.claim("mnist-lenet", "FIX(k0=0.1)", 0, 100, purpose="range-test") is None  # finished probe
+        bench = store.claim("mnist-lenet", "FIX(k0=0.1)", 0, 100)  # a benchmark at the probe's budget: new run
+        assert bench not in (None, *(r.id for r in runs))
+        assert store.claim("mnist-lenet", "FIX(k0=0.01)", 1, 1000) == 4  # no heartbeat: its process is gone
+        assert [a["kind"] for a in store.analyses(task="mnist-lenet")] == ["range-decade", "range-sweep"]
+        assert store.tasks()[0]["input_shape"] == [1, 28, 28]
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":  # the rebuilt runs and curves tables keep their references
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert not {"runs_v3", "curves_v3"} & set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    with Store(url) as again:
+        assert again.migrated_from == schema.VERSION and len(again.runs(purpose="bench")) == 5
+
+
+def test_purpose_is_part_of_a_runs_identity(open_store):
+    store = open_store()
+    probe = store.claim("tiny", "FIX(k0=0.01)", 0, 100, purpose="range-test")
+    assert store.finish(probe, result()) is True
+    assert store.claim("tiny", "FIX(k0=0.01)", 0, 100, purpose="range-test") is None
+    bench = store.claim("tiny", "FIX(k0=0.01)", 0, 100)  # the default purpose: a benchmark, another run
+    assert bench not in (None, probe)
+    assert store.queue("tiny", "FIX(k0=0.01)", 1, 100, purpose="range-test") not in (probe, bench)
+    assert [(r.id, r.purpose) for r in open_store().runs(purpose="bench")] == [(bench, "bench")]
+    assert [r.status for r in store.runs(purpose="range-test")] == ["ok", "queued"]
+    assert [r.purpose for r in store.runs()] == ["range-test", "bench", "range-test"]
+    assert store.runs()[0].to_dict()["purpose"] == "range-test"
 
 
 def test_a_newer_store_is_refused(open_store, url):
@@ -249,6 +300,10 @@ def test_bad_arguments_are_user_errors(open_store):
         store.claim("tiny", "FIX(k0=0.01)", 0, 0)
     with pytest.raises(LRPilotError, match="unknown run status 'done'"):
         store.runs(status="done")
+    with pytest.raises(LRPilotError, match="unknown run purpose 'tune': use one of \\('bench', 'range-test'\\)"):
+        store.claim("tiny", "FIX(k0=0.01)", 0, 100, purpose="tune")
+    with pytest.raises(LRPilotError, match="unknown run purpose 'probe'"):
+        store.runs(purpose="probe")
     run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
     with pytest.raises(LRPilotError, match="not a finished one"):
         store.finish(run_id, result(status="running"))

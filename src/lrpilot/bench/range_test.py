@@ -7,9 +7,10 @@ chance level (100 / #classes). The good range ``[k_low, k_high]`` is the contigu
 measured LRs around the best whose mean Top-1 is within ``tolerance`` points of the best one;
 when that block is the best LR alone, it is widened to the next smaller measured LR (the stable
 side; the next larger one if the best is the smallest). The FIX runs are
-ordinary stored runs; the summary is stored as the analysis ``range-decade``.
+stored runs of purpose ``range-test`` (apart from benchmarks); the summary is stored as the
+analysis ``range-decade``.
 
-**Sweep** (Smith's LR finder): one run per seed, the LR growing geometrically from ``lr_min``
+**Sweep** (Smith's LR finder): one engine run per seed, the LR growing geometrically from ``lr_min``
 to ``lr_max`` over ``steps`` iterations, the training loss smoothed (EMA, beta 0.98, bias
 corrected), stopped once it exceeds 4x its minimum. Rule: the suggested LR is where the
 smoothed loss falls fastest against log LR, before its minimum (the first 10% of points
@@ -20,7 +21,6 @@ Stored as the analysis ``range-sweep``.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import statistics
@@ -31,11 +31,12 @@ import numpy as np
 import torch
 
 from lrpilot.bench.runner import bench, task_named
-from lrpilot.engine import budget, seed_everything
+from lrpilot.controllers.base import Context, Controller
+from lrpilot.controllers.scheduler import set_lr
+from lrpilot.engine import budget, train
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig
-from lrpilot.controllers.scheduler import set_lr
 from lrpilot.store import Storage
 
 SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, before the loss minimum "
@@ -63,7 +64,7 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
     def measure(lrs: list[float]) -> None:
         texts = {_fix(lr): lr for lr in lrs}
         done = bench(store, task, list(texts), seeds=seeds, steps=total, data_dir=data_dir, executor=executor,
-                     progress=progress)
+                     progress=progress, purpose="range-test")
         for r in done.runs(store):
             ok = r.status == "ok" and (r.metrics or {}).get("top1") is not None
             top1.setdefault(texts[r.policy], []).append(r.metrics["top1"] if ok else chance)
@@ -113,31 +114,69 @@ class SweepJob:
 
 
 def sweep_job(job: SweepJob) -> dict[str, Any]:
-    """Run one exponential LR sweep (in a worker): the LRs, the smoothed losses and the suggestion."""
-    task = task_named(job.task, job.data_dir)
-    seed_everything(job.seed)
-    model = task.make_model()
-    optimizer = task.make_optimizer(model.parameters(), lr=job.lr_min)
-    data = torch.Generator().manual_seed(job.seed)
-    growth = (job.lr_max / job.lr_min) ** (1 / max(1, job.steps - 1))
-    lrs, losses, avg, best = [], [], 0.0, math.inf
-    model.train()
-    epochs = itertools.chain.from_iterable(task.train_batches(data) for _ in itertools.count())
-    for batch in itertools.islice(epochs, job.steps):
-        lr = job.lr_min * growth ** len(lrs)
-        set_lr(optimizer, lr)
-        optimizer.zero_grad(set_to_none=True)
-        loss = task.train_loss(model, batch)
-        loss.backward()
-        optimizer.step()
-        avg = 0.98 * avg + 0.02 * loss.item()
-        smooth = avg / (1 - 0.98 ** (len(lrs) + 1))
-        if not math.isfinite(smooth) or smooth > 4 * best:
-            break
-        best = min(best, smooth)
-        lrs.append(lr)
-        losses.append(smooth)
-    return {"seed": job.seed, "lr": lrs, "loss": losses, "suggestion": suggest(lrs, losses)}
+    """Run one exponential LR sweep (in a worker): the LRs, the smoothed losses and the suggestion.
+
+    It trains through the engine (:func:`lrpilot.engine.train`) with :class:`_Sweep` as the controller, which
+    stops the run by its own rule (the engine's divergence check is off) before any evaluation.
+    """
+    task = _LossKept(task_named(job.task, job.data_dir))
+    sweep = _Sweep(job, task)
+    try:
+        train(task, sweep, seed=job.seed, steps=job.steps, eval_every=job.steps, diverge_factor=math.inf)
+    except _SweepOver:
+        pass
+    return {"seed": job.seed, "lr": sweep.lrs, "loss": sweep.losses, "suggestion": suggest(sweep.lrs, sweep.losses)}
+
+
+class _SweepOver(Exception):
+    """Raised by :class:`_Sweep` to end the engine's run: the loss exploded, or the last step is done."""
+
+
+class _LossKept:
+    """A task whose latest training loss is kept (``loss``) for the sweep, which needs every step's loss."""
+
+    def __init__(self, task: Any):
+        self.task, self.loss = task, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task, name)
+
+    def train_loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        self.loss = self.task.train_loss(model, batch)
+        return self.loss
+
+
+class _Sweep(Controller):
+    """The sweep as the engine's controller: the LR of step i is ``lr_min * growth**i``; after each step the loss is
+    smoothed and kept with its LR, and the run ends once the smoothed loss is not finite or above 4x its minimum."""
+
+    def __init__(self, job: SweepJob, task: _LossKept):
+        self.job, self.task = job, task
+        self.growth = (job.lr_max / job.lr_min) ** (1 / max(1, job.steps - 1))
+        self.lr = job.lr_min
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.avg, self.best = 0.0, math.inf
+
+    def __str__(self) -> str:
+        return f"lr-sweep(lr_min={self.job.lr_min}, lr_max={self.job.lr_max}, steps={self.job.steps})"
+
+    def start(self, ctx: Context) -> None:
+        self.optimizer = ctx.optimizer
+        set_lr(self.optimizer, self.lr)
+
+    def after_step(self) -> None:
+        self.avg = 0.98 * self.avg + 0.02 * self.task.loss.item()
+        smooth = self.avg / (1 - 0.98 ** (len(self.lrs) + 1))
+        if not math.isfinite(smooth) or smooth > 4 * self.best:
+            raise _SweepOver
+        self.best = min(self.best, smooth)
+        self.lrs.append(self.lr)
+        self.losses.append(smooth)
+        if len(self.lrs) == self.job.steps:
+            raise _SweepOver
+        self.lr = self.job.lr_min * self.growth ** len(self.lrs)
+        set_lr(self.optimizer, self.lr)
 
 
 def suggest(lrs: list[float], losses: list[float]) -> float | None:
@@ -182,12 +221,6 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
     store.save_analysis(task_obj, "range-sweep", f"steps={steps} seeds={list(seeds)} lr_min={lr_min} "
                         f"lr_max={lr_max}", result)
     return result
-
-
-def benchmark_runs(store: Storage, task: str, *, curves: bool = False) -> list:
-    """The task's stored runs without its decade range tests' short FIX runs (those are the range test's points)."""
-    probes = {a["result"].get("budget") for a in store.analyses(task=task, kind="range-decade")}
-    return [r for r in store.runs(task=task, curves=curves) if r.budget not in probes]
 
 
 def latest(store: Storage, task: str, kind: str = "range-decade") -> dict[str, Any] | None:

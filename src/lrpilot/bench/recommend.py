@@ -2,7 +2,7 @@
 
 Three cases, tried in order:
 
-1. ``stored``: the task has finished runs (other than its range tests' short FIX runs): its top
+1. ``stored``: the task has finished benchmark runs (purpose "bench", not range-test probes): its top
    policies by utility, at its largest budget.
 2. ``similar``: it has none: the top policies of the most similar stored task(s). Similarity of a
    stored task to this one = 4 (same dataset) + 2 (same model family: the model name without a
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from lrpilot.bench.range_test import benchmark_runs, decade_test, latest
+from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.bench.runner import task_named
@@ -66,7 +66,7 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
     tasks = {t["name"]: t for t in store.tasks()}
     this = task_row(task_obj)
     scored = sorted(((similarity(this, t), n) for n, t in tasks.items() if n != name), reverse=True)
-    scored = [(s, n) for s, n in scored if s > 0 and store.runs(task=n, curves=False)]
+    scored = [(s, n) for s, n in scored if s > 0 and store.runs(task=n, purpose="bench", curves=False)]
     if scored:
         best = scored[0][0]
         sources = [n for s, n in scored if s == best]
@@ -97,8 +97,8 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
 
 
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
-    """The top policies of ``task`` by utility at its largest budget; range tests' probe runs left out."""
-    ranking = rank(benchmark_runs(store, task), "utility", task=task)
+    """The top policies of ``task`` by utility at its largest budget, from its benchmark runs."""
+    ranking = rank(store.runs(task=task, purpose="bench", curves=False), "utility", task=task)
     if not ranking.rows:
         return []
     largest = max(r.budget for r in ranking.rows)
@@ -140,7 +140,7 @@ def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float |
     theirs = latest(store, source)
     if theirs is not None:
         return mine["best_lr"] / theirs["best_lr"]
-    for row in rank(store.runs(task=source, curves=False), "utility", task=source).rows:
+    for row in rank(store.runs(task=source, purpose="bench", curves=False), "utility", task=source).rows:
         call = parse(row.policy)
         if call.name == "FIX":
             return mine["best_lr"] / float(call.kwargs["k0"])

@@ -65,10 +65,11 @@ class BenchSummary:
     failed: int = 0
     finished_before: int = 0
     held_elsewhere: int = 0
+    purpose: str = "bench"
 
     def runs(self, store: Storage) -> list[RunRecord]:
-        """The stored runs of this bench: its task, budget, policies and seeds."""
-        return [r for r in store.runs(task=self.task, curves=False)
+        """The stored runs of this bench: its task, purpose, budget, policies and seeds."""
+        return [r for r in store.runs(task=self.task, purpose=self.purpose, curves=False)
                 if r.budget == self.budget and r.policy in self.policies and r.seed in self.seeds]
 
 
@@ -83,24 +84,25 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
 def bench(store: Storage, task: str, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
-          progress: Callable[[str], None] | None = None) -> BenchSummary:
+          progress: Callable[[str], None] | None = None, purpose: str = "bench") -> BenchSummary:
     """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
 
     ``task``: a name (built in or ``module:function``) that workers rebuild; ``executor`` defaults
-    to local processes, one per core. ``progress`` receives one line per finished run.
+    to local processes, one per core. ``progress`` receives one line per finished run. ``purpose``:
+    the runs' purpose in the store ("range-test" for a range test's probes).
     """
     texts, seeds = canonical_policies(policies), list(dict.fromkeys(seeds))
     with executor or LocalExecutor() as executor:
         executor.start(warm=(task_named, (task, data_dir)))  # workers build the task while this process does
         return _bench(store, task, task_named(task, data_dir), texts, seeds, steps, epochs, data_dir, executor,
-                      eval_every, device, progress)
+                      eval_every, device, progress, purpose)
 
 
 def _bench(store, task, task_obj, texts, seeds, steps, epochs, data_dir, executor, eval_every, device,
-           progress) -> BenchSummary:
+           progress, purpose) -> BenchSummary:
     total = budget(task_obj, steps, epochs)
-    summary = BenchSummary(task_obj.name, total, texts, seeds)
-    done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, curves=False)
+    summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
+    done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, purpose=purpose, curves=False)
             if r.budget == total and r.status in FINISHED}
     todo = [Job(task, data_dir, p, s, total, eval_every, device)
             for p in texts for s in seeds if (p, s) not in done]
@@ -110,7 +112,7 @@ def _bench(store, task, task_obj, texts, seeds, steps, epochs, data_dir, executo
 
     def claimed() -> Iterator[Job]:
         for job in todo:
-            run_id = store.claim(task_obj, job.policy, job.seed, total)
+            run_id = store.claim(task_obj, job.policy, job.seed, total, purpose=purpose)
             if run_id is None:
                 summary.held_elsewhere += 1
                 say(f"{job.policy} seed {job.seed}: finished or held by another process, skipped")

@@ -3,8 +3,11 @@
 Contract (checked for every backend by ``tests/store/test_conformance.py``):
 
 - The schema is created on first use; a store written by an older version is migrated on open.
-- A run is identified by (task, policy text, seed, budget); writes are transactional, and
-  safe from several processes and threads at once.
+- A run is identified by (task, policy text, seed, budget, purpose); writes are transactional,
+  and safe from several processes and threads at once. The purpose says why it was trained:
+  ``"bench"`` (a benchmark, the default) or ``"range-test"`` (a decade range test's probe), so
+  that a benchmark and a probe of the same policy and budget are two runs, and rankings,
+  reports and recommendations read the ``"bench"`` runs only.
 - :meth:`Storage.claim` hands a run to exactly one live holder: it returns None while another
   holder's heartbeat is younger than the timeout, and for a finished run. A run whose
   heartbeat went stale, or whose holder was a process on this host that is gone, can be
@@ -41,6 +44,7 @@ class RunRecord:
     started_at: float | None
     heartbeat_at: float | None
     finished_at: float | None
+    purpose: str = "bench"
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a plain dict (NaN and infinity kept as floats)."""
@@ -51,14 +55,15 @@ class Storage(abc.ABC):
     """Where runs are claimed, kept alive, finished and queried (see the module's contract)."""
 
     @abc.abstractmethod
-    def queue(self, task: Any, policy: Any, seed: int, budget: int) -> int:
+    def queue(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench") -> int:
         """Add the run as ``queued`` (held by no one, claimable) unless it exists; return its id."""
 
     @abc.abstractmethod
-    def claim(self, task: Any, policy: Any, seed: int, budget: int) -> int | None:
+    def claim(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench") -> int | None:
         """The id of the run, now held by this store object, or None if it is held elsewhere or finished.
 
-        ``task``: a name or a task (whose ``meta`` is recorded); ``policy``: text or a policy/controller.
+        ``task``: a name or a task (whose ``meta`` is recorded); ``policy``: text or a policy/controller;
+        ``purpose``: one of :data:`lrpilot.store.schema.PURPOSES`.
         """
 
     @abc.abstractmethod
@@ -83,7 +88,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
-             curves: bool = True) -> list[RunRecord]:
+             purpose: str | None = None, curves: bool = True) -> list[RunRecord]:
         """The stored runs, filtered, in id order (``curves=False`` leaves the curves empty)."""
 
     @abc.abstractmethod

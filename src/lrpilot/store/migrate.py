@@ -44,7 +44,61 @@ def _v2_to_v3(conn: sa.Connection) -> None:
              sa.UniqueConstraint("task_id", "kind", "settings")).create(conn)
 
 
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: sa.Connection) -> None:
+    """Runs tagged by purpose, part of their identity: "range-test" for the decade range tests' probes, which
+    v3 told apart by budget alone (a FIX run at the budget of a stored ``range-decade`` analysis), else "bench"."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN purpose VARCHAR(50) NOT NULL DEFAULT 'bench'"))
+    m = sa.MetaData()
+    analyses = sa.Table("analyses", m, sa.Column("task_id", sa.Integer), sa.Column("kind", sa.String(50)),
+                        sa.Column("result", sa.JSON))
+    policies = sa.Table("policies", m, sa.Column("id", sa.Integer), sa.Column("name", sa.String(200)))
+    runs = sa.Table("runs", m, sa.Column("task_id", sa.Integer), sa.Column("policy_id", sa.Integer),
+                    sa.Column("budget", sa.Integer), sa.Column("purpose", sa.String(50)))
+    fix = sa.select(policies.c.id).where(policies.c.name == "FIX")
+    for task_id, result in conn.execute(sa.select(analyses.c.task_id, analyses.c.result)
+                                        .where(analyses.c.kind == "range-decade")).all():
+        if isinstance((result or {}).get("budget"), int):
+            conn.execute(sa.update(runs).where(runs.c.task_id == task_id, runs.c.budget == result["budget"],
+                                               runs.c.policy_id.in_(fix)).values(purpose="range-test"))
+    if conn.dialect.name == "postgresql":
+        for unique in sa.inspect(conn).get_unique_constraints("runs"):
+            if set(unique["column_names"]) == {"task_id", "policy_id", "seed", "budget"}:
+                conn.execute(sa.text(f'ALTER TABLE runs DROP CONSTRAINT "{unique["name"]}"'))
+        conn.execute(sa.text("ALTER TABLE runs ADD UNIQUE (task_id, policy_id, seed, budget, purpose)"))
+    else:
+        _rebuild_sqlite_runs(conn)
+
+
+def _rebuild_sqlite_runs(conn: sa.Connection) -> None:
+    """SQLite cannot change a table's constraints: runs (and curves, which refer to it) are made anew and filled."""
+    conn.execute(sa.text("ALTER TABLE curves RENAME TO curves_v3"))
+    conn.execute(sa.text("ALTER TABLE runs RENAME TO runs_v3"))
+    m = sa.MetaData()
+    sa.Table("tasks", m, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("policies", m, sa.Column("id", sa.Integer, primary_key=True))
+    columns = [sa.Column("id", sa.Integer, primary_key=True),
+               sa.Column("task_id", sa.ForeignKey("tasks.id"), nullable=False),
+               sa.Column("policy_id", sa.ForeignKey("policies.id"), nullable=False),
+               sa.Column("seed", sa.Integer, nullable=False), sa.Column("budget", sa.Integer, nullable=False),
+               sa.Column("status", sa.String(20), nullable=False), sa.Column("metrics", sa.JSON),
+               sa.Column("cost", sa.JSON), sa.Column("record", sa.JSON), sa.Column("host", sa.String(200)),
+               sa.Column("owner", sa.String(200)), sa.Column("created_at", sa.Float, nullable=False),
+               sa.Column("started_at", sa.Float), sa.Column("heartbeat_at", sa.Float),
+               sa.Column("finished_at", sa.Float),
+               sa.Column("purpose", sa.String(50), nullable=False, server_default="bench")]
+    names = ", ".join(c.name for c in columns)
+    sa.Table("runs", m, *columns, sa.UniqueConstraint("task_id", "policy_id", "seed", "budget", "purpose"))
+    sa.Table("curves", m, sa.Column("run_id", sa.ForeignKey("runs.id"), primary_key=True),
+             sa.Column("name", sa.String(100), primary_key=True), sa.Column("points", sa.JSON, nullable=False))
+    m.tables["runs"].create(conn)
+    m.tables["curves"].create(conn)
+    conn.execute(sa.text(f"INSERT INTO runs ({names}) SELECT {names} FROM runs_v3"))
+    conn.execute(sa.text("INSERT INTO curves (run_id, name, points) SELECT run_id, name, points FROM curves_v3"))
+    conn.execute(sa.text("DROP TABLE curves_v3"))
+    conn.execute(sa.text("DROP TABLE runs_v3"))
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def upgrade(conn: sa.Connection, where: str) -> int:

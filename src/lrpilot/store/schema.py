@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-VERSION = 3
+VERSION = 4
 STATUSES = ("queued", "running", "ok", "diverged", "failed")
 FINISHED = ("ok", "diverged", "failed")
+PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
 
 metadata = sa.MetaData()
 
@@ -50,7 +51,8 @@ runs = sa.Table(
     sa.Column("started_at", sa.Float),
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("finished_at", sa.Float),
-    sa.UniqueConstraint("task_id", "policy_id", "seed", "budget"),
+    sa.Column("purpose", sa.String(50), nullable=False, server_default="bench"),
+    sa.UniqueConstraint("task_id", "policy_id", "seed", "budget", "purpose"),
 )
 
 curves = sa.Table(

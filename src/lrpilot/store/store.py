@@ -46,17 +46,17 @@ class Store(Storage):
 
     # --- writes ------------------------------------------------------------------------------
 
-    def queue(self, task: Any, policy: Any, seed: int, budget: int) -> int:
+    def queue(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench") -> int:
         def tx(conn):
-            ids = self._identity(conn, task, policy, seed, budget)
+            ids = self._identity(conn, task, policy, seed, budget, purpose)
             conn.execute(self._insert(schema.runs).values(**ids, status="queued", created_at=time.time())
                          .on_conflict_do_nothing())
             return conn.execute(sa.select(R.id).where(*_match(ids))).scalar_one()
         return self._tx(tx)
 
-    def claim(self, task: Any, policy: Any, seed: int, budget: int) -> int | None:
+    def claim(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench") -> int | None:
         def tx(conn):
-            ids = self._identity(conn, task, policy, seed, budget)
+            ids = self._identity(conn, task, policy, seed, budget, purpose)
             now = time.time()
             held = {"status": "running", "owner": self.owner, "host": self.host, "started_at": now, "heartbeat_at": now}
             new = conn.execute(self._insert(schema.runs).values(**ids, **held, created_at=now)
@@ -127,11 +127,14 @@ class Store(Storage):
     # --- queries -----------------------------------------------------------------------------
 
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
-             curves: bool = True) -> list[RunRecord]:
+             purpose: str | None = None, curves: bool = True) -> list[RunRecord]:
         if status is not None and status not in schema.STATUSES:
             raise LRPilotError(f"unknown run status {status!r}: use one of {schema.STATUSES}")
+        if purpose is not None:
+            _check_purpose(purpose)
         text = policy_row(policy)["text"] if policy is not None else None
-        where = [c == v for c, v in ((TK.name, task), (P.text, text), (R.status, status)) if v is not None]
+        where = [c == v for c, v in ((TK.name, task), (P.text, text), (R.status, status), (R.purpose, purpose))
+                 if v is not None]
 
         def tx(conn):
             rows = conn.execute(_runs_query().where(*where).order_by(R.id)).all()
@@ -165,15 +168,17 @@ class Store(Storage):
 
     # --- internals ---------------------------------------------------------------------------
 
-    def _identity(self, conn: sa.Connection, task: Any, policy: Any, seed: int, budget: int) -> dict[str, int]:
+    def _identity(self, conn: sa.Connection, task: Any, policy: Any, seed: int, budget: int,
+                  purpose: str) -> dict[str, Any]:
         """The run's key columns, adding its task and policy rows when new."""
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise LRPilotError(f"seed {seed!r} must be an int")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise LRPilotError(f"budget {budget!r} must be an int number of iterations >= 1")
+        _check_purpose(purpose)
         return {"task_id": self._row_id(conn, schema.tasks, task_row(task), "name"),
                 "policy_id": self._row_id(conn, schema.policies, policy_row(policy), "text"),
-                "seed": seed, "budget": budget}
+                "seed": seed, "budget": budget, "purpose": purpose}
 
     def _dead(self, row: sa.Row, now: float) -> bool:
         """Whether the holder of a running ``row`` is gone: a stale heartbeat, or a dead process on this host."""
@@ -214,7 +219,12 @@ class Store(Storage):
                             f"fix the URL, or pass another --db URL / LRPILOT_DB (default: {urls.default_path()})")
 
 
-def _match(ids: dict[str, int]) -> list:
+def _check_purpose(purpose: Any) -> None:
+    if purpose not in schema.PURPOSES:
+        raise LRPilotError(f"unknown run purpose {purpose!r}: use one of {schema.PURPOSES}")
+
+
+def _match(ids: dict[str, Any]) -> list:
     return [R[k] == v for k, v in ids.items()]
 
 
@@ -235,4 +245,5 @@ def _record(row: sa.Row, curves: dict[str, list]) -> RunRecord:
     return RunRecord(id=row.id, task=row.task, policy=row.policy, seed=row.seed, budget=row.budget,
                      status=row.status, metrics=codec.decode(row.metrics), cost=codec.decode(row.cost),
                      curves=curves, record=codec.decode(row.record), host=row.host, created_at=row.created_at,
-                     started_at=row.started_at, heartbeat_at=row.heartbeat_at, finished_at=row.finished_at)
+                     started_at=row.started_at, heartbeat_at=row.heartbeat_at, finished_at=row.finished_at,
+                     purpose=row.purpose)
