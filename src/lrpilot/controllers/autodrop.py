@@ -219,6 +219,7 @@ class AutoDrop(Configured, Controller):
 
 
 ENTRY = Entry(AutoDrop.TABLE.owner, "controller", AutoDrop.from_call, AutoDrop.TABLE.names,
-              str(AutoDrop.TABLE.n_param), "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more epochs of weighted parameter "
-              "averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)", AutoDrop.TABLE.example)
+              str(AutoDrop.TABLE.n_param), "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more "
+              "epochs of weighted parameter averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)",
+              AutoDrop.TABLE.example)
 register(ENTRY)

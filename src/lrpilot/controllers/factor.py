@@ -83,7 +83,8 @@ def _named(table: dict[str, Callable[[Tensor], Tensor]]) -> Check:
         if callable(value):
             return value
         if value not in table:
-            raise LRPilotError(f"{owner}: {key}={value!r} is unknown; known: {', '.join(table)} (or a function in Python)")
+            raise LRPilotError(f"{owner}: {key}={value!r} is unknown; known: {', '.join(table)} "
+                               "(or a function in Python)")
         return table[value]
 
     return check

@@ -118,14 +118,16 @@ def _below_k0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> floa
     """A decaying function's k1: >= 0 and below k0."""
     k1 = _K1(owner, key, value, earlier)
     if k1 >= earlier["k0"]:
-        raise LRPilotError(f"{owner}: k1={k1} must be below k0={earlier['k0']} (a decaying policy decays from k0 to k1)")
+        raise LRPilotError(f"{owner}: k1={k1} must be below k0={earlier['k0']} "
+                           "(a decaying policy decays from k0 to k1)")
     return k1
 
 
 def _boundaries(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> list[float]:
     """NSTEP's l: a non-empty, strictly increasing list of step boundaries >= 0."""
     if not isinstance(value, list) or not value:
-        raise LRPilotError(f"{owner}: {key}={value!r} must be a non-empty list of step boundaries, e.g. {key}=[150, 180]")
+        raise LRPilotError(f"{owner}: {key}={value!r} must be a non-empty list of step boundaries, "
+                           f"e.g. {key}=[150, 180]")
     out = [check_number(owner, key, v, lambda x: x >= 0, "a list of finite step numbers >= 0") for v in value]
     if any(b <= a for a, b in zip(out, out[1:])):
         raise LRPilotError(f"{owner}: {key}={value!r} must be strictly increasing, e.g. {key}=[150, 180]")

@@ -1,5 +1,5 @@
-"""Declarative parameters of the text-configured names: one :class:`ParamTable` per LR function,
-controller or search gives its parsing, defaults, validation, canonical text, equality and #Param.
+"""Declarative parameters: one :class:`ParamTable` per LR function, controller (AutoDrop, factor) and
+search (STPT, ALR) gives its parsing, defaults, validation, canonical text, equality and #Param.
 
 A :class:`Param` checks the value given, or its default when absent, into the value stored;
 its check sees the parameters before it in the table, so a parameter may be checked against
@@ -180,7 +180,8 @@ def factor_list(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> tu
     """A list of factors > 0, or one of :data:`FACTOR_LISTS` by its number (3, 5, 7) or name (``Factor_5``)."""
     if isinstance(value, (list, tuple)):
         return positive_numbers(owner, key, value, "factors")
-    name = f"Factor_{fmt_number(value)}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    number_given = isinstance(value, (int, float)) and not isinstance(value, bool)
+    name = f"Factor_{fmt_number(value)}" if number_given else str(value)
     if name not in FACTOR_LISTS:
         raise LRPilotError(f"{owner}: {key}={value!r} is not a factor list name; known: 3, 5, 7 "
                            f"({', '.join(FACTOR_LISTS)}), or give a list of factors > 0 such as [2, 1, 0.5]")
