@@ -46,17 +46,22 @@ from torch import Tensor, nn
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
 from lrpilot.angles import AngleTracker, flat_params
-from lrpilot.policy.base import (Entry, check_count, check_count_or_fraction, check_keys, check_number, half_up,
-                                 register)
-from lrpilot.policy.text import Call, render
+from lrpilot.policy.base import Entry, check_number, half_up, register
+from lrpilot.policy.params import Configured, Param, ParamTable, count, count_or_fraction, number
 from lrpilot.controllers.scheduler import set_lr
 
-_OWNER = "autodrop"
-_EXAMPLE = "autodrop(k0=0.1, rho=0.2)"
-_DEFAULTS: dict[str, Any] = {"k_min": 1e-4, "theta0": 0.01, "theta_max": 1.0, "nd": 20, "period": None, "window": None}
+
+def _below_k0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float:
+    k0 = earlier["k0"]
+    return check_number(owner, key, value, lambda x: 0 <= x < k0, f"a number >= 0 below k0={k0} (the lowest LR)")
 
 
-class AutoDrop(Controller):
+def _from_theta0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float:
+    theta0 = earlier["theta0"]
+    return check_number(owner, key, value, lambda x: x >= theta0, f"a number of degrees >= theta0={theta0}")
+
+
+class AutoDrop(Configured, Controller):
     """Algorithm 1 of the AutoDrop paper on top of any optimizer (SGD, momentum, Adam).
 
     In the engine: ``autodrop(k0=0.1, rho=0.2)``. In your own loop, give the optimizer and the
@@ -81,50 +86,30 @@ class AutoDrop(Controller):
     [{'epoch': 8, 'trigger': 6, 'lr': 0.025, 'theta': 2.0}, {'epoch': 15, 'trigger': 13, 'lr': 0.0125, 'theta': 4.0}]
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer | None = None, model: nn.Module | None = None, *,
-                 k0: float, rho: float, k_min: float = 1e-4, theta0: float = 0.01, theta_max: float = 1.0,
-                 nd: int | float = 20, period: int | None = None, window: int | None = None):
-        self.k0 = check_number(_OWNER, "k0", k0, lambda x: x > 0, "a finite number > 0 (the initial LR)")
-        self.rho = check_number(_OWNER, "rho", rho, lambda x: 0 < x < 1, "in (0, 1) (the LR drop factor)")
-        self.k_min = check_number(_OWNER, "k_min", k_min, lambda x: 0 <= x < self.k0,
-                                  f"a number >= 0 below k0={self.k0} (the lowest LR)")
-        self.theta0 = check_number(_OWNER, "theta0", theta0, lambda x: x > 0, "a number of degrees > 0")
-        self.theta_max = check_number(_OWNER, "theta_max", theta_max, lambda x: x >= self.theta0,
-                                      f"a number of degrees >= theta0={self.theta0}")
-        self.nd = check_count_or_fraction(_OWNER, "nd", nd, "periods of delay; a fraction: of the run's periods")
-        self.period = None if period is None else check_count(_OWNER, "period", period, "iterations per period")
-        self.window = None if window is None else check_count(_OWNER, "window", window, "periods averaged")
+    #: Algorithm 1's settings in canonical order; #Param counts its six: alpha_0, alpha_min, theta_0,
+    #: theta_max, rho and n_d.
+    TABLE = ParamTable("autodrop", "autodrop(k0=0.1, rho=0.2)", 6, (
+        Param("k0", number(lambda x: x > 0, "a finite number > 0 (the initial LR)")),
+        Param("rho", number(lambda x: 0 < x < 1, "in (0, 1) (the LR drop factor)")),
+        Param("k_min", _below_k0, 1e-4),
+        Param("theta0", number(lambda x: x > 0, "a number of degrees > 0"), 0.01),
+        Param("theta_max", _from_theta0, 1.0),
+        Param("nd", count_or_fraction("periods of delay; a fraction: of the run's periods"), 20),
+        Param("period", count("iterations per period"), None),
+        Param("window", count("periods averaged"), None),
+    ))
+
+    def __init__(self, optimizer: torch.optim.Optimizer | None = None, model: nn.Module | None = None,
+                 **settings: Any):
+        super().__init__(**settings)
         if optimizer is not None or model is not None:
             if optimizer is None or model is None:
-                raise LRPilotError(f"{_OWNER}: give both the optimizer and the model (or neither, for the engine)")
+                raise LRPilotError(f"{self.TABLE.owner}: give both the optimizer and the model (or neither, for the "
+                                   "engine)")
             if isinstance(self.nd, float):
-                raise LRPilotError(f"{_OWNER}: nd={self.nd} is a fraction of the run, which only the engine knows; "
-                                   "in your own loop give nd as a whole number of periods")
+                raise LRPilotError(f"{self.TABLE.owner}: nd={self.nd} is a fraction of the run, which only the engine "
+                                   "knows; in your own loop give nd as a whole number of periods")
             self._attach(optimizer, model, self.period, self.window or 1, self.nd)
-
-    # --- the text form ------------------------------------------------------------------------
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {"k0": self.k0, "rho": self.rho, "k_min": self.k_min, "theta0": self.theta0,
-                "theta_max": self.theta_max, "nd": self.nd, "period": self.period, "window": self.window}
-
-    def to_call(self) -> Call:
-        """The canonical text's call: k0, rho, then the other settings in a fixed order, defaults left out."""
-        return Call(_OWNER, kwargs={k: v for k, v in self._kwargs().items() if k not in _DEFAULTS or v != _DEFAULTS[k]})
-
-    def __str__(self) -> str:
-        return render(self.to_call())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AutoDrop) and self._kwargs() == other._kwargs()
-
-    def __hash__(self) -> int:
-        return hash(str(self))
-
-    @property
-    def n_param(self) -> int:
-        """Algorithm 1's six settings: alpha_0, alpha_min, theta_0, theta_max, rho and n_d."""
-        return 6
 
     # --- attaching ----------------------------------------------------------------------------
 
@@ -233,11 +218,8 @@ class AutoDrop(Controller):
                 "drops": [dict(d) for d in self.drops]}
 
 
-def _build(c: Call) -> AutoDrop:
-    check_keys(c, ("k0", "rho"), tuple(_DEFAULTS), _EXAMPLE)
-    return AutoDrop(**c.kwargs)
-
-
-register(Entry(_OWNER, "controller", _build, ("k0", "rho", *_DEFAULTS), "6",
-               "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more epochs of weighted parameter "
-               "averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)", _EXAMPLE))
+ENTRY = Entry(AutoDrop.TABLE.owner, "controller", AutoDrop.from_call, AutoDrop.TABLE.names,
+              str(AutoDrop.TABLE.n_param), "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more "
+              "epochs of weighted parameter averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)",
+              AutoDrop.TABLE.example)
+register(ENTRY)

@@ -39,10 +39,10 @@ Readings lrpilot takes where the slides are silent or ambiguous:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import weakref
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -51,16 +51,10 @@ from torch.func import functional_call
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_count, check_keys, check_number, register
-from lrpilot.policy.text import Call, fmt_number, render
+from lrpilot.policy.base import Entry, register
+from lrpilot.policy.params import (FACTOR_LISTS, Check, Configured, Param, ParamTable, count, factor_list,
+                                   factor_list_number, lr_bounds, number)
 from lrpilot.controllers.scheduler import set_lr
-
-#: The slides' factor lists; ``factors=5`` (or ``Factor_5``) names the second.
-FACTOR_LISTS: dict[str, tuple[float, ...]] = {
-    "Factor_3": (2.0, 1.0, 0.5),
-    "Factor_5": (4.0, 2.0, 1.0, 0.5, 0.125),
-    "Factor_7": (8.0, 4.0, 2.0, 1.0, 0.5, 0.25, 0.125),
-}
 
 
 def minmax(losses: Tensor) -> Tensor:
@@ -78,14 +72,43 @@ def neg_exp(x: Tensor) -> Tensor:
 NORMALIZATIONS: dict[str, Callable[[Tensor], Tensor]] = {"minmax": minmax}
 SCORES: dict[str, Callable[[Tensor], Tensor]] = {"exp": neg_exp}
 
-_OWNER = "factor"
-_EXAMPLE = "factor(k0=0.005, factors=5)"
-
 
 # --- the settings ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+def _named(table: dict[str, Callable[[Tensor], Tensor]]) -> Check:
+    """A name of ``table``, or a function in Python."""
+
+    def check(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> Callable[[Tensor], Tensor]:
+        if callable(value):
+            return value
+        if value not in table:
+            raise LRPilotError(f"{owner}: {key}={value!r} is unknown; known: {', '.join(table)} "
+                               "(or a function in Python)")
+        return table[value]
+
+    return check
+
+
+def _name(table: dict[str, Callable[[Tensor], Tensor]]) -> Callable[[Callable], str]:
+    """A function's text: its name in ``table``, else its own ``__name__``."""
+    return lambda fn: next((k for k, v in table.items() if v is fn), getattr(fn, "__name__", repr(fn)))
+
+
+#: The text form's settings in canonical order; #Param counts the slides' three hyperparameters: the
+#: initial LR, the factor list and the probe batch size.
+TABLE = ParamTable("factor", "factor(k0=0.005, factors=5)", 3, (
+    Param("k0", number(lambda x: x > 0, "a finite number > 0 (the initial LR)")),
+    Param("factors", factor_list, FACTOR_LISTS["Factor_3"], text=lambda f: factor_list_number(f) or list(f)),
+    Param("batch", count("the probe batch size"), 32),
+    Param("every", count("iterations between scoring points"), None),
+    Param("norm", _named(NORMALIZATIONS), minmax, text=_name(NORMALIZATIONS)),
+    Param("score", _named(SCORES), neg_exp, text=_name(SCORES)),
+    Param("bounds", lr_bounds, derive=lambda v: (v["k0"] / 1000, 10 * v["k0"])),
+))
+
+
+@dataclasses.dataclass(frozen=True)
 class FactorRule:
     """Algorithm 1's settings, validated: initial LR, factor list, normalisation, score, LR bounds."""
 
@@ -96,11 +119,9 @@ class FactorRule:
     bounds: tuple[float, float]
 
     @classmethod
-    def make(cls, k0: float, factors: Any, norm: Any, score: Any, bounds: Sequence[float] | None) -> "FactorRule":
-        """Check every setting and raise :class:`LRPilotError` naming the bad one."""
-        k0 = check_number(_OWNER, "k0", k0, lambda x: x > 0, "a finite number > 0 (the initial LR)")
-        return cls(k0, _factor_list(factors), _pick("norm", norm, NORMALIZATIONS), _pick("score", score, SCORES),
-                   _bounds(bounds, k0))
+    def of(cls, values: dict[str, Any]) -> "FactorRule":
+        """The rule within the checked values of :data:`TABLE`."""
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
 
     def next_eta(self, eta: float, losses: Tensor) -> tuple[float, Tensor]:
         """Lines 8-11 of Algorithm 1: the next LR (within the bounds) and the factors' scores."""
@@ -114,52 +135,6 @@ class FactorRule:
 
     def _clip(self, eta: float) -> float:
         return min(max(eta, self.bounds[0]), self.bounds[1])
-
-
-def _default_bounds(k0: float) -> tuple[float, float]:
-    return k0 / 1000, 10 * k0
-
-
-def _factor_list(value: Any) -> tuple[float, ...]:
-    if isinstance(value, (list, tuple)):
-        if not value:
-            raise LRPilotError(f"{_OWNER}: factors=[] is empty; give factors > 0 such as [2, 1, 0.5], or 3, 5 or 7")
-        return tuple(check_number(_OWNER, "factors", v, lambda x: x > 0, "a list of finite numbers > 0")
-                     for v in value)
-    name = f"Factor_{fmt_number(value)}" if _is_number(value) else str(value)
-    if name not in FACTOR_LISTS:
-        raise LRPilotError(f"{_OWNER}: factors={value!r} is not a factor list name; known: 3, 5, 7 "
-                           f"({', '.join(FACTOR_LISTS)}), or give a list such as [2, 1, 0.5]")
-    return FACTOR_LISTS[name]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _pick(key: str, value: Any, table: dict[str, Callable]) -> Callable:
-    if callable(value):
-        return value
-    if value not in table:
-        raise LRPilotError(f"{_OWNER}: {key}={value!r} is unknown; known: {', '.join(table)} (or a function in Python)")
-    return table[value]
-
-
-def _bounds(value: Sequence[float] | None, k0: float) -> tuple[float, float]:
-    if value is None:
-        return _default_bounds(k0)
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise LRPilotError(f"{_OWNER}: bounds={value!r} must be [min, max], two LRs > 0 such as [0.0001, 0.5]")
-    lo, hi = (check_number(_OWNER, "bounds", v, lambda x: x > 0, "[min, max] with LRs > 0") for v in value)
-    if lo >= hi:
-        raise LRPilotError(f"{_OWNER}: bounds={list(value)} has min {lo} >= max {hi}; give [min, max] with min < max")
-    if not lo <= k0 <= hi:
-        raise LRPilotError(f"{_OWNER}: k0={k0} is outside bounds=[{lo}, {hi}]; widen the bounds or change k0")
-    return lo, hi
-
-
-def _name(fn: Callable, table: dict[str, Callable]) -> str:
-    return next((k for k, v in table.items() if v is fn), getattr(fn, "__name__", repr(fn)))
 
 
 # --- the probe ------------------------------------------------------------------------------
@@ -266,9 +241,10 @@ class FactorScheduler:
 
     def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module,
                  loss_fn: Callable[[nn.Module, Any], Tensor], sample_batch: Callable[[torch.Generator], Any],
-                 k0: float, *, factors: Any = 3, norm: Any = "minmax", score: Any = "exp",
+                 k0: float, *, factors: Any = None, norm: Any = None, score: Any = None,
                  bounds: Sequence[float] | None = None, generator: torch.Generator | None = None):
-        self.rule = FactorRule.make(k0, factors, norm, score, bounds)
+        self.rule = FactorRule.of(TABLE.read({"k0": k0, "factors": factors, "norm": norm, "score": score,
+                                              "bounds": bounds}))
         self.optimizer = optimizer
         self.sample_batch = sample_batch
         self.generator = torch.Generator().manual_seed(0) if generator is None else generator
@@ -327,46 +303,19 @@ def _step_counter(ref: weakref.ref) -> Callable[..., None]:
 # --- the engine's controller ------------------------------------------------------------------
 
 
-class FactorController(Controller):
+class FactorController(Configured, Controller):
     """The factor-scoring scheduler as an engine controller: ``factor(k0=0.005, factors=5)``.
 
     Scores at every epoch end, or every ``every`` iterations, on ``batch`` random training
     samples of the task drawn with the controller's own generator (see :class:`FactorScheduler`).
     """
 
-    def __init__(self, k0: float, factors: Any = 3, batch: int = 32, every: int | None = None,
-                 norm: Any = "minmax", score: Any = "exp", bounds: Sequence[float] | None = None):
-        self.rule = FactorRule.make(k0, factors, norm, score, bounds)
-        self.batch = check_count(_OWNER, "batch", batch, "the probe batch size")
-        self.every = (None if every is None
-                      else check_count(_OWNER, "every", every, "iterations between scoring points"))
+    TABLE = TABLE
+
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
+        self.rule = FactorRule.of(self.params)
         self.scheduler: FactorScheduler | None = None
-
-    @property
-    def n_param(self) -> int:
-        """The slides' three hyperparameters: the initial LR, the factor list and the probe batch size."""
-        return 3
-
-    def to_call(self) -> Call:
-        """The canonical text's call: k0, factors, batch, every, norm, score, bounds in this order, defaults left out."""
-        default = FactorController(self.rule.k0)._kwargs()
-        return Call(_OWNER, kwargs={k: v for k, v in self._kwargs().items() if k == "k0" or v != default[k]})
-
-    def _kwargs(self) -> dict[str, Any]:
-        r = self.rule
-        named = {v: int(k.removeprefix("Factor_")) for k, v in FACTOR_LISTS.items()}
-        return {"k0": r.k0, "factors": named.get(r.factors, list(r.factors)), "batch": self.batch, "every": self.every,
-                "norm": _name(r.norm, NORMALIZATIONS), "score": _name(r.score, SCORES), "bounds": list(r.bounds)}
-
-    def __str__(self) -> str:
-        return render(self.to_call())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FactorController) and (self.rule, self.batch, self.every) == (
-            other.rule, other.batch, other.every)
-
-    def __hash__(self) -> int:
-        return hash(str(self))
 
     def start(self, ctx: Context) -> None:
         r = self.rule
@@ -394,11 +343,7 @@ class FactorController(Controller):
         return self.scheduler.record()
 
 
-def _build(c: Call) -> FactorController:
-    check_keys(c, ("k0",), ("factors", "batch", "every", "norm", "score", "bounds"), _EXAMPLE)
-    return FactorController(**c.kwargs)
-
-
-register(Entry(_OWNER, "controller", _build, ("k0", "factors", "batch", "every", "norm", "score", "bounds"), "3",
-               "factor scoring (Kim and Yu, Algorithm 1): per epoch, LR *= weighted geometric mean of the "
-               "factors, scored exp(-minmax(loss at LR*f))", _EXAMPLE))
+ENTRY = Entry(TABLE.owner, "controller", FactorController.from_call, TABLE.names, str(TABLE.n_param),
+              "factor scoring (Kim and Yu, Algorithm 1): per epoch, LR *= weighted geometric mean of the "
+              "factors, scored exp(-minmax(loss at LR*f))", TABLE.example)
+register(ENTRY)

@@ -141,6 +141,6 @@ def check_keys(c: Call, required: tuple[str, ...], optional: tuple[str, ...], ex
             raise LRPilotError(f"{c.name}: unknown parameter {k!r}; allowed: {', '.join(allowed)} (e.g. {example})")
     for k in required:
         if k not in c.kwargs:
-            raise LRPilotError(f"{c.name}: missing parameter {k!r} (e.g. {example})")
+            raise LRPilotError(f"{c.name}: missing parameter {k!r}; allowed: {', '.join(allowed)} (e.g. {example})")
     if len(c.args) != positional:
         raise LRPilotError(f"{c.name}: takes {positional} positional argument(s), got {len(c.args)} (e.g. {example})")

@@ -24,6 +24,7 @@ floats and ``p.values(steps)`` on numpy arrays with the same code.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -32,7 +33,8 @@ from typing import Any, Callable
 import numpy as np
 
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, Policy, check_keys, check_number, register
+from lrpilot.policy.base import Entry, Policy, check_number, register
+from lrpilot.policy.params import Check, Param, ParamTable, number
 from lrpilot.policy.text import Call
 
 _SCALAR = SimpleNamespace(floor=math.floor, sin=math.sin, cos=math.cos, maximum=max,
@@ -40,15 +42,15 @@ _SCALAR = SimpleNamespace(floor=math.floor, sin=math.sin, cos=math.cos, maximum=
 _VECTOR = SimpleNamespace(floor=np.floor, sin=np.sin, cos=np.cos, maximum=np.maximum,
                           count_le=lambda bounds, t: np.searchsorted(bounds, t, side="right"))
 
-# Parameter rules: (predicate, words). The canonical text lists parameters in this order.
-_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "k0": (lambda x: x > 0, "a finite number > 0 (the LR the policy starts from)"),
-    "k1": (lambda x: x >= 0, "a finite number >= 0 (the other LR bound)"),
-    "gamma": (lambda x: 0 < x <= 1, "in (0, 1] so that g(t) stays in [0, 1] (formula (2))"),
-    "p": (lambda x: x > 0, "a finite number > 0 (the power)"),
-    "l": (lambda x: x > 0, "a finite number of iterations > 0"),
+_K1 = number(lambda x: x >= 0, "a finite number >= 0 (the other LR bound)")
+# The checks of each parameter; the canonical text lists parameters in this order.
+_CHECKS: dict[str, Check] = {
+    "k0": number(lambda x: x > 0, "a finite number > 0 (the LR the policy starts from)"),
+    "k1": _K1,
+    "gamma": number(lambda x: 0 < x <= 1, "in (0, 1] so that g(t) stays in [0, 1] (formula (2))"),
+    "p": number(lambda x: x > 0, "a finite number > 0 (the power)"),
+    "l": number(lambda x: x > 0, "a finite number of iterations > 0"),
 }
-_ORDER = ("k0", "k1", "gamma", "p", "l")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,18 @@ class Spec:
     doc: str
     example: str
     gamma_rule: tuple[Callable[[float], bool], str] | None = None
+
+    @functools.cached_property
+    def table(self) -> ParamTable:
+        """k0, then k1 (absent, optional with default 0, or required), then g's parameters, in canonical order."""
+        checks = dict(_CHECKS, l=_boundaries) if self.name == "NSTEP" else dict(_CHECKS)
+        if self.gamma_rule:
+            checks["gamma"] = number(*self.gamma_rule)
+        params = [Param(k, checks[k]) for k in checks if k == "k0" or k in self.g_params]
+        if self.k1 != "none":
+            params.insert(1, Param("k1", _below_k0, 0.0) if self.k1 == "optional" else Param("k1", _K1))
+        n_param = self.n_param if self.n_param is not None else lambda v: len(v["l"]) + 2
+        return ParamTable(self.name, self.example, n_param, tuple(params))
 
 
 class LRFunction(Policy):
@@ -82,7 +96,7 @@ class LRFunction(Policy):
     @property
     def n_param(self) -> int:
         """#Param of Table I (NSTEP: its number of boundaries + 2)."""
-        return self.spec.n_param if self.spec.n_param is not None else len(self.params["l"]) + 2
+        return self.spec.table.n_param_of(self.params)
 
     def __call__(self, t: int) -> float:
         return self._scale * self.spec.g(t, _SCALAR, **self._scalar_args) + self._low
@@ -92,37 +106,31 @@ class LRFunction(Policy):
         return self._scale * np.broadcast_to(self.spec.g(t, _VECTOR, **self._vector_args), t.shape) + self._low
 
     def to_call(self) -> Call:
-        return Call(self.spec.name, kwargs={k: self.params[k] for k in _ORDER if k in self.params})
+        return self.spec.table.call(self.params)
 
 
 def _build(spec: Spec, c: Call) -> LRFunction:
-    required = ("k0",) + (("k1",) if spec.k1 == "required" else ()) + spec.g_params
-    optional = ("k1",) if spec.k1 == "optional" else ()
-    check_keys(c, required, optional, spec.example)
-    params: dict[str, Any] = {}
-    for key in _ORDER:
-        if key not in c.kwargs:
-            continue
-        value = c.kwargs[key]
-        if spec.name == "NSTEP" and key == "l":
-            params["l"] = _boundaries(value, spec.example)
-            continue
-        ok, words = spec.gamma_rule if key == "gamma" and spec.gamma_rule else _RULES[key]
-        params[key] = check_number(spec.name, key, value, ok, words)
-    if spec.k1 == "optional" and params.get("k1") == 0.0:
-        del params["k1"]  # the default; canonical text omits it
-    if spec.k1 == "optional" and params.get("k1", 0.0) >= params["k0"]:
-        raise LRPilotError(f"{spec.name}: k1={params['k1']} must be below k0={params['k0']} "
+    spec.table.check_call(c)
+    return LRFunction(spec, spec.table.read(c.kwargs))
+
+
+def _below_k0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float:
+    """A decaying function's k1: >= 0 and below k0."""
+    k1 = _K1(owner, key, value, earlier)
+    if k1 >= earlier["k0"]:
+        raise LRPilotError(f"{owner}: k1={k1} must be below k0={earlier['k0']} "
                            "(a decaying policy decays from k0 to k1)")
-    return LRFunction(spec, params)
+    return k1
 
 
-def _boundaries(value: Any, example: str) -> list[float]:
+def _boundaries(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> list[float]:
+    """NSTEP's l: a non-empty, strictly increasing list of step boundaries >= 0."""
     if not isinstance(value, list) or not value:
-        raise LRPilotError(f"NSTEP: l={value!r} must be a non-empty list of step boundaries, e.g. {example}")
-    out = [check_number("NSTEP", "l", v, lambda x: x >= 0, "a list of finite step numbers >= 0") for v in value]
+        raise LRPilotError(f"{owner}: {key}={value!r} must be a non-empty list of step boundaries, "
+                           f"e.g. {key}=[150, 180]")
+    out = [check_number(owner, key, v, lambda x: x >= 0, "a list of finite step numbers >= 0") for v in value]
     if any(b <= a for a, b in zip(out, out[1:])):
-        raise LRPilotError(f"NSTEP: l={value!r} must be strictly increasing, e.g. {example}")
+        raise LRPilotError(f"{owner}: {key}={value!r} must be strictly increasing, e.g. {key}=[150, 180]")
     return out
 
 
@@ -173,6 +181,5 @@ SPECS = [
 ]
 
 for _spec in SPECS:
-    _params = ("k0",) + (("k1",) if _spec.k1 != "none" else ()) + _spec.g_params
-    register(Entry(_spec.name, "function", lambda c, s=_spec: _build(s, c), _params,
+    register(Entry(_spec.name, "function", lambda c, s=_spec: _build(s, c), _spec.table.names,
                    "n+2" if _spec.n_param is None else str(_spec.n_param), _spec.doc, _spec.example))

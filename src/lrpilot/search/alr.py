@@ -16,44 +16,36 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lrpilot.controllers.factor import FACTOR_LISTS
-from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_keys, check_number, register
-from lrpilot.policy.text import Call, fmt_number, render
-from lrpilot.search.stpt import lr_bounds, scaled
-
-_OWNER = "alr"
-_EXAMPLE = "alr(k0=0.1, beam=2, factors=[2, 1, 0.5])"
-_DEFAULTS: dict[str, Any] = {"beam": 2, "factors": 3, "bounds": None}
+from lrpilot.policy.base import Entry, register
+from lrpilot.policy.params import (Configured, Param, ParamTable, count, factor_list, factor_list_number, lr_bounds,
+                                   number)
+from lrpilot.search.stpt import scaled, search_bounds
 
 
-class Alr:
+def _factors_as_given(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> int | tuple[float, ...]:
+    """A factor list, kept as its text gave it: a list stays a list, even one equal to Factor_3/5/7."""
+    factors = factor_list(owner, key, value, earlier)
+    return factors if isinstance(value, (list, tuple)) else factor_list_number(factors)
+
+
+class Alr(Configured):
     """The ALR beam tree's settings, validated, and its loop (:meth:`drive`)."""
 
-    def __init__(self, k0: float, beam: Any = 2, factors: Any = 3, bounds: Any = None):
-        self.k0 = check_number(_OWNER, "k0", k0, lambda x: x > 0, "a finite number > 0 (the initial LR)")
-        self.beam = int(check_number(_OWNER, "beam", beam, lambda x: x >= 1 and x.is_integer(),
-                                     "an integer >= 1 (the beam size M)"))
-        self.factors = _factors(factors)
-        self._factors_text = factors if isinstance(factors, (int, float)) else list(self.factors)
-        self.bounds = lr_bounds(_OWNER, bounds, self.k0)
-        self._bounds_given = bounds is not None
+    #: Algorithm 1's settings in canonical order (``bounds`` is written when given); #Param counts the
+    #: initial LR, the beam size M and the scale factors.
+    TABLE = ParamTable("alr", "alr(k0=0.1, beam=2, factors=[2, 1, 0.5])", 3, (
+        Param("k0", number(lambda x: x > 0, "a finite number > 0 (the initial LR)")),
+        Param("beam", count("the beam size M"), 2),
+        Param("factors", _factors_as_given, 3),
+        Param("bounds", lr_bounds, None),
+    ))
 
     holdout = 0.0  # scored on the training split: nothing held out
 
-    @property
-    def n_param(self) -> int:
-        """Algorithm 1's settings: the initial LR, the beam size M and the scale factors."""
-        return 3
-
-    def to_call(self) -> Call:
-        """The canonical text's call: k0, beam, factors, bounds, defaults left out."""
-        kw = {"k0": self.k0, "beam": self.beam, "factors": self._factors_text,
-              "bounds": list(self.bounds) if self._bounds_given else None}
-        return Call(_OWNER, kwargs={k: v for k, v in kw.items() if k not in _DEFAULTS or v != _DEFAULTS[k]})
-
-    def __str__(self) -> str:
-        return render(self.to_call())
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
+        self.factors = factor_list(self.TABLE.owner, "factors", self.params["factors"], self.params)
+        self.bounds = search_bounds(self.TABLE.owner, self.params)
 
     def drive(self, s: Any) -> None:
         """Algorithm 1 on the search ``s`` (:class:`lrpilot.search.run.Search`), recording every epoch."""
@@ -72,22 +64,7 @@ class Alr:
         s.adopt(outcomes[order[0]])
 
 
-def _factors(value: Any) -> tuple[float, ...]:
-    if isinstance(value, (list, tuple)) and value:
-        return tuple(check_number(_OWNER, "factors", v, lambda x: x > 0, "a list of scale factors > 0")
-                     for v in value)
-    name = f"Factor_{fmt_number(value)}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
-    if name not in FACTOR_LISTS:
-        raise LRPilotError(f"{_OWNER}: factors={value!r} must be a list of scale factors r_n > 0 such as [2, 1, 0.5], "
-                           "or 3, 5 or 7 (the slides' Factor_3/5/7)")
-    return FACTOR_LISTS[name]
-
-
-def _build(c: Call) -> Alr:
-    check_keys(c, ("k0",), tuple(_DEFAULTS), _EXAMPLE)
-    return Alr(**c.kwargs)
-
-
-register(Entry(_OWNER, "search", _build, ("k0", *_DEFAULTS), "3",
-               "ALR beam tree: each epoch every beam member trains the epoch with LR x r_n for each scale factor; "
-               "the M branches with the lowest training loss are the next beam", _EXAMPLE))
+ENTRY = Entry(Alr.TABLE.owner, "search", Alr.from_call, Alr.TABLE.names, str(Alr.TABLE.n_param),
+              "ALR beam tree: each epoch every beam member trains the epoch with LR x r_n for each scale factor; "
+              "the M branches with the lowest training loss are the next beam", Alr.TABLE.example)
+register(ENTRY)

@@ -31,8 +31,9 @@ import math
 from typing import Any
 
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_count_or_fraction, check_keys, check_number, half_up, register
-from lrpilot.policy.text import Call, render
+from lrpilot.policy.base import Entry, half_up, register
+from lrpilot.policy.params import (Configured, Param, ParamTable, count_or_fraction, lr_bounds, number,
+                                   positive_numbers)
 
 #: Table 3's LR sets: multipliers of the current LR.
 LR_SETS: dict[str, tuple[float, ...]] = {
@@ -43,22 +44,10 @@ LR_SETS: dict[str, tuple[float, ...]] = {
 #: Table 4's "Mix": each set until this fraction of the run's epochs (epochs 19, 29, 40 of 40).
 MIX: tuple[tuple[str, float], ...] = (("narrow", 19 / 40), ("middle", 29 / 40), ("wide", 1.0))
 
-_OWNER = "stpt"
-_EXAMPLE = "stpt(k0=0.1, set=mix, alpha=0.08)"
-_DEFAULTS: dict[str, Any] = {"set": "mix", "lrs": None, "alpha": 0.08, "warmup": 0.1, "warmup_lr": None,
-                             "bounds": None, "score": "val", "val": 0.1}
 
-
-def lr_bounds(owner: str, value: Any, k0: float) -> tuple[float, float]:
-    """``bounds=[min, max]`` of the LR (default [k0 / 1000, 1.0], the paper's cap), checked to hold k0."""
-    if value is None:
-        value = [k0 / 1000, 1.0]
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise LRPilotError(f"{owner}: bounds={value!r} must be [min, max], two LRs > 0 such as [0.0001, 1]")
-    lo, hi = (check_number(owner, "bounds", v, lambda x: x > 0, "[min, max] with LRs > 0") for v in value)
-    if not lo <= k0 <= hi:
-        raise LRPilotError(f"{owner}: k0={k0} is outside bounds=[{lo}, {hi}]; give bounds=[min, max] around k0")
-    return lo, hi
+def search_bounds(owner: str, values: dict[str, Any]) -> tuple[float, float]:
+    """A search's LR bounds: ``bounds`` as given, else [k0 / 1000, 1.0] (the STPT paper's cap), checked to hold k0."""
+    return values["bounds"] or lr_bounds(owner, "bounds", (values["k0"] / 1000, 1.0), values)
 
 
 def scaled(lr: float, factors: Any, bounds: tuple[float, float]) -> list[float]:
@@ -67,69 +56,58 @@ def scaled(lr: float, factors: Any, bounds: tuple[float, float]) -> list[float]:
     return list(dict.fromkeys(min(max(lr * f, lo), hi) for f in factors))
 
 
-def score_name(owner: str, value: Any) -> str:
+def score_name(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> str:
     """A name of :data:`lrpilot.search.candidate.SCORES`."""
     from lrpilot.search.candidate import SCORES
 
     if value not in SCORES:
-        raise LRPilotError(f"{owner}: score={value!r} is unknown; known: {', '.join(SCORES)}")
+        raise LRPilotError(f"{owner}: {key}={value!r} is unknown; known: {', '.join(SCORES)}")
     return value
 
 
-class Stpt:
+def _lr_set(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> Any:
+    """``mix``, a name of :data:`LR_SETS`, or a list of multipliers."""
+    if not isinstance(value, str):
+        return positive_numbers(owner, key, value, "multipliers of the current LR")
+    if value != "mix" and value not in LR_SETS:
+        raise LRPilotError(f"{owner}: {key}={value!r} is unknown; known: mix, {', '.join(LR_SETS)}, "
+                           "or a list of multipliers such as [1.25, 1, 0.8]")
+    return value
+
+
+def _absolute_lrs(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> tuple[float, ...]:
+    if earlier["set"] != "mix":
+        raise LRPilotError(f"{owner}: give set= (multipliers) or lrs= (absolute LRs), not both")
+    return positive_numbers(owner, key, value, "absolute LRs")
+
+
+class Stpt(Configured):
     """STPT's settings, validated, and its loop (:meth:`drive`); text ``stpt(k0=0.1, set=mix, alpha=0.08)``."""
 
-    def __init__(self, k0: float, set: Any = "mix", lrs: Any = None, alpha: Any = 0.08, warmup: Any = 0.1,
-                 warmup_lr: Any = None, bounds: Any = None, score: str = "val", val: Any = 0.1):
-        self.k0 = check_number(_OWNER, "k0", k0, lambda x: x > 0, "a finite number > 0 (the LR after the warmup)")
-        if lrs is not None:
-            if set != "mix":
-                raise LRPilotError(f"{_OWNER}: give set= (multipliers) or lrs= (absolute LRs), not both")
-            self.lrs = _numbers("lrs", lrs, "absolute LRs")
-        else:
-            self.lrs = None
-        if isinstance(set, str):
-            if set != "mix" and set not in LR_SETS:
-                raise LRPilotError(f"{_OWNER}: set={set!r} is unknown; known: mix, {', '.join(LR_SETS)}, "
-                                   "or a list of multipliers such as [1.25, 1, 0.8]")
-            self.set: Any = set
-        else:
-            self.set = _numbers("set", set, "multipliers of the current LR")
-        self.alpha = check_count_or_fraction(_OWNER, "alpha", alpha, "pre-train iterations per epoch")
-        self.warmup = check_count_or_fraction(_OWNER, "warmup", warmup, "warmup epochs", zero=True)
-        self.warmup_lr = check_number(_OWNER, "warmup_lr", self.k0 / 20 if warmup_lr is None else warmup_lr,
-                                      lambda x: x > 0, "a finite LR > 0")
-        self._warmup_lr_given = warmup_lr is not None
-        self.bounds = lr_bounds(_OWNER, bounds, self.k0)
-        self._bounds_given = bounds is not None
-        self.score = score_name(_OWNER, score)
-        self.val = check_number(_OWNER, "val", val, lambda x: 0 < x < 1,
-                                "a fraction in (0, 1) of the training data held out for scoring")
+    #: Algorithm 1's settings in canonical order (``warmup_lr`` and ``bounds`` are written when given;
+    #: ``val`` only with ``score=val``); #Param counts k0, the LR set, alpha, the warmup epochs and the warmup LR.
+    TABLE = ParamTable("stpt", "stpt(k0=0.1, set=mix, alpha=0.08)", 5, (
+        Param("k0", number(lambda x: x > 0, "a finite number > 0 (the LR after the warmup)")),
+        Param("set", _lr_set, "mix"),
+        Param("lrs", _absolute_lrs, None),
+        Param("alpha", count_or_fraction("pre-train iterations per epoch"), 0.08),
+        Param("warmup", count_or_fraction("warmup epochs", zero=True), 0.1),
+        Param("warmup_lr", number(lambda x: x > 0, "a finite LR > 0"), None),
+        Param("bounds", lr_bounds, None),
+        Param("score", score_name, "val"),
+        Param("val", number(lambda x: 0 < x < 1, "a fraction in (0, 1) of the training data held out for scoring"),
+              0.1, shown=lambda v: v["score"] == "val"),
+    ))
+
+    def __init__(self, **settings: Any):
+        super().__init__(**settings)
+        self.warmup_lr = self.params["warmup_lr"] or self.k0 / 20
+        self.bounds = search_bounds(self.TABLE.owner, self.params)
 
     @property
     def holdout(self) -> float:
         """The share of the training data held out for scoring (0 unless score=val)."""
         return self.val if self.score == "val" else 0.0
-
-    @property
-    def n_param(self) -> int:
-        """Algorithm 1's settings: k0, the LR set, alpha, the warmup epochs and the warmup LR."""
-        return 5
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {"k0": self.k0, "set": self.set, "lrs": self.lrs, "alpha": self.alpha, "warmup": self.warmup,
-                "warmup_lr": self.warmup_lr if self._warmup_lr_given else None,
-                "bounds": list(self.bounds) if self._bounds_given else None, "score": self.score, "val": self.val}
-
-    def to_call(self) -> Call:
-        """The canonical text's call: k0, then the other settings in a fixed order, defaults left out."""
-        kw = {k: v for k, v in self._kwargs().items() if k not in _DEFAULTS or v != _DEFAULTS[k]}
-        if self.score != "val":
-            kw.pop("val", None)
-        return Call(_OWNER, kwargs=kw)
-
-    def __str__(self) -> str:
-        return render(self.to_call())
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -175,18 +153,8 @@ class Stpt:
                 break
 
 
-def _numbers(key: str, value: Any, words: str) -> tuple[float, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise LRPilotError(f"{_OWNER}: {key}={value!r} must be a non-empty list of {words} > 0, e.g. {_EXAMPLE}")
-    return tuple(check_number(_OWNER, key, v, lambda x: x > 0, f"a list of {words} > 0") for v in value)
-
-
-def _build(c: Call) -> Stpt:
-    check_keys(c, ("k0",), tuple(_DEFAULTS), _EXAMPLE)
-    return Stpt(**c.kwargs)
-
-
-register(Entry(_OWNER, "search", _build, ("k0", *_DEFAULTS), "5",
-               "STPT (Algorithm 1): each epoch, pre-train alpha iterations with each LR of the set (multipliers of "
-               "the current LR: narrow, middle, wide, mix) from one snapshot, keep the best-scoring, main-train "
-               "the rest of the epoch with it", _EXAMPLE))
+ENTRY = Entry(Stpt.TABLE.owner, "search", Stpt.from_call, Stpt.TABLE.names, str(Stpt.TABLE.n_param),
+              "STPT (Algorithm 1): each epoch, pre-train alpha iterations with each LR of the set (multipliers of "
+              "the current LR: narrow, middle, wide, mix) from one snapshot, keep the best-scoring, main-train "
+              "the rest of the epoch with it", Stpt.TABLE.example)
+register(ENTRY)
