@@ -49,6 +49,12 @@ class Policy:
     def __hash__(self) -> int:
         return hash(str(self))
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its canonical text, which rebuilds an equal policy."""
+        from lrpilot.policy import policy
+
+        return policy, (str(self),)
+
 
 @dataclass(frozen=True)
 class Entry:

@@ -18,7 +18,8 @@ repeat with period 2l. Readings lrpilot takes where the paper is ambiguous:
 - POLY is (1 - t/l)^p for t < l and 0 after, so it stays at k1 once it gets there.
 
 Each g is written once against a small math namespace (``xp``) so that ``p(t)`` runs on plain
-floats and ``p.values(steps)`` on numpy arrays with the same code.
+floats and ``p.values(steps)`` on numpy arrays with the same code; powers go through one numpy
+loop in both (:func:`_power`), so that the two agree exactly.
 """
 
 from __future__ import annotations
@@ -37,9 +38,19 @@ from lrpilot.policy.base import Entry, Policy, check_number, register
 from lrpilot.policy.params import Check, Param, ParamTable, number
 from lrpilot.policy.text import Call
 
+
+
+def _power(a, b) -> np.ndarray:
+    """``a ** b`` elementwise on contiguous float64 arrays of one shape: numpy's one pow loop whether the
+    operands are scalars or arrays (Python's float power and numpy's special cases, such as x ** 2 as
+    x * x, round differently in the last bit)."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    return np.power(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
 _SCALAR = SimpleNamespace(floor=math.floor, sin=math.sin, cos=math.cos, maximum=max,
-                          count_le=bisect.bisect_right)
-_VECTOR = SimpleNamespace(floor=np.floor, sin=np.sin, cos=np.cos, maximum=np.maximum,
+                          count_le=bisect.bisect_right, power=lambda a, b: float(_power([a], [b])[0]))
+_VECTOR = SimpleNamespace(floor=np.floor, sin=np.sin, cos=np.cos, maximum=np.maximum, power=_power,
                           count_le=lambda bounds, t: np.searchsorted(bounds, t, side="right"))
 
 _K1 = number(lambda x: x >= 0, "a finite number >= 0 (the other LR bound)")
@@ -153,28 +164,28 @@ def _halving(t, xp, l):
 
 SPECS = [
     Spec("FIX", lambda t, xp: 1.0, (), "none", 1, "fixed LR: k0", "FIX(k0=0.01)"),
-    Spec("STEP", lambda t, xp, gamma, l: gamma ** xp.floor(t / l), ("gamma", "l"), "optional", 3,
+    Spec("STEP", lambda t, xp, gamma, l: xp.power(gamma, xp.floor(t / l)), ("gamma", "l"), "optional", 3,
          "step decay: g = gamma^floor(t/l)", "STEP(k0=0.1, gamma=0.1, l=1000)"),
-    Spec("NSTEP", lambda t, xp, gamma, l: gamma ** xp.count_le(l, t), ("gamma", "l"), "optional", None,
+    Spec("NSTEP", lambda t, xp, gamma, l: xp.power(gamma, xp.count_le(l, t)), ("gamma", "l"), "optional", None,
          "variable steps: g = gamma^i, i = number of boundaries l_j <= t", "NSTEP(k0=0.1, gamma=0.1, l=[150, 180])"),
-    Spec("EXP", lambda t, xp, gamma: gamma ** t, ("gamma",), "optional", 2,
+    Spec("EXP", lambda t, xp, gamma: xp.power(gamma, t), ("gamma",), "optional", 2,
          "exponential decay: g = gamma^t", "EXP(k0=0.1, gamma=0.999)"),
-    Spec("INV", lambda t, xp, gamma, p: (1.0 + gamma * t) ** -p, ("gamma", "p"), "optional", 3,
+    Spec("INV", lambda t, xp, gamma, p: xp.power(1.0 + gamma * t, -p), ("gamma", "p"), "optional", 3,
          "inverse time: g = 1/(1 + gamma t)^p", "INV(k0=0.01, gamma=0.0001, p=0.75)",
          gamma_rule=(lambda x: x > 0, "a finite number > 0")),
-    Spec("POLY", lambda t, xp, p, l: xp.maximum(1.0 - t / l, 0.0) ** p, ("p", "l"), "optional", 4,
+    Spec("POLY", lambda t, xp, p, l: xp.power(xp.maximum(1.0 - t / l, 0.0), p), ("p", "l"), "optional", 4,
          "polynomial decay: g = (1 - t/l)^p for t < l, then 0", "POLY(k0=0.1, p=2, l=10000)"),
     Spec("TRI", _tri, ("l",), "required", 3,
          "triangle: g = (2/pi)|arcsin(sin(pi t / 2l))|, period 2l", "TRI(k0=0.001, k1=0.006, l=2000)"),
     Spec("TRI2", lambda t, xp, l: _tri(t, xp, l) * _halving(t, xp, l), ("l",), "required", 3,
          "triangle halving each cycle: TRI(t) / 2^floor(t/2l)", "TRI2(k0=0.0001, k1=0.9, l=2000)"),
-    Spec("TRIEXP", lambda t, xp, gamma, l: gamma ** t * _tri(t, xp, l), ("gamma", "l"), "required", 4,
+    Spec("TRIEXP", lambda t, xp, gamma, l: xp.power(gamma, t) * _tri(t, xp, l), ("gamma", "l"), "required", 4,
          "triangle with exponential decay: gamma^t TRI(t)", "TRIEXP(k0=0.05, k1=0.3, gamma=0.94, l=100)"),
     Spec("SIN", _sin, ("l",), "required", 3,
          "sine: g = |sin(pi t / 2l)|, period 2l", "SIN(k0=0.001, k1=0.006, l=2000)"),
     Spec("SIN2", lambda t, xp, l: _sin(t, xp, l) * _halving(t, xp, l), ("l",), "required", 3,
          "sine halving each cycle: SIN(t) / 2^floor(t/2l)", "SIN2(k0=0.001, k1=0.006, l=2000)"),
-    Spec("SINEXP", lambda t, xp, gamma, l: gamma ** t * _sin(t, xp, l), ("gamma", "l"), "required", 4,
+    Spec("SINEXP", lambda t, xp, gamma, l: xp.power(gamma, t) * _sin(t, xp, l), ("gamma", "l"), "required", 4,
          "sine with exponential decay: gamma^t SIN(t)", "SINEXP(k0=0.00005, k1=0.006, gamma=0.99994, l=2000)"),
     Spec("COS", lambda t, xp, l: 0.5 * (1.0 + xp.cos(math.pi * _phase(t, l))), ("l",), "required", 3,
          "cosine: g = (1 + cos(pi t / l))/2, starts at max(k0, k1), period 2l", "COS(k0=0.1, k1=0.001, l=5000)"),
