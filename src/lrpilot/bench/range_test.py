@@ -30,13 +30,14 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lrpilot.bench.runner import bench, task_named
+from lrpilot.bench.runner import bench
 from lrpilot.engine import budget, seed_everything
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig
 from lrpilot.controllers.scheduler import set_lr
 from lrpilot.store import Storage
+from lrpilot.tasks import TaskRef
 
 SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, before the loss minimum "
               "(median over seeds; spread = min..max)")
@@ -55,7 +56,7 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
         raise LRPilotError(f"range test from start={start} down to min_lr={min_lr}: need 0 < min_lr < start")
     if not tolerance >= 0:
         raise LRPilotError(f"--tolerance {tolerance} must be >= 0 (Top-1 points)")
-    task_obj = task_named(task, data_dir)
+    task_obj = TaskRef(task, data_dir).build()
     total = budget(task_obj, steps, None if steps is not None else epochs)
     chance = 100.0 / (task_obj.num_classes or 100)
     top1: dict[float, list[float]] = {}
@@ -114,7 +115,7 @@ class SweepJob:
 
 def sweep_job(job: SweepJob) -> dict[str, Any]:
     """Run one exponential LR sweep (in a worker): the LRs, the smoothed losses and the suggestion."""
-    task = task_named(job.task, job.data_dir)
+    task = TaskRef(job.task, job.data_dir).build()
     seed_everything(job.seed)
     model = task.make_model()
     optimizer = task.make_optimizer(model.parameters(), lr=job.lr_min)
@@ -158,7 +159,7 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
         raise LRPilotError(f"sweep from lr_min={lr_min} to lr_max={lr_max}: need 0 < lr_min < lr_max")
     if steps < 10:
         raise LRPilotError(f"--sweep-steps {steps} is too few for a loss curve: use >= 10")
-    task_obj = task_named(task, data_dir)
+    task_obj = TaskRef(task, data_dir).build()
     curves: list[dict[str, Any]] = []
     say = progress or (lambda line: None)
 
