@@ -27,6 +27,7 @@ import statistics
 
 import torch
 
+from lrpilot.distill import attach
 from lrpilot.engine import budget, train
 from lrpilot.search.run import run_search
 from lrpilot.search.stpt import LR_SETS
@@ -87,7 +88,7 @@ def main() -> None:
                   f"{s_cost[1] / grid_cost[1]:.3f} in wall time; Top-1 - best grid "
                   f"{s_top1 - statistics.mean(top1[best]):+.2f} points (target >= -0.5), - reference "
                   f"{s_top1 - statistics.mean(top1['reference']):+.2f}")
-        distilled = runs[stpt[0]][0].record["distilled"]
+        distilled = attach(runs[stpt[0]][0]).record["distilled"]
         print(f"  {stpt[0]} distilled (seed 0): {distilled['piecewise'][:100]}...")
         print(f"      fit {distilled['fit']}, error {distilled['fit_error']:.3f}")
 

@@ -1,5 +1,6 @@
-"""The engine: determinism, curves, divergence, checkpoints and bit-identical resume."""
+"""The engine: determinism, curves, divergence, checkpoints and bit-identical resume; the public run."""
 
+import dataclasses
 import json
 import math
 import signal
@@ -12,7 +13,7 @@ import torch
 
 from crash import interrupted_and_resumed
 from lrpilot.cli import main
-from lrpilot.engine import CURVES, budget, train
+from lrpilot.engine import CURVES, Run, RunConfig, budget, train
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import policy
 from lrpilot.tasks import get_task
@@ -138,3 +139,49 @@ def test_user_task_from_module(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     r = train(get_task("mytask:make"), "FIX(k0=0.1)", epochs=5)
     assert r.status == "ok" and r.metrics["top1"] > 80
+
+
+def test_a_public_run_in_segments_equals_one_call(digits):
+    text = "COS(k0=0.05, k1=0.001, l=100)"
+    one = train(digits, text, seed=3, steps=100, eval_every=25)
+    run = Run(digits, text, RunConfig(total=100, seed=3, eval_every=25))
+    assert run.run_until(30) is None and (run.step, run.status) == (30, "running")  # mid-epoch (43 an epoch)
+    run.run_until(30)  # already there: nothing to train
+    run.run_until(10_000)  # stops at the budget
+    assert run.step == 100
+    result = run.run()
+    assert result.to_dict()["curves"] == one.to_dict()["curves"] and result.metrics == one.metrics
+    assert result.budget == one.budget == 100 and result.policy == text
+
+
+def test_use_task_swaps_in_a_view_of_the_task(digits):
+    class Counting:
+        """The task as it is, counting its training losses."""
+
+        def __init__(self, task):
+            self.task, self.losses = task, 0
+
+        def __getattr__(self, name):
+            return getattr(self.task, name)
+
+        def train_loss(self, model, batch):
+            self.losses += 1
+            return self.task.train_loss(model, batch)
+
+    run = Run(digits, "FIX(k0=0.05)", RunConfig(total=60, seed=1))
+    run.run_until(20)
+    view = Counting(run.task)
+    run.use_task(view)
+    full = train(digits, "FIX(k0=0.05)", seed=1, steps=60)
+    assert run.run().to_dict()["curves"] == full.to_dict()["curves"] and view.losses == 40
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    ({"total": 0}, "total=0"), ({"total": 10, "eval_every": 0}, "--eval-every 0"),
+    ({"total": 10, "diverge_factor": 1.0}, "diverge_factor=1.0"),
+])
+def test_run_config_names_the_bad_setting(settings, fragment):
+    with pytest.raises(LRPilotError, match=fragment):
+        RunConfig(**settings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RunConfig(total=10).seed = 1

@@ -93,10 +93,11 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    from lrpilot.distill import attach
     from lrpilot.engine import train
     from lrpilot.report.files import atomic_path
     from lrpilot.search.run import is_search, run_search
-    from lrpilot.tasks import get_task
+    from lrpilot.tasks import TaskRef
 
     if args.resume and not args.checkpoint:
         raise LRPilotError("--resume needs --checkpoint DIR (the folder the interrupted run wrote)")
@@ -111,11 +112,11 @@ def _run_train(args: argparse.Namespace) -> int:
         if result is None:  # a torchrun rank other than 0: rank 0 reports
             return 0
     else:
-        task = get_task(args.task, data_dir=args.data_dir)
+        task = TaskRef(args.task, args.data_dir).build()
         result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps,
                        epochs=args.epochs, eval_every=args.eval_every, checkpoint_dir=args.checkpoint,
                        resume=args.resume, diverge_factor=args.diverge_factor, device=args.device, progress=progress)
-    text = json.dumps(result.to_dict(), indent=1, allow_nan=False)
+    text = json.dumps(attach(result).to_dict(), indent=1, allow_nan=False)
     if args.json == "-":
         print(text)
     else:
@@ -227,10 +228,11 @@ def _read_policy_file(path: str) -> list[str]:
 
 def _run_bench(args: argparse.Namespace) -> int:
     from lrpilot.bench.rank import rank
-    from lrpilot.bench.runner import bench, task_named
+    from lrpilot.bench.runner import bench
+    from lrpilot.tasks import TaskRef
 
     _at_least_one(args, "repeats")
-    task = task_named(args.task, args.data_dir)
+    task = TaskRef(args.task, args.data_dir).build()
     with _open_store(args) as store:
         policies = _bench_policies(args, store, task)
         executor = _executor(args)

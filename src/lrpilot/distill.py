@@ -1,10 +1,14 @@
 """Distill: the LR trajectory an adaptive run chose, as fixed policy texts to train with again.
 
-Two texts for every adaptive run (a search, AutoDrop, the factor scheduler), in its
-``record["distilled"]``: ``piecewise``, the trajectory exactly, as ``piecewise(FIX(k0=a),
-FIX(k0=b)@s, ...)``; and ``fit``, the nearest of the 13 LRBench functions, fitted by least squares
-on log LR over the run's iterations, with ``fit_error``, the root mean square of the difference in
-natural-log LR (0.1: about 10% off on average).
+Every adaptive controller and search records its trajectory as ``record["trajectory"]``,
+``[[step, lr], ...]``: from each step on, the LR it trained with. :func:`attach` turns it into two
+texts in the run's ``record["distilled"]``, where a result is stored or shown (the bench runner,
+``lrpilot train``), not inside the engine: ``piecewise``, the trajectory exactly, as
+``piecewise(FIX(k0=a), FIX(k0=b)@s, ...)``; and ``fit``, the nearest of the 13 LRBench functions,
+fitted by least squares on log LR over the run's iterations, with ``fit_error``, the root mean
+square of the difference in natural-log LR (0.1: about 10% off on average). A run too short for
+the fit (fewer iterations than a function has parameters) gets the piecewise text alone, ``fit``
+and ``fit_error`` None.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import policy
 from lrpilot.policy.functions import SPECS, LRFunction, Spec
+from lrpilot.records import RunResult
 
 _POINTS = 256  # iterations the fit looks at, evenly spread over the run
 
@@ -33,19 +38,9 @@ def merged(points: list) -> list[list]:
     return out
 
 
-def trajectory(record: dict[str, Any], iters_per_epoch: int, curves: dict[str, list]) -> list[list]:
-    """``[[step, lr], ...]``: from each step on, the LR the run trained with; from its record (a search's
-    trajectory, AutoDrop's drops, the factor scheduler's points), else from its LR curve."""
-    if "trajectory" in record:
-        points = record["trajectory"]
-    elif "drops" in record:
-        unit = iters_per_epoch if record["unit"] == "epoch" else 1
-        points = [(0, record["k0"])] + [(d[record["unit"]] * unit, d["lr"]) for d in record["drops"]]
-    elif "points" in record:
-        points = [(0, record["k0"])] + [(p["step"], p["eta"]) for p in record["points"]]
-    else:  # the LR curve: at iteration i, the LR of the next iteration
-        points = [(0, curves["lr"][0])] + list(zip(curves["iteration"], curves["lr"]))
-    return merged(points)
+def trajectory(record: dict[str, Any]) -> list[list]:
+    """An adaptive run's ``record["trajectory"]``, ``[[step, lr], ...]``, with repeats merged."""
+    return merged(record["trajectory"])
 
 
 def piecewise_text(points: list[list]) -> str:
@@ -120,21 +115,32 @@ def _valid(spec: Spec, params: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def fit_text(points: list, total: int) -> tuple[str, float]:
-    """The LRBench function nearest to the trajectory in log LR, as canonical text, and its RMS error."""
+def fit_text(points: list, total: int) -> tuple[str | None, float | None]:
+    """The LRBench function nearest to the trajectory in log LR, as canonical text, and its RMS error;
+    (None, None) when the run has fewer iterations than some function has parameters to fit."""
     steps = np.linspace(0, total - 1, min(total, _POINTS)).round()
     starts = np.array([s for s, _ in points])
     log_lr = np.log([points[i][1] for i in np.searchsorted(starts, steps, side="right") - 1])
     drops = [t for (_, a), (t, b) in zip(points, points[1:]) if b < a]  # NSTEP's boundaries
     gap = float(np.median(np.diff(starts))) if len(points) > 1 else total / 2
-    fits = [(*_Family(spec, steps, log_lr, drops, gap).fit(total), spec) for spec in SPECS
-            if spec.name != "NSTEP" or drops]
+    families = [_Family(spec, steps, log_lr, drops, gap) for spec in SPECS if spec.name != "NSTEP" or drops]
+    if any(len(f.keys) > len(steps) for f in families):
+        return None, None
+    fits = [(*f.fit(total), f.spec) for f in families]
     error, params, spec = min(fits, key=lambda f: (round(f[0], 6), f[2].n_param or len(drops) + 2))
     return str(policy(str(LRFunction(spec, params)))), error
 
 
-def distill(record: dict[str, Any], iters_per_epoch: int, total: int, curves: dict[str, list]) -> dict[str, Any]:
-    """``{"piecewise": text, "fit": text, "fit_error": float}`` for the trajectory of an adaptive run."""
-    points = [p for p in trajectory(record, iters_per_epoch, curves) if p[0] < total]
+def distill(record: dict[str, Any], total: int) -> dict[str, Any]:
+    """``{"piecewise": text, "fit": text, "fit_error": float}`` for the trajectory in an adaptive run's
+    ``record``, over its budget of ``total`` iterations."""
+    points = [p for p in trajectory(record) if p[0] < total]
     text, error = fit_text(points, total)
     return {"piecewise": piecewise_text(points), "fit": text, "fit_error": error}
+
+
+def attach(result: RunResult) -> RunResult:
+    """``result``, its ``record["distilled"]`` set if it is an adaptive run's (its record has a trajectory)."""
+    if "trajectory" in result.record:
+        result.record["distilled"] = distill(result.record, result.budget)
+    return result

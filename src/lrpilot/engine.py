@@ -1,5 +1,9 @@
 """The engine: the one training loop that every policy, controller, search and benchmark uses.
 
+:func:`train` is the one call; a :class:`Run` configured by a :class:`RunConfig` is the same run
+held open, for a search that trains it in segments (:meth:`Run.run_until`), snapshots it
+(:meth:`Run.state`) and makes it data-parallel (:meth:`Run.use_task`).
+
 Per iteration: forward, backward, optimizer step, then the controller sets the LR. Every
 ``eval_every`` iterations (and at the end) the model is evaluated on the test split; every
 epoch end records the angular velocity of the parameters (AutoDrop's Definition 1), lets the
@@ -14,66 +18,24 @@ import itertools
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lrpilot.controllers.base import Context, Controller, ScheduleController, make_controller
-from lrpilot.errors import LRPilotError
 from lrpilot.angles import AngleTracker, flat_params
+from lrpilot.controllers.base import Context, Controller, make_controller
+from lrpilot.errors import LRPilotError
 from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
+from lrpilot.records import RunResult
 from lrpilot.tasks.base import Evaluation, Task
 
 CURVES = ("iteration", "lr", "train_loss", "test_loss", "test_top1", "angular_velocity")
 CHECKPOINT = "checkpoint.pt"
 _CHECK_EVERY = 10  # iterations between divergence checks (each one syncs the loss to the host)
-
-
-@dataclass
-class RunResult:
-    """One finished training run: identity, status, LRBench metrics, cost and curves."""
-
-    task: str
-    policy: str
-    seed: int
-    status: str
-    metrics: dict[str, Any]
-    cost: dict[str, Any]
-    curves: dict[str, list]
-    record: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able: NaN and infinity become None."""
-        return _json_safe({"task": self.task, "policy": self.policy, "seed": self.seed, "status": self.status,
-                           "metrics": self.metrics, "cost": self.cost, "curves": self.curves, "record": self.record})
-
-    def summary(self) -> str:
-        """A few human-readable lines."""
-        m, c = self.metrics, self.cost
-        lines = [f"{self.task}  {self.policy}  seed {self.seed}: {self.status}"]
-        if m.get("top1") is not None:
-            lines.append(f"  Top-1 {m['top1']:.2f}%  (best {m['best_top1']:.2f}% at iteration {m['iters_at_best']})  "
-                         f"Top-5 {m['top5']:.2f}%  AC {m['ac']:.4f}  CD {m['cd']:.4f}  CDAC {m['cdac']:.4f}")
-        if m.get("test_loss") is not None:
-            ld = "" if m.get("ld") is None else f"  LD {m['ld']:.4f}"
-            lines.append(f"  test loss {m['test_loss']:.4f}  train loss {m['train_loss']:.4f}{ld}  #Param {m['n_param']}")
-        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples ({c['epoch_equivalents']:.2f} "
-                     f"epoch-equivalents), {c['wall_s']:.1f} s on {c['workers']} worker(s)")
-        return "\n".join(lines)
-
-
-def _json_safe(x: Any) -> Any:
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
 
 
 def budget(task: Task, steps: int | None, epochs: float | None) -> int:
@@ -125,33 +87,58 @@ def train(task: Task, policy: str | Policy | Controller, *, seed: int = 0, steps
     ``checkpoint_dir`` gets a checkpoint at every epoch end; with ``resume`` a run continues
     from it and ends bit-identical (on CPU) to one that was never interrupted.
     """
-    return _Run(task, policy, seed, budget(task, steps, epochs), eval_every, checkpoint_dir, resume,
-                diverge_factor, device, progress).run()
+    config = RunConfig(total=budget(task, steps, epochs), seed=seed, eval_every=eval_every,
+                       diverge_factor=diverge_factor, device=device, checkpoint_dir=checkpoint_dir, resume=resume,
+                       progress=progress)
+    return Run(task, policy, config).run()
 
 
-class _Run:
-    """The state of one run, so that it can be checkpointed and resumed between epochs."""
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """How a :class:`Run` trains: ``total`` iterations from ``seed``, evaluated every ``eval_every`` (None: the
+    task's period, else about 20 a run), ended ``diverged`` above ``diverge_factor`` times the first loss, on
+    ``device`` (None: cuda when available), checkpointed in ``checkpoint_dir`` (resumed from it with ``resume``),
+    with a progress bar if ``progress``."""
 
-    def __init__(self, task, policy, seed, total, eval_every, checkpoint_dir, resume, diverge_factor, device, progress):
-        if eval_every is not None and eval_every < 1:
-            raise LRPilotError(f"--eval-every {eval_every} must be >= 1")
-        if not diverge_factor > 1:
-            raise LRPilotError(f"diverge_factor={diverge_factor} must be > 1")
-        self.task, self.seed, self.total = task, seed, total
-        self.eval_every = eval_every or task.eval_every or max(1, total // 20)
-        self.diverge_factor, self.progress = diverge_factor, progress
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.checkpoint = Path(checkpoint_dir) / CHECKPOINT if checkpoint_dir else None
+    total: int
+    seed: int = 0
+    eval_every: int | None = None
+    diverge_factor: float = 10.0
+    device: str | None = None
+    checkpoint_dir: str | Path | None = None
+    resume: bool = False
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.total, int) and self.total >= 1):
+            raise LRPilotError(f"total={self.total!r} iterations must be an integer >= 1")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise LRPilotError(f"--eval-every {self.eval_every} must be >= 1")
+        if not self.diverge_factor > 1:
+            raise LRPilotError(f"diverge_factor={self.diverge_factor} must be > 1")
+
+
+class Run:
+    """One engine run of ``task`` under ``policy`` (text or object), as ``config`` says: train it to the end
+    (:meth:`run`) or in segments (:meth:`run_until`); its :meth:`state` checkpoints and resumes it between
+    epochs, or snapshots it anywhere for a search."""
+
+    def __init__(self, task: Task, policy: str | Policy | Controller, config: RunConfig):
+        self.task, self.config = task, config
+        self.eval_every = config.eval_every or task.eval_every or max(1, config.total // 20)
+        self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.checkpoint = Path(config.checkpoint_dir) / CHECKPOINT if config.checkpoint_dir else None
         self.controller = make_controller(policy)
         self.policy_text = str(self.controller)
 
-        seed_everything(seed)
+        seed_everything(config.seed)
         task.to(self.device)
         self.model = task.make_model().to(self.device)
         self.optimizer = task.make_optimizer(self.model.parameters(), lr=task.lr)
-        self.data_gen = torch.Generator().manual_seed(seed)
-        self.controller_gen = torch.Generator().manual_seed(seed + 7919)
-        self.controller.start(Context(self.model, self.optimizer, task, total, task.iters_per_epoch, self.controller_gen))
+        self.data_gen = torch.Generator().manual_seed(config.seed)
+        self.controller_gen = torch.Generator().manual_seed(config.seed + 7919)
+        self.controller.start(Context(self.model, self.optimizer, task, config.total, task.iters_per_epoch,
+                                      self.controller_gen))
 
         self.step = self.epoch = self.samples = self.epoch_step = 0
         self.epoch_rng = self.data_gen.get_state()
@@ -165,19 +152,35 @@ class _Run:
         self.angles: collections.deque[float] = collections.deque(maxlen=task.av_window)
         self.last_eval: Evaluation | None = None
         self.tracker.update(self._flat_params())
-        if resume and self.checkpoint is not None and self.checkpoint.exists():
+        if config.resume and self.checkpoint is not None and self.checkpoint.exists():
             self._load()
+
+    def use_task(self, task: Task) -> None:
+        """Train on ``task`` from now on: a view of the same task, such as one data-parallel rank's share
+        (:func:`lrpilot.execution.parallel.data_parallel`)."""
+        self.task = task
 
     # --- the loop -------------------------------------------------------------------------
 
-    def run(self, until: int | None = None) -> RunResult | None:
-        """Train to the end of the budget and return the run; or, given ``until``, stop after that
-        iteration (a search's segment, which may leave the epoch open) and return None."""
+    def run(self) -> RunResult:
+        """Train to the end of the budget and return the run."""
+        self._train(self.config.total)
+        if self.status == "running":
+            self.status = "ok"
+        result = self._result()
+        self._save(result)
+        return result
+
+    def run_until(self, iteration: int) -> None:
+        """Train up to ``iteration`` (at most the budget) and stop there, possibly mid-epoch: a search's segment."""
+        self._train(min(iteration, self.config.total))
+
+    def _train(self, stop: int) -> None:
+        """The loop: train until iteration ``stop``, divergence, or the end of the budget."""
         task, model, optimizer = self.task, self.model, self.optimizer
         after_step = self.controller.after_step  # bound after start(), which may rebind it
-        av_period, eval_every, total = task.av_period, self.eval_every, self.total
-        stop = total if until is None else min(until, total)
-        bar = _progress_bar(self.progress, total, self.step, task.name)
+        av_period, eval_every, total = task.av_period, self.eval_every, self.config.total
+        bar = _progress_bar(self.config.progress, total, self.step, task.name)
         clock = time.perf_counter()
         try:
             while self.step < stop and self.status == "running":
@@ -215,16 +218,9 @@ class _Run:
             if bar is not None:
                 bar.close()
         self.wall_s += time.perf_counter() - clock
-        if until is not None:
-            return None
-        if self.status == "running":
-            self.status = "ok"
-        result = self._result()
-        self._save(result)
-        return result
 
     def _epoch_batches(self):
-        """The current epoch's batches: a new epoch, or the rest of one left open by ``run(until=...)``."""
+        """The current epoch's batches: a new epoch, or the rest of one left open by :meth:`run_until`."""
         if self.step == self.epoch_step:
             self.epoch_rng = self.data_gen.get_state()
             return self.task.train_batches(self.data_gen)
@@ -238,7 +234,7 @@ class _Run:
         """Whether ``mean``, the running train loss, shows divergence (then the run ends ``diverged``)."""
         if self.first_loss is None:
             self.first_loss = mean
-        if math.isfinite(mean) and (self.first_loss <= 0 or mean <= self.diverge_factor * self.first_loss):
+        if math.isfinite(mean) and (self.first_loss <= 0 or mean <= self.config.diverge_factor * self.first_loss):
             return False
         self.status = "diverged"
         self._record(self.step, train_loss=mean)
@@ -288,17 +284,14 @@ class _Run:
                 metrics["iters_at_best"] = iters_at_best([i for i, _ in evals], [t for _, t in evals])
         cost = {"iterations": self.step, "samples": self.samples, "epochs": self.step / self.task.iters_per_epoch,
                 "epoch_equivalents": self.samples / epoch_samples(self.task), "wall_s": self.wall_s, "workers": 1}
-        record = self.controller.record()
-        if not isinstance(self.controller, ScheduleController):
-            from lrpilot.distill import distill  # adaptive: its LR trajectory as fixed policy texts
-
-            record["distilled"] = distill(record, self.task.iters_per_epoch, self.total, curves)
-        return RunResult(self.task.name, self.policy_text, self.seed, self.status, metrics, cost, curves, record)
+        return RunResult(self.task.name, self.policy_text, self.config.seed, self.status, metrics, cost, curves,
+                         self.controller.record(), self.config.total)
 
     # --- checkpoints ----------------------------------------------------------------------
 
     def _identity(self) -> dict[str, Any]:
-        return {"task": self.task.name, "policy": self.policy_text, "seed": self.seed, "total": self.total}
+        c = self.config
+        return {"task": self.task.name, "policy": self.policy_text, "seed": c.seed, "total": c.total}
 
     def _save(self, result: RunResult | None = None) -> None:
         if self.checkpoint is None:

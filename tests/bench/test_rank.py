@@ -10,9 +10,9 @@ import math
 import pytest
 
 from lrpilot.bench.rank import FIELDS, rank
-from lrpilot.engine import RunResult
 from lrpilot.errors import LRPilotError
-from lrpilot.store import RunRecord, Store
+from lrpilot.records import RunRecord, RunResult
+from lrpilot.store import Store
 
 _ids = iter(range(1, 10**6))
 

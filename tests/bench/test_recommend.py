@@ -7,11 +7,12 @@ import pytest
 import lrpilot
 from lrpilot.bench.range_test import decade_test
 from lrpilot.bench.recommend import recommend, rescale, similarity
-from lrpilot.bench.runner import bench, task_named
+from lrpilot.bench.runner import bench
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
-from lrpilot.engine import RunResult
 from lrpilot.errors import LRPilotError
+from lrpilot.records import RunResult
+from lrpilot.tasks import TaskRef
 
 from tests.bench.conftest import Scripted
 
@@ -91,10 +92,10 @@ def test_stored_case_format_lists_the_policies_with_their_top1(store):
 
 def test_an_adaptive_policy_comes_with_its_distilled_trajectory_to_replay(store):
     replay = "piecewise(FIX(k0=0.05), FIX(k0=0.005)@60)"
-    run_id = store.claim(task_named(TASK), "autodrop(k0=0.05, rho=0.2)", 0, 100)
+    run_id = store.claim(TaskRef(TASK).build(), "autodrop(k0=0.05, rho=0.2)", 0, 100)
     store.finish(run_id, RunResult(TASK, "autodrop(k0=0.05, rho=0.2)", 0, "ok", {"top1": 99.0}, {}, {},
                                    {"distilled": {"piecewise": replay, "fit": "FIX(k0=0.05)", "fit_error": 1.0}}))
-    put(store, task_named(TASK), "FIX(k0=0.05)", 95.0)
+    put(store, TaskRef(TASK).build(), "FIX(k0=0.05)", 95.0)
     rec = recommend(store, TASK)
     assert [p.get("replay") for p in rec.policies] == [replay, None]
     assert f"(no search cost): {replay}" in rec.format() and make_controller(replay)
@@ -113,7 +114,7 @@ def test_similar_case_takes_the_policies_of_the_most_similar_task(store):
 def test_similar_case_rescales_by_the_ratio_of_the_best_lrs(store):
     similar_store(store)
     save_range(store, SIMILAR, 0.1)
-    save_range(store, task_named(TASK), 0.05)
+    save_range(store, TaskRef(TASK).build(), 0.05)
     rec = recommend(store, TASK)
     assert rec.case == "similar" and "rescaled by this task's range test" in rec.note
     assert texts(rec) == ["COS(k0=0.1, k1=0.001, l=100)", "FIX(k0=0.05)", "EXP(k0=0.05, gamma=0.99)"]
@@ -124,7 +125,7 @@ def test_similar_case_rescales_by_the_ratio_of_the_best_lrs(store):
 def test_similar_case_without_a_source_range_test_scales_by_its_best_fix_run(store):
     similar_store(store)
     put(store, SIMILAR, "FIX(k0=0.4)", 92.0)
-    save_range(store, task_named(TASK), 0.02)
+    save_range(store, TaskRef(TASK).build(), 0.02)
     rec = recommend(store, TASK, top=2)
     assert texts(rec) == ["COS(k0=0.04, k1=0.0004, l=100)", "FIX(k0=0.02)"]  # factor 0.02 / 0.1 (best FIX)
 
@@ -178,7 +179,7 @@ def test_empty_store_runs_the_range_test_and_scales_the_suite_to_it(store):
 
 
 def test_range_test_case_uses_a_stored_range_test_without_training(store):
-    save_range(store, task_named(TASK), 0.04, 0.01, 0.08)
+    save_range(store, TaskRef(TASK).build(), 0.04, 0.01, 0.08)
     ex = Scripted(SCRIPT.get)
     rec = recommend(store, TASK, executor=ex)
     assert ex.jobs == [] and rec.case == "range-test" and "stored range test [0.01, 0.08]" in rec.note

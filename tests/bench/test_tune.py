@@ -7,9 +7,9 @@ import pytest
 from lrpilot.bench.range_test import latest
 from lrpilot.bench.tune import tune
 from lrpilot.controllers.base import make_controller
-from lrpilot.engine import RunResult
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import parse
+from lrpilot.records import RunResult
 
 from tests.bench.conftest import Inline, Scripted
 
@@ -33,8 +33,8 @@ class Favouring(Inline):
             top1 = 90.0 - abs(float(call.kwargs["k0"]) - 0.1) * 100 if short else self.scores.get(call.name, 50.0)
             record = {} if call.name[0].isupper() else {"distilled": {"piecewise": "piecewise(FIX(k0=0.1), "
                                                                                    "FIX(k0=0.01)@300)"}}
-            return RunResult(job.task, job.policy, job.seed, "ok", {"top1": top1, "ac": 0.9, "cd": 0.1, "cdac": 0.1,
-                             "ld": 0.01, "iters_at_best": job.steps, "n_param": 1},
+            return RunResult(job.task.name, job.policy, job.seed, "ok", {"top1": top1, "ac": 0.9, "cd": 0.1,
+                             "cdac": 0.1, "ld": 0.01, "iters_at_best": job.steps, "n_param": 1},
                              {"iterations": job.steps, "wall_s": 0.0}, {}, record)
         super().run(fake, jobs, on_done, on_failed, tick, every)
 

@@ -8,9 +8,9 @@ import pytest
 
 from lrpilot.engine import train
 from lrpilot.errors import LRPilotError
+from lrpilot.records import RunRecord
 from lrpilot.report.plots import pyplot, range_test_figure
 from lrpilot.report.report import _curve, write_report
-from lrpilot.store import RunRecord
 from lrpilot.tasks import get_task
 
 PNG = b"\x89PNG\r\n\x1a\n"

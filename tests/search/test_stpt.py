@@ -8,6 +8,7 @@ import pytest
 
 import lrpilot
 from lrpilot.cli import main
+from lrpilot.distill import attach
 from lrpilot.engine import train
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import build
@@ -77,7 +78,7 @@ def test_record_and_cost_count_every_candidate(digits):
     assert c["iterations"] == ipe + 2 * (ipe + 7 * 4) == sum(e["iterations"] for e in r.record["epochs"])
     assert c["epoch_equivalents"] == pytest.approx(c["samples"] / len(digits.train[1]))
     assert c["epochs"] == 3 and c["workers"] == 1 and c["wall_s"] > 0
-    assert {"piecewise", "fit", "fit_error"} <= set(r.record["distilled"])
+    assert {"piecewise", "fit", "fit_error"} <= set(attach(r).record["distilled"])
     assert all(len(e["scores"]) == 8 for e in r.record["epochs"][1:])
 
 

@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from lrpilot.engine import CURVES, RunResult
+from lrpilot.engine import CURVES
+from lrpilot.records import RunResult
 from lrpilot.errors import LRPilotError
 from lrpilot.store import Store, schema
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from lrpilot.bench.runner import bench, task_named
+from lrpilot.bench.runner import bench
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.controllers.scheduler import set_lr
 from lrpilot.engine import budget, train
@@ -38,6 +38,7 @@ from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig
 from lrpilot.store import Storage
+from lrpilot.tasks import TaskRef
 
 SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, before the loss minimum "
               "(median over seeds; spread = min..max)")
@@ -56,7 +57,7 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
         raise LRPilotError(f"range test from start={start} down to min_lr={min_lr}: need 0 < min_lr < start")
     if not tolerance >= 0:
         raise LRPilotError(f"--tolerance {tolerance} must be >= 0 (Top-1 points)")
-    task_obj = task_named(task, data_dir)
+    task_obj = TaskRef(task, data_dir).build()
     total = budget(task_obj, steps, None if steps is not None else epochs)
     chance = 100.0 / (task_obj.num_classes or 100)
     top1: dict[float, list[float]] = {}
@@ -119,7 +120,7 @@ def sweep_job(job: SweepJob) -> dict[str, Any]:
     It trains through the engine (:func:`lrpilot.engine.train`) with :class:`_Sweep` as the controller, which
     stops the run by its own rule (the engine's divergence check is off) before any evaluation.
     """
-    task = _LossKept(task_named(job.task, job.data_dir))
+    task = _LossKept(TaskRef(job.task, job.data_dir).build())
     sweep = _Sweep(job, task)
     try:
         train(task, sweep, seed=job.seed, steps=job.steps, eval_every=job.steps, diverge_factor=math.inf)
@@ -197,7 +198,7 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
         raise LRPilotError(f"sweep from lr_min={lr_min} to lr_max={lr_max}: need 0 < lr_min < lr_max")
     if steps < 10:
         raise LRPilotError(f"--sweep-steps {steps} is too few for a loss curve: use >= 10")
-    task_obj = task_named(task, data_dir)
+    task_obj = TaskRef(task, data_dir).build()
     curves: list[dict[str, Any]] = []
     say = progress or (lambda line: None)
 

@@ -26,12 +26,12 @@ from typing import Any, Callable
 from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
-from lrpilot.bench.runner import task_named
 from lrpilot.controllers.base import make_controller
 from lrpilot.engine import budget
 from lrpilot.policy.text import Call, parse, render
 from lrpilot.store import Storage
 from lrpilot.store.meta import task_row
+from lrpilot.tasks import TaskRef
 
 
 @dataclass
@@ -55,10 +55,13 @@ class Recommendation:
         return "\n".join(lines)
 
 
-def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None = None, range_test: bool = True,
-              progress: Callable[[str], None] | None = None, **range_args: Any) -> Recommendation:
-    """Recommend up to ``top`` policies for ``task`` from ``store`` (see the module for the cases)."""
-    task_obj = task_named(task, data_dir)
+def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: str | None = None,
+              range_test: bool = True, progress: Callable[[str], None] | None = None,
+              **range_args: Any) -> Recommendation:
+    """Recommend up to ``top`` policies for ``task`` (a name with ``data_dir``, or a :class:`TaskRef`) from
+    ``store`` (see the module for the cases)."""
+    ref = TaskRef.of(task, data_dir)
+    task_obj = ref.build()
     name = task_obj.name
     own = _top(store, name, top)
     if own:
@@ -87,7 +90,7 @@ def recommend(store: Storage, task: str, *, top: int = 5, data_dir: str | None =
         return Recommendation(name, "range-test", "no stored runs of this or a similar task, and no range test: "
                               "run lrpilot range-test --task " + name)
     ran = found is None
-    found = found or decade_test(store, task, data_dir=data_dir, progress=progress, **range_args)
+    found = found or decade_test(store, ref.name, data_dir=ref.data_dir, progress=progress, **range_args)
     total = budget(task_obj, None, None)
     picks = [{"policy": p, "source": "range test", "top1_mean": None, "top1_std": None, "n": 0}
              for p in lrbench13(total, found["k_low"], found["k_high"], found["best_lr"])[:top]]

@@ -9,28 +9,28 @@ as ``failed`` with the reason, a diverged one as ``diverged``; the others go on.
 
 from __future__ import annotations
 
-import functools
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from lrpilot.engine import RunResult, budget, train
+from lrpilot.distill import attach
+from lrpilot.engine import budget, train
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
+from lrpilot.records import RunRecord, RunResult
 from lrpilot.search.run import is_search, run_search
-from lrpilot.store import RunRecord, Storage
+from lrpilot.store import Storage
 from lrpilot.store.schema import FINISHED
-from lrpilot.tasks import Task, get_task
+from lrpilot.tasks import TaskRef
 
 
 @dataclass(frozen=True)
 class Job:
     """One training run for a worker: everything it needs, as plain data."""
 
-    task: str
-    data_dir: str | None
+    task: TaskRef
     policy: str
     seed: int
     steps: int
@@ -38,19 +38,16 @@ class Job:
     device: str | None = None
 
 
-@functools.lru_cache(maxsize=4)
-def task_named(name: str, data_dir: str | None = None) -> Task:
-    """The task ``name``, built once per process (workers run many jobs of one task)."""
-    return get_task(name, data_dir=data_dir)
-
-
 def run_job(job: Job) -> RunResult:
-    """Train one job (in a worker); a search runs its candidates one after another in that worker."""
+    """Train one job (in a worker; its task built once per worker), its adaptive trajectory distilled; a search
+    runs its candidates one after another in that worker."""
     if is_search(job.policy):
-        return run_search(job.task, job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
-                          data_dir=job.data_dir, executor="inprocess", device=job.device)
-    return train(task_named(job.task, job.data_dir), job.policy, seed=job.seed, steps=job.steps,
-                 eval_every=job.eval_every, device=job.device)
+        result = run_search(job.task, job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
+                            executor="inprocess", device=job.device)
+    else:
+        result = train(job.task.build(), job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
+                       device=job.device)
+    return attach(result)
 
 
 @dataclass
@@ -81,30 +78,31 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def bench(store: Storage, task: str, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
+def bench(store: Storage, task: str | TaskRef, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
           progress: Callable[[str], None] | None = None, purpose: str = "bench") -> BenchSummary:
     """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
 
-    ``task``: a name (built in or ``module:function``) that workers rebuild; ``executor`` defaults
-    to local processes, one per core. ``progress`` receives one line per finished run. ``purpose``:
-    the runs' purpose in the store ("range-test" for a range test's probes).
+    ``task``: a name (built in or ``module:function``, with ``data_dir``) or a :class:`TaskRef`, which
+    workers rebuild; ``executor`` defaults to local processes, one per core. ``progress`` receives one
+    line per finished run. ``purpose``: the runs' purpose in the store ("range-test" for a range test's probes).
     """
+    ref = TaskRef.of(task, data_dir)
     texts, seeds = canonical_policies(policies), list(dict.fromkeys(seeds))
     with executor or LocalExecutor() as executor:
-        executor.start(warm=(task_named, (task, data_dir)))  # workers build the task while this process does
-        return _bench(store, task, task_named(task, data_dir), texts, seeds, steps, epochs, data_dir, executor,
-                      eval_every, device, progress, purpose)
+        executor.start(warm=(ref.build, ()))  # workers build the task while this process does
+        return _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device, progress, purpose)
 
 
-def _bench(store, task, task_obj, texts, seeds, steps, epochs, data_dir, executor, eval_every, device,
-           progress, purpose) -> BenchSummary:
+def _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device, progress,
+           purpose) -> BenchSummary:
+    task_obj = ref.build()
     total = budget(task_obj, steps, epochs)
     summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
     done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, purpose=purpose, curves=False)
             if r.budget == total and r.status in FINISHED}
-    todo = [Job(task, data_dir, p, s, total, eval_every, device)
+    todo = [Job(ref, p, s, total, eval_every, device)
             for p in texts for s in seeds if (p, s) not in done]
     summary.finished_before = len(texts) * len(seeds) - len(todo)
     held: dict[Job, int] = {}
@@ -132,7 +130,7 @@ def _bench(store, task, task_obj, texts, seeds, steps, epochs, data_dir, executo
 
     def on_failed(job: Job, reason: str) -> None:
         store.finish(held.pop(job), RunResult(task_obj.name, job.policy, job.seed, "failed", {}, {}, {},
-                                              {"error": reason}))
+                                              {"error": reason}, total))
         summary.failed += 1
         say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0]}")
 

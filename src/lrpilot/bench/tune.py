@@ -26,12 +26,13 @@ from typing import Any, Callable
 from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.recommend import recommend, replayable
-from lrpilot.bench.runner import bench, canonical_policies, task_named
+from lrpilot.bench.runner import bench, canonical_policies
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.store import Storage
+from lrpilot.tasks import TaskRef
 
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
 
@@ -68,31 +69,34 @@ class TuneResult:
         return "\n".join(lines)
 
 
-def tune(store: Storage, task: str, *, budget: float | None = None, seeds: tuple[int, ...] = (0,),
+def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, seeds: tuple[int, ...] = (0,),
          data_dir: str | None = None, executor: Any = None,
          progress: Callable[[str], None] | None = None) -> TuneResult:
-    """Tune ``task`` within ``budget`` epoch-equivalents (default: 8 runs of the task's budget); see the module."""
-    task_obj = task_named(task, data_dir)
+    """Tune ``task`` (a name with ``data_dir``, or a :class:`TaskRef`) within ``budget`` epoch-equivalents
+    (default: 8 runs of the task's budget); see the module."""
+    ref = TaskRef.of(task, data_dir)
+    task_obj = ref.build()
     budget = 8.0 * task_obj.epochs if budget is None else budget
     if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
         raise LRPilotError(f"--budget {budget!r} must be a number of epoch-equivalents > 0")
     with executor or LocalExecutor() as executor:  # one set of workers for the range test and the candidates
-        return _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress)
+        return _tune(store, ref, budget, seeds, executor, progress)
 
 
-def _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress) -> TuneResult:
+def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
     say = progress or (lambda line: None)
+    task_obj = ref.build()
     range_cost = 0.0
     found = latest(store, task_obj.name)
     if found is None:
         say("range test (decade search, one seed, one epoch per LR)")
-        found = decade_test(store, task, seeds=(0,), epochs=1.0, data_dir=data_dir, executor=executor,
+        found = decade_test(store, ref.name, seeds=(0,), epochs=1.0, data_dir=ref.data_dir, executor=executor,
                             progress=progress)
         range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
     best, low, high = fmt_sig(found["best_lr"], 3), fmt_sig(found["k_low"] / 10, 3), fmt_sig(found["k_high"], 3)
     adaptive = [f"stpt(k0={best}, bounds=[{low}, {high}])", f"factor(k0={best}, bounds=[{low}, {high}])",
                 f"autodrop(k0={best}, rho=0.2)"]
-    rec = recommend(store, task, top=4, data_dir=data_dir, range_test=False)
+    rec = recommend(store, ref, top=4, range_test=False)
     say(f"recommendation: {rec.note}")
 
     def estimate(text: str) -> float:
@@ -107,8 +111,7 @@ def _tune(store, task, task_obj, budget, seeds, data_dir, executor, progress) ->
         raise LRPilotError(f"--budget {budget:g} epoch-equivalents does not fit one run of {task_obj.name} "
                            f"({task_obj.epochs} epochs per seed): raise it")
     total = iterations_of(task_obj, None, None)
-    runs = bench(store, task, candidates, seeds=seeds, steps=total, data_dir=data_dir, executor=executor,
-                 progress=progress).runs(store)
+    runs = bench(store, ref, candidates, seeds=seeds, steps=total, executor=executor, progress=progress).runs(store)
     top = rank(runs, "utility", task=task_obj.name).rows[0]
     return TuneResult(task_obj.name, replayable(top), top.policy,
                       {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,

@@ -120,11 +120,13 @@ class AutoDrop(Configured, Controller):
         periods = ctx.total_steps / (period or ctx.iters_per_epoch)
         nd = self.nd if isinstance(self.nd, int) else max(1, half_up(self.nd * periods))
         self._attach(ctx.optimizer, ctx.model, period, window, nd)
+        self._unit_iters = 1 if period else ctx.iters_per_epoch
 
     def _attach(self, optimizer: torch.optim.Optimizer, model: nn.Module, period: int | None, window: int,
                 nd: int) -> None:
         self.optimizer, self.model = optimizer, model
         self.every, self.n_d = period, nd
+        self._unit_iters = 1  # iterations per unit of the drops' record (the engine sets an epoch's)
         self.alpha, self.theta = self.k0, self.theta0
         self.t = self.iterations = 0
         self.angles: collections.deque[float] = collections.deque(maxlen=window)
@@ -213,9 +215,11 @@ class AutoDrop(Configured, Controller):
         set_lr(self.optimizer, self.alpha)
 
     def record(self) -> dict[str, Any]:
-        """The LR trajectory: k0, then each drop's epoch (or iteration), trigger, new LR and new theta."""
-        return {"k0": self.k0, "unit": self._unit, "window": self.angles.maxlen, "nd": self.n_d,
-                "drops": [dict(d) for d in self.drops]}
+        """The LR trajectory, ``[[step, lr], ...]`` from k0 at step 0 (steps: iterations; epochs in epoch mode
+        in your own loop, which counts none); k0, and each drop's epoch (or iteration), trigger, new LR, theta."""
+        trajectory = [[0, self.k0]] + [[d[self._unit] * self._unit_iters, d["lr"]] for d in self.drops]
+        return {"trajectory": trajectory, "k0": self.k0, "unit": self._unit, "window": self.angles.maxlen,
+                "nd": self.n_d, "drops": [dict(d) for d in self.drops]}
 
 
 ENTRY = Entry(AutoDrop.TABLE.owner, "controller", AutoDrop.from_call, AutoDrop.TABLE.names,

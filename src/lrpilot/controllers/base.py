@@ -63,7 +63,9 @@ class Controller:
         """Restore :meth:`state_dict` (after :meth:`start`)."""
 
     def record(self) -> dict[str, Any]:
-        """What the run should keep besides the curves (e.g. drop epochs); JSON-able."""
+        """What the run should keep besides the curves; JSON-able. An adaptive controller's holds its LR
+        trajectory as ``"trajectory": [[step, lr], ...]`` (from each step on, the LR it set), which
+        :mod:`lrpilot.distill` reads."""
         return {}
 
 

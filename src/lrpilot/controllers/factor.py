@@ -270,8 +270,10 @@ class FactorScheduler:
         return [self.eta] * len(self.optimizer.param_groups)
 
     def record(self) -> dict[str, Any]:
-        """The LR trajectory: k0, then each scoring point's step, new eta, losses and scores."""
-        return {"k0": self.rule.k0, "points": [dict(p) for p in self.points]}
+        """The LR trajectory, ``[[step, lr], ...]`` from k0 at step 0; k0, and each scoring point's step, new eta,
+        losses and scores."""
+        trajectory = [[0, self.rule.k0]] + [[p["step"], p["eta"]] for p in self.points]
+        return {"trajectory": trajectory, "k0": self.rule.k0, "points": [dict(p) for p in self.points]}
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data: the LR, the optimizer steps counted, the points so far, the probe generator's state."""

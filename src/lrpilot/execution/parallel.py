@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from lrpilot.engine import batch_len
+from lrpilot.engine import Run, batch_len
 
 
 def shard(batch: Any, rank: int, world: int) -> Any:
@@ -53,8 +53,8 @@ class ShardedTask:
         return total / self.world
 
 
-def data_parallel(run: Any) -> None:
+def data_parallel(run: Run) -> None:
     """Make the engine run ``run`` train data-parallel across the ranks of the default process group."""
     device_ids = [run.device] if run.device.type == "cuda" else None
     ddp = DistributedDataParallel(run.model, device_ids=device_ids)
-    run.task = ShardedTask(run.task, ddp, dist.get_rank(), dist.get_world_size())
+    run.use_task(ShardedTask(run.task, ddp, dist.get_rank(), dist.get_world_size()))

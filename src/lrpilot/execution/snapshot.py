@@ -1,6 +1,6 @@
 """Snapshots: a run's whole state (model, optimizer, controller, RNG states, position, curves) as bytes.
 
-A snapshot is :meth:`lrpilot.engine._Run.state` written with ``torch.save`` and read back with
+A snapshot is :meth:`lrpilot.engine.Run.state` written with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``: plain data and tensors, a copy that later training cannot
 touch, and one form for every executor (a function argument, a pickled message, a Ray object,
 a ``torch.distributed`` gather).

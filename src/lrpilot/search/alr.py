@@ -49,7 +49,7 @@ class Alr(Configured):
 
     def drive(self, s: Any) -> None:
         """Algorithm 1 on the search ``s`` (:class:`lrpilot.search.run.Search`), recording every epoch."""
-        ipe, total = s.iters_per_epoch, s.main.total
+        ipe, total = s.iters_per_epoch, s.total
         beam = [(s.snapshot(), self.k0)]
         for e in range(math.ceil(total / ipe)):
             with s.epoch({"epoch": e + 1, "start": e * ipe}) as row:

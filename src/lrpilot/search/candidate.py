@@ -1,14 +1,15 @@
 """Candidates: a stretch of training from a snapshot at one LR, run by any executor.
 
 A candidate is plain data (:class:`Candidate`: where the task comes from, a snapshot, an LR,
-where to stop, how to score), so that it can be pickled to a worker process, a Ray worker or a
-``torch.distributed`` rank. :func:`run_candidate` continues the engine's run from the snapshot
-under a constant LR and returns its score and its end snapshot (:class:`Outcome`).
+where to stop, how to score, the run's settings), so that it can be pickled to a worker process,
+a Ray worker or a ``torch.distributed`` rank. :func:`run_candidate` continues the engine's run
+from the snapshot under a constant LR and returns its score and its end snapshot (:class:`Outcome`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -16,13 +17,13 @@ from typing import Any, Callable
 import torch
 
 from lrpilot.controllers.base import Context, Controller
-from lrpilot.engine import _Run, evaluate
-from lrpilot.errors import LRPilotError
-from lrpilot.metrics import top1
 from lrpilot.controllers.scheduler import set_lr
 from lrpilot.distill import merged
+from lrpilot.engine import Run, RunConfig, evaluate
+from lrpilot.errors import LRPilotError
 from lrpilot.execution.snapshot import pack, unpack
-from lrpilot.tasks import get_task
+from lrpilot.metrics import top1
+from lrpilot.tasks import TaskRef
 from lrpilot.tasks.base import Evaluation, Task
 
 
@@ -71,30 +72,28 @@ class SearchLR(Controller):
 
 
 @dataclass(frozen=True)
-class TaskRef:
-    """A task by name (built in, or ``module:function``), rebuilt in each worker, with its held-out slice.
+class Holdout:
+    """A task (by reference, rebuilt in each worker) with a random ``fraction`` of its training data, drawn
+    with ``seed``, held out as the validation slice (0: none)."""
 
-    ``holdout`` is the share of the training data set aside as the validation slice (0: none),
-    drawn with ``seed``.
-    """
-
-    name: str
-    data_dir: str | None = None
-    holdout: float = 0.0
+    task: TaskRef
+    fraction: float = 0.0
     seed: int = 0
 
+    def build(self) -> tuple[Task, Task | None]:
+        """(training task, validation task or None), built once per process."""
+        return _held_out(self)
 
-_TASKS: dict[TaskRef, tuple[Task, Task | None]] = {}
+
+@functools.cache
+def _held_out(h: Holdout) -> tuple[Task, Task | None]:
+    task = h.task.build()
+    return hold_out(task, h.fraction, h.seed) if h.fraction else (task, None)
 
 
-def resolve(source: TaskRef | tuple[Task, Task | None]) -> tuple[Task, Task | None]:
-    """(training task, validation task or None): built once per process for a :class:`TaskRef`."""
-    if not isinstance(source, TaskRef):
-        return source
-    if source not in _TASKS:
-        task = get_task(source.name, data_dir=source.data_dir)
-        _TASKS[source] = hold_out(task, source.holdout, source.seed) if source.holdout else (task, None)
-    return _TASKS[source]
+def resolve(source: Holdout | tuple[Task, Task | None]) -> tuple[Task, Task | None]:
+    """(training task, validation task or None) of a candidate's source: a :class:`Holdout`, or the pair itself."""
+    return source.build() if isinstance(source, Holdout) else source
 
 
 def hold_out(task: Task, fraction: float, seed: int) -> tuple[Task, Task]:
@@ -119,24 +118,24 @@ def _accuracy(ev: Evaluation) -> float:
     return -ev.loss if ev.probs is None else top1(ev.probs, ev.labels)
 
 
-def score_val(run: _Run, val: Task | None) -> float:
+def score_val(run: Run, val: Task | None) -> float:
     """Top-1 on the held-out validation slice (STPT's default)."""
     return _accuracy(evaluate(run.model, val.to(run.device), "test"))
 
 
-def score_train(run: _Run, val: Task | None) -> float:
+def score_train(run: Run, val: Task | None) -> float:
     """Top-1 on the training split the candidate trains on (no slice held out)."""
     return _accuracy(evaluate(run.model, run.task, "train"))
 
 
-def score_loss(run: _Run, val: Task | None) -> float:
+def score_loss(run: Run, val: Task | None) -> float:
     """Minus the loss on the training split (ALR keeps the lowest training loss)."""
     return -evaluate(run.model, run.task, "train").loss
 
 
 #: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable.
-SCORES: dict[str, Callable[[_Run, Task | None], float]] = {"val": score_val, "train": score_train,
-                                                           "loss": score_loss}
+SCORES: dict[str, Callable[[Run, Task | None], float]] = {"val": score_val, "train": score_train,
+                                                          "loss": score_loss}
 
 
 # --- one candidate ------------------------------------------------------------------------------------
@@ -146,22 +145,18 @@ SCORES: dict[str, Callable[[_Run, Task | None], float]] = {"val": score_val, "tr
 class Candidate:
     """Train from ``snapshot`` with ``lr`` until iteration ``until``, then score by ``score`` (a SCORES name).
 
-    ``text``, ``n_param``, ``seed``, ``total``, ``eval_every``, ``diverge_factor`` and ``device`` are the
-    search's run settings: a candidate evaluates and checks divergence where the search's own run would.
+    ``text``, ``n_param`` and ``config`` are the search's run settings: a candidate evaluates and checks
+    divergence where the search's own run would.
     """
 
-    source: Any  # TaskRef, or (training task, validation task) in this process
+    source: Any  # Holdout, or (training task, validation task) in this process
     snapshot: bytes
     lr: float
     until: int
     score: str
     text: str
     n_param: int
-    seed: int
-    total: int
-    eval_every: int
-    diverge_factor: float
-    device: str
+    config: RunConfig
 
 
 @dataclass
@@ -175,26 +170,24 @@ class Outcome:
     samples: int
 
 
-def new_run(source: Any, text: str, lr: float, n_param: int, seed: int, total: int, eval_every: int,
-            diverge_factor: float, device: str, progress: bool = False) -> _Run:
+def new_run(source: Any, text: str, lr: float, n_param: int, config: RunConfig) -> Run:
     """An engine run of the source's training task under a :class:`SearchLR` at ``lr``."""
     task, _ = resolve(source)
-    return _Run(task, SearchLR(text, lr, n_param), seed, total, eval_every, None, False, diverge_factor, device,
-                progress)
+    return Run(task, SearchLR(text, lr, n_param), config)
 
 
 def run_candidate(c: Candidate) -> Outcome:
     """Continue the run in ``c.snapshot`` with ``c.lr`` up to ``c.until``; score it and snapshot its end."""
-    run = new_run(c.source, c.text, c.lr, c.n_param, c.seed, c.total, c.eval_every, c.diverge_factor, c.device)
+    run = new_run(c.source, c.text, c.lr, c.n_param, c.config)
     run.restore(unpack(c.snapshot))
     iterations, samples = segment(run, c.lr, c.until)
     score = -math.inf if run.status == "diverged" else SCORES[c.score](run, resolve(c.source)[1])
     return Outcome(score, pack(run.state()), run.status, iterations, samples)
 
 
-def segment(run: _Run, lr: float, until: int) -> tuple[int, int]:
+def segment(run: Run, lr: float, until: int) -> tuple[int, int]:
     """Train ``run`` with ``lr`` up to iteration ``until``; the iterations and samples that took."""
     run.controller.set(lr, run.step)
     step, samples = run.step, run.samples
-    run.run(until=until)
+    run.run_until(until)
     return run.step - step, run.samples - samples

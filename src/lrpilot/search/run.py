@@ -1,7 +1,7 @@
 """Running a search: its main run (the trajectory it keeps), its executor, and the compute it spends.
 
 :func:`run_search` is what ``lrpilot train --policy "stpt(...)"`` calls. The result is an ordinary
-:class:`lrpilot.engine.RunResult` (metrics and curves of the kept trajectory), whose cost counts
+:class:`lrpilot.records.RunResult` (metrics and curves of the kept trajectory), whose cost counts
 every candidate: ``iterations`` and ``samples`` trained in all, ``epoch_equivalents`` (samples
 over the training set's size), ``wall_s`` and ``workers``; ``epochs`` is the trajectory's length.
 """
@@ -9,21 +9,23 @@ over the training set's size), ``wall_s`` and ``workers``; ``epochs`` is the tra
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from typing import Any, Iterator
 
 import torch
 
-from lrpilot.engine import RunResult, budget, epoch_samples
+from lrpilot.engine import RunConfig, budget, epoch_samples
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import build, lookup
-from lrpilot.policy.text import parse
 from lrpilot.execution.executors import Executor, InProcess, make_executor
-from lrpilot.search.candidate import (Candidate, Outcome, TaskRef, hold_out, new_run, resolve, run_candidate,
-                                      segment)
 from lrpilot.execution.parallel import data_parallel
 from lrpilot.execution.snapshot import pack, unpack
+from lrpilot.policy.base import build, lookup
+from lrpilot.policy.text import parse
+from lrpilot.records import RunResult
+from lrpilot.search.candidate import Candidate, Holdout, Outcome, hold_out, new_run, resolve, run_candidate, segment
+from lrpilot.tasks import TaskRef
 from lrpilot.tasks.base import Task
 
 
@@ -35,11 +37,12 @@ def is_search(text: str | None) -> bool:
 class Search:
     """One search in progress: the main run, which holds the kept trajectory, and the candidates it branches."""
 
-    def __init__(self, source: Any, spec: Any, executor: Executor, seed: int, total: int, eval_every: int | None,
-                 diverge_factor: float, device: str | None, progress: bool):
+    def __init__(self, source: Any, spec: Any, executor: Executor, config: RunConfig):
         self.source, self.executor = source, executor
-        self.main = new_run(source, str(spec), spec.k0, spec.n_param, seed, total, eval_every, diverge_factor,
-                            device, progress and executor.leader)
+        self.main = new_run(source, str(spec), spec.k0, spec.n_param,
+                            dataclasses.replace(config, progress=config.progress and executor.leader))
+        # the candidates' settings: the main run's, on the device it resolved, without a progress bar
+        self.config = dataclasses.replace(config, device=str(self.main.device), progress=False)
         if executor.distributed:
             data_parallel(self.main)
         self.iterations = self.samples = 0
@@ -49,6 +52,11 @@ class Search:
     def iters_per_epoch(self) -> int:
         """Iterations in an epoch of the training task (validation slice held out)."""
         return self.main.task.iters_per_epoch
+
+    @property
+    def total(self) -> int:
+        """The budget of the main run in iterations."""
+        return self.config.total
 
     @property
     def running(self) -> bool:
@@ -62,8 +70,8 @@ class Search:
     def branch(self, starts: list[tuple[bytes, float]], until: int, score: str) -> list[Outcome]:
         """Train a candidate from each (snapshot, LR) up to iteration ``until`` on the executor; their outcomes."""
         m = self.main
-        candidates = [Candidate(self.source, snapshot, lr, until, score, m.policy_text, m.controller.n_param, m.seed,
-                                m.total, m.eval_every, m.diverge_factor, str(m.device)) for snapshot, lr in starts]
+        candidates = [Candidate(self.source, snapshot, lr, until, score, m.policy_text, m.controller.n_param,
+                                self.config) for snapshot, lr in starts]
         outcomes = self.executor.map(run_candidate, candidates)
         self.iterations += sum(o.iterations for o in outcomes)
         self.samples += sum(o.samples for o in outcomes)
@@ -99,14 +107,14 @@ class Search:
         return result
 
 
-def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None = None, epochs: float | None = None,
+def run_search(task: str | TaskRef | Task, text: str, *, seed: int = 0, steps: int | None = None, epochs: float | None = None,
                eval_every: int | None = None, data_dir: str | None = None, executor: str | Executor | None = None,
                workers: int | None = None, diverge_factor: float = 10.0, device: str | None = None,
                progress: bool = False) -> RunResult | None:
     """Run the search ``text`` (``stpt(...)``, ``alr(...)``) on ``task`` and return its run (None on ranks > 0).
 
-    ``task`` is a task name (or ``module:function``), which every executor can rebuild in its workers,
-    or a Task object (in-process only). ``executor``: "inprocess", "local", "ray", "torchrun" or an
+    ``task`` is a task name (or ``module:function``) or a :class:`TaskRef`, which every executor can
+    rebuild in its workers, or a Task object (in-process only). ``executor``: "inprocess", "local", "ray", "torchrun" or an
     :class:`Executor` the caller owns; default: torchrun under ``torchrun``, else local with
     ``workers`` > 1, else in-process.
     """
@@ -116,8 +124,8 @@ def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None 
     spec = build(parse(text))
     ex = executor if isinstance(executor, Executor) else make_executor(executor, workers)
     with ex:  # its workers serve every epoch's candidates
-        if isinstance(task, str):
-            source: Any = TaskRef(task, data_dir, spec.holdout, seed)
+        if isinstance(task, (str, TaskRef)):
+            source: Any = Holdout(TaskRef.of(task, data_dir), spec.holdout, seed)
         elif isinstance(ex, InProcess):
             source = hold_out(task, spec.holdout, seed) if spec.holdout else (task, None)
         else:
@@ -125,8 +133,9 @@ def run_search(task: str | Task, text: str, *, seed: int = 0, steps: int | None 
                                f"give the task's name (or module:function), not a {type(task).__name__} object")
         if ex.distributed and torch.cuda.is_available() and device is None:
             device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
-        total = budget(resolve(source)[0], steps, epochs)
-        search = Search(source, spec, ex, seed, total, eval_every, diverge_factor, device, progress)
+        config = RunConfig(total=budget(resolve(source)[0], steps, epochs), seed=seed, eval_every=eval_every,
+                           diverge_factor=diverge_factor, device=device, progress=progress)
+        search = Search(source, spec, ex, config)
         spec.drive(search)
         result = search.finish()
         return result if ex.leader else None

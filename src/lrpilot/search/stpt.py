@@ -130,7 +130,7 @@ class Stpt(Configured):
 
     def drive(self, s: Any) -> None:
         """Algorithm 1 on the search ``s`` (:class:`lrpilot.search.run.Search`), recording every epoch."""
-        ipe, total = s.iters_per_epoch, s.main.total
+        ipe, total = s.iters_per_epoch, s.total
         alpha = self.alpha if isinstance(self.alpha, int) else max(1, half_up(self.alpha * ipe))
         lr = self.k0
         for e, phase in enumerate(self.phases(math.ceil(total / ipe))):

@@ -3,7 +3,8 @@
 ``Store(url)`` opens (creating or migrating) the store; see :mod:`lrpilot.store.base` for the contract.
 """
 
-from lrpilot.store.base import RunRecord, Storage
+from lrpilot.records import RunRecord
+from lrpilot.store.base import Storage
 from lrpilot.store.store import Store
 from lrpilot.store.urls import default_path, mask, resolve
 

@@ -1,4 +1,4 @@
-"""The storage contract every backend honours, and the record a query returns.
+"""The storage contract every backend honours (a query returns :class:`~lrpilot.records.RunRecord` objects).
 
 Contract (checked for every backend by ``tests/store/test_conformance.py``):
 
@@ -21,34 +21,9 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
 from __future__ import annotations
 
 import abc
-from dataclasses import asdict, dataclass
 from typing import Any
 
-
-@dataclass
-class RunRecord:
-    """One stored run: the fields of :class:`~lrpilot.engine.RunResult` plus the store's own."""
-
-    id: int
-    task: str
-    policy: str
-    seed: int
-    budget: int
-    status: str
-    metrics: dict[str, Any] | None
-    cost: dict[str, Any] | None
-    curves: dict[str, list]
-    record: dict[str, Any] | None
-    host: str | None
-    created_at: float
-    started_at: float | None
-    heartbeat_at: float | None
-    finished_at: float | None
-    purpose: str = "bench"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The record as a plain dict (NaN and infinity kept as floats)."""
-        return asdict(self)
+from lrpilot.records import RunRecord
 
 
 class Storage(abc.ABC):
@@ -72,7 +47,7 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def finish(self, run_id: int, result: Any) -> bool:
-        """Write a held run's :class:`~lrpilot.engine.RunResult`; False (nothing written) if it was finished."""
+        """Write a held run's :class:`~lrpilot.records.RunResult`; False (nothing written) if it was finished."""
 
     @abc.abstractmethod
     def release(self, run_id: int) -> None:

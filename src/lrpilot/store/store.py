@@ -13,8 +13,9 @@ from typing import Any, Callable, TypeVar
 import sqlalchemy as sa
 
 from lrpilot.errors import LRPilotError
+from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
-from lrpilot.store.base import RunRecord, Storage
+from lrpilot.store.base import Storage
 from lrpilot.store.engines import INSERTS, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
 

@@ -1,4 +1,5 @@
-"""Tasks by name: the built-in registry, and a user's own task given as ``package.module:function``."""
+"""Tasks by name: the built-in registry, a user's own task given as ``package.module:function``, and
+:class:`TaskRef`, the reference that builds one once per process."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Callable
 from lrpilot.errors import LRPilotError
 from lrpilot.tasks import builtin
 from lrpilot.tasks.base import ClassificationTask, Evaluation, Task
+from lrpilot.tasks.ref import TaskRef
 
-__all__ = ["ClassificationTask", "Evaluation", "Task", "TASKS", "get_task", "list_tasks"]
+__all__ = ["ClassificationTask", "Evaluation", "Task", "TASKS", "TaskRef", "get_task", "list_tasks"]
 
 Factory = Callable[..., Task]
 

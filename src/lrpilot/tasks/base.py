@@ -7,6 +7,7 @@ noisy quadratic model look the same to it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -91,6 +92,9 @@ class ClassificationTask(Task):
     ``train`` and ``test`` are ``(inputs, labels)`` pairs: float inputs of shape
     (N, *input_shape) and int64 labels in [0, num_classes). ``make_model`` builds the network.
     A user's own task (``--task package.module:function``) usually returns one of these.
+    ``meta`` declares what the results store records and recommendation compares: ``dataset`` (default:
+    the task's name) and ``model`` (default: the name of ``make_model_fn``, e.g. its class; None for a
+    lambda); ``input_shape``, ``n_train``, ``n_test`` and ``num_classes`` are read from the data.
     ``channels_last``: the model and the image inputs (N, C, H, W) use the channels-last memory
     format, which makes 2-D convolutions on CPU several times faster without changing what they compute.
     """
@@ -114,8 +118,8 @@ class ClassificationTask(Task):
         n = len(self.train[1])
         self.iters_per_epoch = -(-n // self.batch_size)
         self.meta = {
-            "dataset": self.name.split("-")[0],
-            "model": self.name.split("-", 1)[-1],
+            "dataset": self.name,
+            "model": _model_name(self.make_model_fn),
             "input_shape": list(self.train[0].shape[1:]),
             "n_train": n,
             "n_test": len(self.test[1]),
@@ -156,3 +160,11 @@ class ClassificationTask(Task):
         logits = torch.cat([model(x[i : i + self.eval_batch_size]) for i in range(0, len(y), self.eval_batch_size)])
         loss = F.cross_entropy(logits, y).item()
         return Evaluation(loss=loss, probs=torch.softmax(logits, dim=1), labels=y)
+
+
+def _model_name(make_model: Callable[[], nn.Module]) -> str | None:
+    """The name of a model factory (a class, a function, or a partial of one); None for a lambda."""
+    while isinstance(make_model, functools.partial):
+        make_model = make_model.func
+    name = getattr(make_model, "__name__", None)
+    return None if name == "<lambda>" else name

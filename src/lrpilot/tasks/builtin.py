@@ -3,7 +3,7 @@
 The tasks on the papers' data sets keep the papers' batch sizes, LRs, weight decays and budgets
 (named at each); the small data-free tasks have budgets chosen so that their fixed LR, with SGD
 and momentum 0.9, reaches the reference accuracy (measured, at each). ``lr`` is the fixed LR of
-the task's default policy, FIX(k0=lr).
+the task's default policy, FIX(k0=lr). Each declares its ``meta``: the data set and the model family.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def make_digits_lenet(seed: int = 0) -> ClassificationTask:
     97-98% test Top-1 in about a second of training on one CPU core."""
     train, test = _digits(seed)
     return ClassificationTask(
-        "digits-lenet", train, test, models.DigitsLeNet, 10, batch_size=32, epochs=15, lr=0.05, weight_decay=5e-4
+        "digits-lenet", train, test, models.DigitsLeNet, 10, batch_size=32, epochs=15, lr=0.05, weight_decay=5e-4,
+        meta={"dataset": "digits", "model": "lenet"},
     )
 
 
@@ -37,7 +38,8 @@ def make_digits_mlp(seed: int = 0) -> ClassificationTask:
     """scikit-learn's 8 x 8 digits with a one-hidden-layer MLP: batch 32, LR 0.05, 20 epochs; 96-98% test Top-1."""
     train, test = _digits(seed)
     return ClassificationTask(
-        "digits-mlp", train, test, models.DigitsMLP, 10, batch_size=32, epochs=20, lr=0.05, weight_decay=5e-4
+        "digits-mlp", train, test, models.DigitsMLP, 10, batch_size=32, epochs=20, lr=0.05, weight_decay=5e-4,
+        meta={"dataset": "digits", "model": "mlp"},
     )
 
 
@@ -49,7 +51,8 @@ def make_mnist1d_mlp() -> ClassificationTask:
     """
     train, test = _mnist1d()
     return ClassificationTask(
-        "mnist1d-mlp", train, test, models.Mnist1dMLP, 10, batch_size=100, epochs=100, lr=0.1, weight_decay=5e-4
+        "mnist1d-mlp", train, test, models.Mnist1dMLP, 10, batch_size=100, epochs=100, lr=0.1, weight_decay=5e-4,
+        meta={"dataset": "mnist1d", "model": "mlp"},
     )
 
 
@@ -60,7 +63,8 @@ def make_mnist1d_cnn() -> ClassificationTask:
     """
     train, test = _mnist1d()
     return ClassificationTask(
-        "mnist1d-cnn", train, test, models.Mnist1dCNN, 10, batch_size=100, epochs=100, lr=0.1, weight_decay=5e-4
+        "mnist1d-cnn", train, test, models.Mnist1dCNN, 10, batch_size=100, epochs=100, lr=0.1, weight_decay=5e-4,
+        meta={"dataset": "mnist1d", "model": "cnn"},
     )
 
 
@@ -79,6 +83,7 @@ def make_mnist_lenet(data_dir: str | Path | None = None, batch_size: int = 100, 
     return ClassificationTask(
         "mnist-lenet", train, test, functools.partial(models.MnistLeNet, init=init), 10, batch_size=batch_size,
         epochs=10_000 / iters_per_epoch, lr=0.01, weight_decay=5e-4, eval_every=500, channels_last=True,
+        meta={"dataset": "mnist", "model": "lenet"},
     )
 
 
@@ -87,26 +92,28 @@ def make_cifar10_cnn3(data_dir: str | Path | None = None) -> ClassificationTask:
     decay 0.004, 10 epochs (Caffe's 4,000 + 1,000 iterations)."""
     train, test = _cifar10("cifar10-cnn3", data_dir)
     return ClassificationTask(
-        "cifar10-cnn3", train, test, models.CifarCNN3, 10, batch_size=100, epochs=10, lr=0.001, weight_decay=0.004
+        "cifar10-cnn3", train, test, models.CifarCNN3, 10, batch_size=100, epochs=10, lr=0.001, weight_decay=0.004,
+        meta={"dataset": "cifar10", "model": "cnn3"},
     )
 
 
 def make_cifar10_resnet20(data_dir: str | Path | None = None) -> ClassificationTask:
     """CIFAR-10 with He et al.'s ResNet-20 and their recipe (see :func:`_cifar10_resnet`)."""
-    return _cifar10_resnet("cifar10-resnet20", models.resnet20, data_dir)
+    return _cifar10_resnet("cifar10-resnet20", "resnet20", models.resnet20, data_dir)
 
 
 def make_cifar10_resnet32(data_dir: str | Path | None = None) -> ClassificationTask:
     """CIFAR-10 with He et al.'s ResNet-32 and their recipe (see :func:`_cifar10_resnet`)."""
-    return _cifar10_resnet("cifar10-resnet32", models.resnet32, data_dir)
+    return _cifar10_resnet("cifar10-resnet32", "resnet32", models.resnet32, data_dir)
 
 
-def _cifar10_resnet(name: str, make_model, data_dir: str | Path | None) -> ClassificationTask:
+def _cifar10_resnet(name: str, model: str, make_model, data_dir: str | Path | None) -> ClassificationTask:
     """He et al. (2016, §4.2): batch 128, LR 0.1, momentum 0.9, weight decay 1e-4, crop-and-flip augmentation,
     164 epochs (their 64,000 iterations on the 50,000 training images)."""
     train, test = _cifar10(name, data_dir)
     return AugmentedClassificationTask(
-        name, train, test, make_model, 10, batch_size=128, epochs=164, lr=0.1, weight_decay=1e-4
+        name, train, test, make_model, 10, batch_size=128, epochs=164, lr=0.1, weight_decay=1e-4,
+        meta={"dataset": "cifar10", "model": model},
     )
 
 

@@ -1,0 +1,83 @@
+"""The records every layer passes around: a finished run (:class:`RunResult`) and a stored one (:class:`RunRecord`).
+
+Plain data, no torch: the engine and the searches return a RunResult, the store keeps it and
+gives back RunRecords, ranking, recommendation and reports read those.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunResult:
+    """One finished training run: identity, status, LRBench metrics, cost, curves, the controller's record
+    (an adaptive one's ``trajectory``, ``[[step, lr], ...]``) and the budget in iterations it was given."""
+
+    task: str
+    policy: str
+    seed: int
+    status: str
+    metrics: dict[str, Any]
+    cost: dict[str, Any]
+    curves: dict[str, list]
+    record: dict[str, Any] = field(default_factory=dict)
+    budget: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: NaN and infinity become None."""
+        return _json_safe({"task": self.task, "policy": self.policy, "seed": self.seed, "status": self.status,
+                           "budget": self.budget, "metrics": self.metrics, "cost": self.cost, "curves": self.curves,
+                           "record": self.record})
+
+    def summary(self) -> str:
+        """A few human-readable lines."""
+        m, c = self.metrics, self.cost
+        lines = [f"{self.task}  {self.policy}  seed {self.seed}: {self.status}"]
+        if m.get("top1") is not None:
+            lines.append(f"  Top-1 {m['top1']:.2f}%  (best {m['best_top1']:.2f}% at iteration {m['iters_at_best']})  "
+                         f"Top-5 {m['top5']:.2f}%  AC {m['ac']:.4f}  CD {m['cd']:.4f}  CDAC {m['cdac']:.4f}")
+        if m.get("test_loss") is not None:
+            ld = "" if m.get("ld") is None else f"  LD {m['ld']:.4f}"
+            lines.append(f"  test loss {m['test_loss']:.4f}  train loss {m['train_loss']:.4f}{ld}  #Param {m['n_param']}")
+        lines.append(f"  {c['iterations']} iterations, {c['samples']} samples ({c['epoch_equivalents']:.2f} "
+                     f"epoch-equivalents), {c['wall_s']:.1f} s on {c['workers']} worker(s)")
+        return "\n".join(lines)
+
+
+@dataclass
+class RunRecord:
+    """One stored run: the fields of :class:`RunResult` plus the store's own."""
+
+    id: int
+    task: str
+    policy: str
+    seed: int
+    budget: int
+    status: str
+    metrics: dict[str, Any] | None
+    cost: dict[str, Any] | None
+    curves: dict[str, list]
+    record: dict[str, Any] | None
+    host: str | None
+    created_at: float
+    started_at: float | None
+    heartbeat_at: float | None
+    finished_at: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a plain dict (NaN and infinity kept as floats)."""
+        return asdict(self)
+
+
+def _json_safe(x: Any) -> Any:
+    """``x`` (dicts, lists and scalars) with NaN and infinity replaced by None, for strict JSON."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
