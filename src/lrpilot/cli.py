@@ -94,7 +94,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from lrpilot.engine import train
-    from lrpilot.report.files import atomic_path
+    from lrpilot.files import atomic_path
     from lrpilot.search.run import is_search, run_search
     from lrpilot.tasks import get_task
 

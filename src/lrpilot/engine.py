@@ -23,6 +23,7 @@ import torch
 
 from lrpilot.controllers.base import Context, Controller, ScheduleController, make_controller
 from lrpilot.errors import LRPilotError
+from lrpilot.files import atomic_path
 from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
@@ -304,10 +305,8 @@ class _Run:
         if self.checkpoint is None:
             return
         state = {"identity": self._identity(), **self.state(), "result": None if result is None else result.to_dict()}
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint)
+        with atomic_path(self.checkpoint) as tmp:
+            torch.save(state, tmp)
 
     def _load(self) -> None:
         state = torch.load(self.checkpoint, weights_only=True, map_location=self.device)

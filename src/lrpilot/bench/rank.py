@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any, Iterable, Sequence
 
 from lrpilot.errors import LRPilotError
-from lrpilot.report.files import atomic_path
+from lrpilot.files import atomic_path
 from lrpilot.store.base import RunRecord
 from lrpilot.store.schema import FINISHED
 

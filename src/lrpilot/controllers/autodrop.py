@@ -46,8 +46,7 @@ from torch import Tensor, nn
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
 from lrpilot.angles import AngleTracker, flat_params
-from lrpilot.policy.base import (Entry, check_count, check_count_or_fraction, check_keys, check_number, half_up,
-                                 register)
+from lrpilot.policy.base import Entry, check_count, check_count_or_fraction, check_keys, check_number, half_up
 from lrpilot.policy.text import Call, render
 from lrpilot.controllers.scheduler import set_lr
 
@@ -238,6 +237,6 @@ def _build(c: Call) -> AutoDrop:
     return AutoDrop(**c.kwargs)
 
 
-register(Entry(_OWNER, "controller", _build, ("k0", "rho", *_DEFAULTS), "6",
-               "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more epochs of weighted parameter "
-               "averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)", _EXAMPLE))
+ENTRY = Entry(_OWNER, "controller", _build, ("k0", "rho", *_DEFAULTS), "6",
+              "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more epochs of weighted parameter "
+              "averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)", _EXAMPLE)

@@ -51,7 +51,7 @@ from torch.func import functional_call
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_count, check_keys, check_number, register
+from lrpilot.policy.base import Entry, check_count, check_keys, check_number
 from lrpilot.policy.text import Call, fmt_number, render
 from lrpilot.controllers.scheduler import set_lr
 
@@ -399,6 +399,6 @@ def _build(c: Call) -> FactorController:
     return FactorController(**c.kwargs)
 
 
-register(Entry(_OWNER, "controller", _build, ("k0", "factors", "batch", "every", "norm", "score", "bounds"), "3",
-               "factor scoring (Kim and Yu, Algorithm 1): per epoch, LR *= weighted geometric mean of the "
-               "factors, scored exp(-minmax(loss at LR*f))", _EXAMPLE))
+ENTRY = Entry(_OWNER, "controller", _build, ("k0", "factors", "batch", "every", "norm", "score", "bounds"), "3",
+              "factor scoring (Kim and Yu, Algorithm 1): per epoch, LR *= weighted geometric mean of the "
+              "factors, scored exp(-minmax(loss at LR*f))", _EXAMPLE)

@@ -18,7 +18,7 @@ from typing import Any
 
 from lrpilot.controllers.factor import FACTOR_LISTS
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_keys, check_number, register
+from lrpilot.policy.base import Entry, check_keys, check_number
 from lrpilot.policy.text import Call, fmt_number, render
 from lrpilot.search.stpt import lr_bounds, scaled
 
@@ -88,6 +88,6 @@ def _build(c: Call) -> Alr:
     return Alr(**c.kwargs)
 
 
-register(Entry(_OWNER, "search", _build, ("k0", *_DEFAULTS), "3",
-               "ALR beam tree: each epoch every beam member trains the epoch with LR x r_n for each scale factor; "
-               "the M branches with the lowest training loss are the next beam", _EXAMPLE))
+ENTRY = Entry(_OWNER, "search", _build, ("k0", *_DEFAULTS), "3",
+              "ALR beam tree: each epoch every beam member trains the epoch with LR x r_n for each scale factor; "
+              "the M branches with the lowest training loss are the next beam", _EXAMPLE)

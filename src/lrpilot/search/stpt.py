@@ -31,7 +31,7 @@ import math
 from typing import Any
 
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, check_count_or_fraction, check_keys, check_number, half_up, register
+from lrpilot.policy.base import Entry, check_count_or_fraction, check_keys, check_number, half_up
 from lrpilot.policy.text import Call, render
 
 #: Table 3's LR sets: multipliers of the current LR.
@@ -186,7 +186,7 @@ def _build(c: Call) -> Stpt:
     return Stpt(**c.kwargs)
 
 
-register(Entry(_OWNER, "search", _build, ("k0", *_DEFAULTS), "5",
-               "STPT (Algorithm 1): each epoch, pre-train alpha iterations with each LR of the set (multipliers of "
-               "the current LR: narrow, middle, wide, mix) from one snapshot, keep the best-scoring, main-train "
-               "the rest of the epoch with it", _EXAMPLE))
+ENTRY = Entry(_OWNER, "search", _build, ("k0", *_DEFAULTS), "5",
+              "STPT (Algorithm 1): each epoch, pre-train alpha iterations with each LR of the set (multipliers of "
+              "the current LR: narrow, middle, wide, mix) from one snapshot, keep the best-scoring, main-train "
+              "the rest of the epoch with it", _EXAMPLE)
