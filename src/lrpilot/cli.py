@@ -17,7 +17,7 @@ from lrpilot import __version__
 from lrpilot.bench.rank import ORDERS, rank
 from lrpilot.bench.suite import SUITES, suite
 from lrpilot.errors import LRPilotError
-from lrpilot.execution.executors import DEFAULT as DEFAULT_EXECUTOR, EXECUTORS, make_executor
+from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
 
 HEADINGS = {"function": "LR functions (LRBench Table I)", "composite": "Composition",
@@ -105,7 +105,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--executor", choices=list(EXECUTORS), default=None,
                    help=f"where a search (stpt, alr) runs its candidates: {_executors(EXECUTORS)} "
-                        f"(default: {DEFAULT_EXECUTOR})")
+                        f"(default: {DEFAULT_RULE})")
     p.add_argument("--workers", type=int, default=None, help="worker processes of a search's local or ray executor")
 
 

@@ -365,11 +365,12 @@ EXECUTORS: dict[str, ExecutorEntry] = {
                          "Ray tasks (pip install 'lrpilot[ray]')", jobs=True, address=True),
     "torchrun": ExecutorEntry(_distributed, "the torch.distributed ranks that torchrun starts"),
 }
-DEFAULT = "torchrun under torchrun, local with --workers > 1, else inprocess"  # make_executor's choice, in words
+# make_executor's choice when no name is given, in words
+DEFAULT_RULE = "torchrun under torchrun, local with --workers > 1, else inprocess"
 
 
 def make_executor(name: str | None = None, workers: int | None = None, address: str | None = None) -> Executor:
-    """The executor called ``name`` with ``workers`` workers (default: see :data:`DEFAULT`); ``address``: a Ray
+    """The executor called ``name`` with ``workers`` workers (default: see :data:`DEFAULT_RULE`); ``address``: a Ray
     cluster's."""
     if name is None:
         name = "torchrun" if _under_torchrun() else "local" if workers and workers > 1 else "inprocess"
