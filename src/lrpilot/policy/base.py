@@ -89,7 +89,9 @@ def lookup(name: str) -> Entry:
     key = name.lower()
     entry = REGISTRY.get(key)
     if entry is None:
-        known = ", ".join(e.name if isinstance(e, Entry) else k for k, e in REGISTRY.items())
+        place = {k: KINDS.index(e.kind) if isinstance(e, Entry) else len(KINDS) for k, e in REGISTRY.items()}
+        known = ", ".join(e.name if isinstance(e, Entry) else k  # those not imported yet last
+                          for k, e in sorted(REGISTRY.items(), key=lambda kv: place[kv[0]]))
         raise LRPilotError(f"unknown policy {name!r}; known: {known} (see `lrpilot policies`)")
     if isinstance(entry, str):
         module, attribute = entry.split(":")
