@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
-from lrpilot.cli import main
+from lrpilot.bench.rank import ORDERS
+from lrpilot.bench.suite import SUITES
+from lrpilot.cli import build_parser, main
+from lrpilot.execution.executors import EXECUTORS, ExecutorEntry, InProcess
 
 
 def test_policies_json_lists_the_13_functions_with_table_I_param_counts(capsys):
@@ -20,6 +23,25 @@ def test_policies_json_lists_the_13_functions_with_table_I_param_counts(capsys):
     for r in rows.values():  # every example given parses (controllers and searches build a spec, not a policy)
         if r["kind"] not in ("controller", "search"):
             assert str(lrpilot.policy(r["example"]))
+
+
+def test_version_and_usage_errors_are_one_line(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == "lrpilot 0.1.0"
+    assert main(["rank", "--task", "x", "--by", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lrpilot rank: error: argument --by: invalid choice: 'nope'") and err.count("\n") == 1
+
+
+def test_choices_come_from_the_registries(monkeypatch):
+    monkeypatch.setitem(EXECUTORS, "serial", ExecutorEntry(lambda workers, address: InProcess(), "in turn", jobs=True))
+    monkeypatch.setitem(SUITES, "fix1", lambda total, k_low, k_high, best: ["FIX(k0=0.1)"])
+    monkeypatch.setitem(ORDERS, "top5", (("top5", True),))
+    parse = build_parser().parse_args
+    args = parse(["bench", "--task", "t", "--suite", "fix1", "--by", "top5", "--executor", "serial"])
+    assert (args.suite, args.by, args.executor) == ("fix1", "top5", "serial")
+    assert parse(["train", "--task", "t", "--executor", "serial"]).executor == "serial"
+    assert parse(["report", "--task", "t", "--by", "top5"]).by == "top5"
 
 
 def test_plot_writes_a_png(tmp_path, capsys):

@@ -1,10 +1,18 @@
 """lrpilot: find, compare and adapt learning-rate policies for PyTorch training."""
 
+from typing import Any
+
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy, policy, policy_from_dict
-from lrpilot.controllers.scheduler import PolicyScheduler
-from lrpilot import controllers  # noqa: E402,F401,I001  (registers the controller names: autodrop, factor)
-from lrpilot import search  # noqa: E402,F401,I001  (registers the search names: stpt, alr)
 
 __version__ = "0.1.0"
 __all__ = ["LRPilotError", "Policy", "PolicyScheduler", "policy", "policy_from_dict", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``PolicyScheduler`` imported on first use, so that ``import lrpilot`` (and the CLI) needs no torch."""
+    if name == "PolicyScheduler":
+        from lrpilot.controllers.scheduler import PolicyScheduler
+
+        return PolicyScheduler
+    raise AttributeError(f"module 'lrpilot' has no attribute {name!r}")

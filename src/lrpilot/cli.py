@@ -1,6 +1,8 @@
 """The ``lrpilot`` command line: each subcommand is a thin call into the library.
 
-A user error (:class:`lrpilot.LRPilotError`) becomes one line on stderr and exit status 2.
+A user error (:class:`lrpilot.LRPilotError`, or a bad argument) becomes one line on stderr and exit status 2.
+Each command imports its machinery when it runs, so that the commands that train nothing import no torch;
+the choices of --executor, --suite and --by come from their registries.
 """
 
 from __future__ import annotations
@@ -11,8 +13,25 @@ import os
 import sys
 from typing import Callable
 
+from lrpilot import __version__
+from lrpilot.bench.rank import ORDERS, rank
+from lrpilot.bench.suite import SUITES, suite
 from lrpilot.errors import LRPilotError
-from lrpilot.execution.executors import EXECUTORS
+from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
+from lrpilot.files import atomic_path
+
+HEADINGS = {"function": "LR functions (LRBench Table I)", "composite": "Composition",
+            "controller": "Controllers (adapt the LR online)",
+            "search": "Searches (branch training, keep the best; lrpilot train --executor/--workers)"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit status 2, as the commands' errors."""
+
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
 
 def _add_json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for programs")
@@ -27,13 +46,11 @@ def _run_policies(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     width = max(len(r["name"]) for r in rows)
-    for kind in ("function", "composite", "controller", "search"):
+    for kind, heading in HEADINGS.items():
         group = [r for r in rows if r["kind"] == kind]
         if not group:
             continue
-        print({"function": "LR functions (LRBench Table I)", "composite": "Composition",
-               "controller": "Controllers (adapt the LR online)",
-               "search": "Searches (branch training, keep the best; lrpilot train --executor/--workers)"}[kind])
+        print(heading)
         for r in group:
             print(f"  {r['name']:<{width}}  #Param {r['n_param']:<6} {r['description']}")
             print(f"  {'':<{width}}  e.g. {r['example']}")
@@ -86,16 +103,15 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diverge-factor", type=float, default=10.0, help="a loss above this multiple of the first one is divergence")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--executor", choices=EXECUTORS, default=None,
-                   help="where a search (stpt, alr) runs its candidates (default: torchrun under torchrun, "
-                        "local with --workers > 1, else inprocess)")
+    p.add_argument("--executor", choices=list(EXECUTORS), default=None,
+                   help=f"where a search (stpt, alr) runs its candidates: {_executors(EXECUTORS)} "
+                        f"(default: {DEFAULT_RULE})")
     p.add_argument("--workers", type=int, default=None, help="worker processes of a search's local or ray executor")
 
 
 def _run_train(args: argparse.Namespace) -> int:
     from lrpilot.distill import attach
     from lrpilot.engine import train
-    from lrpilot.report.files import atomic_path
     from lrpilot.search.run import is_search, run_search
     from lrpilot.tasks import TaskRef
 
@@ -138,10 +154,18 @@ def _add_db(p: argparse.ArgumentParser) -> None:
                         "(default: $LRPILOT_DB, else ~/.local/share/lrpilot/results.db)")
 
 
+def _executors(entries: dict) -> str:
+    return "; ".join(f"{name}: {e.doc}" for name, e in entries.items())
+
+
+def _add_by(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--by", choices=list(ORDERS), default=next(iter(ORDERS)), help=f"{what} (default %(default)s)")
+
+
 def _add_workers(p: argparse.ArgumentParser) -> None:
+    jobs = {name: e for name, e in EXECUTORS.items() if e.jobs}
     p.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core; Ray: its CPUs)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local worker processes, or Ray tasks (pip install 'lrpilot[ray]')")
+    p.add_argument("--executor", choices=list(jobs), default=next(iter(jobs)), help=_executors(jobs))
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -165,8 +189,6 @@ def _open_store(args: argparse.Namespace):
 
 
 def _executor(args: argparse.Namespace):
-    from lrpilot.execution.executors import make_executor
-
     return make_executor(args.executor, args.workers, args.address)
 
 
@@ -181,13 +203,13 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--policies", nargs="+", metavar="POLICY", help="policy or controller texts")
     which.add_argument("--policy-file", metavar="FILE", help="YAML file: a list of policy texts (or {policies: [...]})")
-    which.add_argument("--suite", choices=("lrbench13",), help="the 13 LRBench functions scaled to the task "
-                       "(by its stored range test, else its default LR)")
+    which.add_argument("--suite", choices=list(SUITES), help="a suite of policies scaled to the task (by its "
+                       "stored range test, else its default LR)")
     p.add_argument("--repeats", type=int, default=3, help="seeds 0..R-1 per policy (default 3)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
     budget.add_argument("--steps", type=int, help="training budget in iterations")
-    p.add_argument("--by", default="utility", help="ranking of the final table: utility, cost, robustness or score")
+    _add_by(p, "ranking of the final table")
     p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     _add_workers(p)
@@ -200,7 +222,6 @@ def _bench_policies(args: argparse.Namespace, store, task) -> list[str]:
     if args.policy_file:
         return _read_policy_file(args.policy_file)
     from lrpilot.bench.range_test import latest
-    from lrpilot.bench.suite import suite
     from lrpilot.engine import budget
 
     found = latest(store, task.name)
@@ -227,7 +248,6 @@ def _read_policy_file(path: str) -> list[str]:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from lrpilot.bench.rank import rank
     from lrpilot.bench.runner import bench
     from lrpilot.tasks import TaskRef
 
@@ -236,7 +256,6 @@ def _run_bench(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         policies = _bench_policies(args, store, task)
         executor = _executor(args)
-        rank([], args.by)  # a bad --by fails before any training
         done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
                      data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
                      progress=_progress(args))
@@ -248,7 +267,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
-    p.add_argument("--by", default="utility", help="utility, cost, robustness or score (default utility)")
+    _add_by(p, "ranking")
     p.add_argument("--top", type=int, default=None, help="the first N policies of each budget")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON for programs")
@@ -257,8 +276,6 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
 
 
 def _run_rank(args: argparse.Namespace) -> int:
-    from lrpilot.bench.rank import rank
-
     with _open_store(args) as store:
         ranking = rank(store.runs(task=args.task, purpose="bench", curves=False), args.by, args.top, task=args.task)
     if args.json:
@@ -345,7 +362,7 @@ def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
     p.add_argument("-o", "--output", default="report.html", help="report file: .html (self-contained) or .md "
                    "(the range tests' short runs appear in their own plots, not in the table)")
-    p.add_argument("--by", default="utility", help="ranking: utility, cost, robustness or score")
+    _add_by(p, "ranking")
     p.add_argument("--top", type=int, default=10, help="policies in the figures (default 10)")
     _add_db(p)
 
@@ -409,9 +426,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="lrpilot", description="Find, compare and adapt learning-rate policies.")
-    from lrpilot import __version__
-
+    parser = _Parser(prog="lrpilot", description="Find, compare and adapt learning-rate policies.")
     parser.add_argument("--version", action="version", version=f"lrpilot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_args, run, help_text) in COMMANDS.items():
@@ -423,7 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lrpilot`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a bad argument (its one line already printed)
+        return e.code or 0
     try:
         return args.run(args) or 0
     except LRPilotError as e:

@@ -28,6 +28,7 @@ import torch
 from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.controllers.base import Context, Controller, make_controller
 from lrpilot.errors import LRPilotError
+from lrpilot.files import atomic_path
 from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.records import RunResult
@@ -297,10 +298,8 @@ class Run:
         if self.checkpoint is None:
             return
         state = {"identity": self._identity(), **self.state(), "result": None if result is None else result.to_dict()}
-        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint)
+        with atomic_path(self.checkpoint) as tmp:
+            torch.save(state, tmp)
 
     def _load(self) -> None:
         state = torch.load(self.checkpoint, weights_only=True, map_location=self.device)

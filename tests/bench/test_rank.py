@@ -9,7 +9,8 @@ import math
 
 import pytest
 
-from lrpilot.bench.rank import FIELDS, rank
+from lrpilot.bench.rank import FIELDS, ORDERS, describe, rank
+from lrpilot.records import RunResult
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.store import Store
@@ -84,6 +85,13 @@ def test_score_formula():
     (alone,) = rank([a], by="score").rows
     assert alone.score == pytest.approx(1.0)
     assert "score" in ranking.table()[0] and "score" not in rank([a]).table()[0]
+
+
+def test_a_new_order_is_one_entry_in_orders(monkeypatch):
+    monkeypatch.setitem(ORDERS, "top5", (("top5", True), ("best_top1", False)))
+    runs = [rec("A", top5=99.0), rec("B", top5=99.5)]
+    assert order(rank(runs, "top5")) == ["B", "A"]
+    assert describe("top5") == "Top-5 desc, best_top1 asc"
 
 
 @pytest.mark.parametrize("by", ["utility", "cost", "robustness", "score"])

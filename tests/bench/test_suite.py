@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import lrpilot
-from lrpilot.bench.suite import lrbench13, suite
+from lrpilot.bench.suite import SUITES, lrbench13, suite
 from lrpilot.errors import LRPilotError
 
 NAMES = ("FIX", "STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP", "COS")
@@ -86,3 +86,8 @@ def test_tiny_budgets_are_refused_and_eight_is_enough():
 def test_unknown_suite_names_the_choices():
     with pytest.raises(LRPilotError, match="unknown suite 'nope': use one of lrbench13"):
         suite("nope", TOTAL, LOW, HIGH)
+
+
+def test_a_new_suite_is_one_entry_in_suites(monkeypatch):
+    monkeypatch.setitem(SUITES, "fix2", lambda total, k_low, k_high, best: [f"FIX(k0={k_low})", f"FIX(k0={k_high})"])
+    assert suite("fix2", TOTAL, LOW, HIGH) == ["FIX(k0=0.005)", "FIX(k0=0.05)"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lrpilot.errors import LRPilotError
-from lrpilot.execution.executors import make_executor
+from lrpilot.execution.executors import EXECUTORS, ExecutorEntry, InProcess, make_executor
 from lrpilot.search.run import run_search
 from lrpilot.tasks import get_task
 
@@ -61,6 +61,15 @@ def test_a_killed_worker_is_a_clear_error_not_a_hang():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 3, r.stderr
     assert "worker process died" in r.stdout and "die" in r.stdout
+
+
+def test_a_new_executor_is_one_entry_in_executors(monkeypatch):
+    made = []
+    monkeypatch.setitem(EXECUTORS, "serial", ExecutorEntry(lambda workers, address: made.append(workers) or InProcess(),
+                                                           "one job at a time", jobs=True))
+    assert make_executor("serial", 3).map(len, ["ab", "c"]) == [2, 1] and made == [3]
+    with pytest.raises(LRPilotError, match="--address 'host:1' is for --executor ray"):
+        make_executor("serial", address="host:1")
 
 
 def test_executor_errors(monkeypatch):

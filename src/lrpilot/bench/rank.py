@@ -29,13 +29,13 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any, Iterable, Sequence
 
 from lrpilot.errors import LRPilotError
-from lrpilot.report.files import atomic_path
+from lrpilot.files import atomic_path
 from lrpilot.store.base import RunRecord
-from lrpilot.store.schema import FINISHED
 
 METRICS = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld", "abs_ld", "train_loss",
            "test_loss", "n_param", "iterations", "samples", "epochs", "wall_s")
-ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {  # criterion -> (value, descending) keys in order
+# the rankings (``by``): criterion -> (value, descending) keys in order; a new one is one entry here
+ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {
     "utility": (("top1", True), ("ac", True), ("cd", False), ("cdac", False)),
     "cost": (("iters_at_best", False), ("n_param", False), ("wall_s", False)),
     "robustness": (("abs_ld", False), ("top1", True)),
@@ -143,7 +143,7 @@ class Ranking:
 def describe(by: str) -> str:
     """The ordering ``by`` in words, e.g. ``Top-1 desc, AC desc, CD asc, CDAC asc``."""
     names = {c[1]: c[0].removesuffix(" (%)") for c in COLUMNS} | {"abs_ld": "|LD|", "score": "score"}
-    return ", ".join(f"{names[key]} {'desc' if desc else 'asc'}" for key, desc in ORDERS[_check_by(by)])
+    return ", ".join(f"{names.get(key, key)} {'desc' if desc else 'asc'}" for key, desc in ORDERS[_check_by(by)])
 
 
 def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = None, *,
@@ -152,6 +152,8 @@ def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = No
 
     ``task`` names the task when ``records`` holds none of its finished runs; records of another task are an error.
     """
+    from lrpilot.store.schema import FINISHED  # here: the CLI reads ORDERS for its choices without SQLAlchemy
+
     _check_by(by)
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise LRPilotError(f"top={top!r} must be a whole number >= 1, or None for every policy")

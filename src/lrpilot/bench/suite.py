@@ -4,18 +4,17 @@ The scaling follows LRBench (Section V): decaying functions start at the top of 
 ``[k_low, k_high]`` and end near its bottom; cyclic ones (k0 < k1) move between the two bounds
 with a half cycle of a quarter of the run (two full cycles); COS anneals from k_high to k_low
 over the run; FIX sits at the best constant LR. The range comes from a stored range test, else
-from the task's default LR: ``[lr / 10, lr]``.
+from the task's default LR: ``[lr / 10, lr]``. A new suite is one function of
+``(total, k_low, k_high, best)`` and one entry in :data:`SUITES`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import fmt_sig
-
-SUITES = ("lrbench13",)
-
 
 def lrbench13(total: int, k_low: float, k_high: float, best: float | None = None) -> list[str]:
     """The 13 LRBench functions over ``total`` iterations within ``[k_low, k_high]`` (FIX at ``best``)."""
@@ -47,8 +46,11 @@ def lrbench13(total: int, k_low: float, k_high: float, best: float | None = None
     ]
 
 
+SUITES: dict[str, Callable[[int, float, float, float | None], list[str]]] = {"lrbench13": lrbench13}
+
+
 def suite(name: str, total: int, k_low: float, k_high: float, best: float | None = None) -> list[str]:
     """The policies of suite ``name``."""
     if name not in SUITES:
         raise LRPilotError(f"unknown suite {name!r}: use one of {', '.join(SUITES)}")
-    return lrbench13(total, k_low, k_high, best)
+    return SUITES[name](total, k_low, k_high, best)

@@ -1,3 +1,2 @@
-"""Layer 2: controllers, online rules that watch training and set the LR."""
-
-from lrpilot.controllers import autodrop, factor  # noqa: F401  (register "autodrop" and "factor")
+"""Layer 2: controllers, online rules that watch training and set the LR (names registered in
+:data:`lrpilot.policy.base.REGISTRY`, imported on first use)."""

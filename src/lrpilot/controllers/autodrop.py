@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
 from lrpilot.angles import AngleTracker, flat_params
-from lrpilot.policy.base import Entry, check_number, half_up, register
+from lrpilot.policy.base import Entry, check_number, half_up
 from lrpilot.policy.params import Configured, Param, ParamTable, count, count_or_fraction, number
 from lrpilot.controllers.scheduler import set_lr
 
@@ -226,4 +226,3 @@ ENTRY = Entry(AutoDrop.TABLE.owner, "controller", AutoDrop.from_call, AutoDrop.T
               str(AutoDrop.TABLE.n_param), "AutoDrop (Algorithm 1): when the angular velocity saturates, n_d more "
               "epochs of weighted parameter averaging, then LR *= rho (>= k_min) and theta /= rho (<= theta_max)",
               AutoDrop.TABLE.example)
-register(ENTRY)

@@ -51,7 +51,7 @@ from torch.func import functional_call
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, register
+from lrpilot.policy.base import Entry
 from lrpilot.policy.params import (FACTOR_LISTS, Check, Configured, Param, ParamTable, count, factor_list,
                                    factor_list_number, lr_bounds, number)
 from lrpilot.controllers.scheduler import set_lr
@@ -348,4 +348,3 @@ class FactorController(Configured, Controller):
 ENTRY = Entry(TABLE.owner, "controller", FactorController.from_call, TABLE.names, str(TABLE.n_param),
               "factor scoring (Kim and Yu, Algorithm 1): per epoch, LR *= weighted geometric mean of the "
               "factors, scored exp(-minmax(loss at LR*f))", TABLE.example)
-register(ENTRY)

@@ -13,6 +13,9 @@ seconds (for heartbeats); a worker that dies takes only its own job with it: the
 failed, a new worker takes its place. :meth:`Executor.map` (the searches) returns
 ``[fn(item) for item in items]`` in order, whichever executor runs it, and raises
 :class:`LRPilotError` if any item fails or its worker dies.
+
+The CLI and :func:`make_executor` know the executors by name from :data:`EXECUTORS`: a new one is a
+subclass of :class:`Executor` and one entry there.
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ import signal
 import threading
 import traceback
 from multiprocessing.connection import wait
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
-
-import torch
 
 from lrpilot.errors import LRPilotError
 
@@ -202,6 +204,8 @@ def _stop(workers: list[tuple[Any, Any]]) -> None:
 
 def _serve(conn, threads: int, parent_pid: int, warm: tuple[Callable[..., Any], tuple] | None = None) -> None:
     """A worker: run each (function, job) received until None; exits when its parent is gone."""
+    import torch  # here, not at the top: the CLI reads EXECUTORS without importing torch
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     torch.set_num_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
@@ -233,6 +237,7 @@ class Distributed(Executor):
     distributed = True
 
     def __init__(self):
+        import torch
         import torch.distributed as dist
 
         self.dist = dist
@@ -331,25 +336,49 @@ def _import_ray():
     return ray
 
 
-EXECUTORS = ("inprocess", "local", "ray", "torchrun")
+def _under_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", 1)) > 1
+
+
+def _distributed(workers: int | None, address: str | None) -> Distributed:
+    if not _under_torchrun():
+        raise LRPilotError("the torchrun executor needs the ranks torchrun starts: "
+                           "torchrun --nproc_per_node=N -m lrpilot train ...")
+    return Distributed()
+
+
+@dataclass(frozen=True)
+class ExecutorEntry:
+    """A registered executor: how to make it from ``(workers, address)`` and what the CLI offers it for."""
+
+    make: Callable[[int | None, str | None], Executor]
+    doc: str
+    jobs: bool = False  # runs the store's claimed jobs (bench, range-test, recommend, tune), not only a search's
+    address: bool = False  # takes a cluster address (--address)
+
+
+EXECUTORS: dict[str, ExecutorEntry] = {
+    "inprocess": ExecutorEntry(lambda workers, address: InProcess(), "one job after another in this process"),
+    "local": ExecutorEntry(lambda workers, address: LocalExecutor(workers), "worker processes on this machine",
+                           jobs=True),
+    "ray": ExecutorEntry(lambda workers, address: RayExecutor(address, workers),
+                         "Ray tasks (pip install 'lrpilot[ray]')", jobs=True, address=True),
+    "torchrun": ExecutorEntry(_distributed, "the torch.distributed ranks that torchrun starts"),
+}
+# make_executor's choice when no name is given, in words
+DEFAULT_RULE = "torchrun under torchrun, local with --workers > 1, else inprocess"
 
 
 def make_executor(name: str | None = None, workers: int | None = None, address: str | None = None) -> Executor:
-    """The executor called ``name`` with ``workers`` workers (default: torchrun under ``torchrun``, else
-    local when ``workers`` > 1, else in-process); ``address``: a Ray cluster's."""
-    under_torchrun = int(os.environ.get("WORLD_SIZE", 1)) > 1
+    """The executor called ``name`` with ``workers`` workers (default: see :data:`DEFAULT_RULE`); ``address``: a Ray
+    cluster's."""
     if name is None:
-        name = "torchrun" if under_torchrun else "local" if workers and workers > 1 else "inprocess"
-    if name not in EXECUTORS:
+        name = "torchrun" if _under_torchrun() else "local" if workers and workers > 1 else "inprocess"
+    entry = EXECUTORS.get(name)
+    if entry is None:
         raise LRPilotError(f"unknown executor {name!r}: use one of {', '.join(EXECUTORS)}")
-    if address is not None and name != "ray":
-        raise LRPilotError(f"--address {address!r} is for --executor ray")
+    if address is not None and not entry.address:
+        takes = ", ".join(n for n, e in EXECUTORS.items() if e.address)
+        raise LRPilotError(f"--address {address!r} is for --executor {takes}")
     _check_workers(workers)
-    if name == "torchrun":
-        if not under_torchrun:
-            raise LRPilotError("the torchrun executor needs the ranks torchrun starts: "
-                               "torchrun --nproc_per_node=N -m lrpilot train ...")
-        return Distributed()
-    if name == "inprocess":
-        return InProcess()
-    return LocalExecutor(workers) if name == "local" else RayExecutor(address, workers)
+    return entry.make(workers, address)

@@ -6,7 +6,7 @@ from typing import Any
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import functions, compose  # noqa: F401,I001  (register the names, functions first)
-from lrpilot.policy.base import REGISTRY, Entry, Policy, as_policy, build
+from lrpilot.policy.base import Policy, as_policy, build, entries
 from lrpilot.policy.text import call_from_dict, parse
 
 __all__ = ["Policy", "policy", "policy_from_dict", "entries"]
@@ -27,7 +27,3 @@ def policy_from_dict(d: dict[str, Any]) -> Policy:
     """A policy from the JSON form that :meth:`Policy.to_dict` writes."""
     return as_policy(build(call_from_dict(d)), f"{d!r}")
 
-
-def entries(kind: str | None = None) -> list[Entry]:
-    """The registered names (LR functions, composites, controllers), optionally of one kind."""
-    return [e for e in REGISTRY.values() if kind is None or e.kind == kind]

@@ -7,6 +7,7 @@ text is also the key under which results are stored.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -69,7 +70,16 @@ class Entry:
     example: str
 
 
-REGISTRY: dict[str, Entry] = {}
+KINDS = ("function", "composite", "controller", "search")  # the kinds of entry, in the order they are listed
+
+# lower-case name -> its entry, or "module:attribute" of an entry imported on its first lookup (modules that
+# need torch: the policy layer itself stays pure numpy)
+REGISTRY: dict[str, Entry | str] = {
+    "autodrop": "lrpilot.controllers.autodrop:ENTRY",
+    "factor": "lrpilot.controllers.factor:ENTRY",
+    "stpt": "lrpilot.search.stpt:ENTRY",
+    "alr": "lrpilot.search.alr:ENTRY",
+}
 
 
 def register(entry: Entry) -> None:
@@ -81,12 +91,24 @@ def register(entry: Entry) -> None:
 
 
 def lookup(name: str) -> Entry:
-    """The registry entry for ``name``, or an error listing the known names."""
-    entry = REGISTRY.get(name.lower())
+    """The registry entry for ``name`` (imported on first use), or an error listing the known names."""
+    key = name.lower()
+    entry = REGISTRY.get(key)
     if entry is None:
-        known = ", ".join(e.name for e in REGISTRY.values())
+        place = {k: KINDS.index(e.kind) if isinstance(e, Entry) else len(KINDS) for k, e in REGISTRY.items()}
+        known = ", ".join(e.name if isinstance(e, Entry) else k  # those not imported yet last
+                          for k, e in sorted(REGISTRY.items(), key=lambda kv: place[kv[0]]))
         raise LRPilotError(f"unknown policy {name!r}; known: {known} (see `lrpilot policies`)")
+    if isinstance(entry, str):
+        module, attribute = entry.split(":")
+        entry = REGISTRY[key] = getattr(importlib.import_module(module), attribute)
     return entry
+
+
+def entries(kind: str | None = None) -> list[Entry]:
+    """Every registered entry (the lazy ones imported), or those of one kind, listed kind by kind."""
+    found = [lookup(key) for key in list(REGISTRY)]
+    return sorted((e for e in found if kind is None or e.kind == kind), key=lambda e: KINDS.index(e.kind))
 
 
 def build(c: Call) -> Any:

@@ -11,7 +11,7 @@ import numpy as np
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy
-from lrpilot.report.files import atomic_path
+from lrpilot.files import atomic_path
 
 Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # legend label -> (x, y)
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from lrpilot.bench.rank import RankedPolicy, Ranking, describe, rank
 from lrpilot.errors import LRPilotError
-from lrpilot.report.files import atomic_path
+from lrpilot.files import atomic_path
 from lrpilot.report.plots import curves_figure, png, range_test_figure
 from lrpilot.store.base import RunRecord
 

@@ -1,4 +1,2 @@
 """Layer 3: searches that branch training and keep a winner: STPT (``stpt(...)``) and the ALR beam tree
 (``alr(...)``). Run one with :func:`lrpilot.search.run.run_search` or ``lrpilot train --policy``."""
-
-from lrpilot.search import alr, stpt  # noqa: F401  (register "stpt" and "alr")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lrpilot.policy.base import Entry, register
+from lrpilot.policy.base import Entry
 from lrpilot.policy.params import (Configured, Param, ParamTable, count, factor_list, factor_list_number, lr_bounds,
                                    number)
 from lrpilot.search.stpt import scaled, search_bounds
@@ -67,4 +67,3 @@ class Alr(Configured):
 ENTRY = Entry(Alr.TABLE.owner, "search", Alr.from_call, Alr.TABLE.names, str(Alr.TABLE.n_param),
               "ALR beam tree: each epoch every beam member trains the epoch with LR x r_n for each scale factor; "
               "the M branches with the lowest training loss are the next beam", Alr.TABLE.example)
-register(ENTRY)

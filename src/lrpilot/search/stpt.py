@@ -31,7 +31,7 @@ import math
 from typing import Any
 
 from lrpilot.errors import LRPilotError
-from lrpilot.policy.base import Entry, half_up, register
+from lrpilot.policy.base import Entry, half_up
 from lrpilot.policy.params import (Configured, Param, ParamTable, count_or_fraction, lr_bounds, number,
                                    positive_numbers)
 
@@ -157,4 +157,3 @@ ENTRY = Entry(Stpt.TABLE.owner, "search", Stpt.from_call, Stpt.TABLE.names, str(
               "STPT (Algorithm 1): each epoch, pre-train alpha iterations with each LR of the set (multipliers of "
               "the current LR: narrow, middle, wide, mix) from one snapshot, keep the best-scoring, main-train "
               "the rest of the epoch with it", Stpt.TABLE.example)
-register(ENTRY)

@@ -1,4 +1,4 @@
-"""Writing output files whole: a reader never sees half a file, and a failure leaves none."""
+"""Writing files whole: a reader never sees half a file, and a failure leaves none."""
 
 from __future__ import annotations
 

@@ -1,0 +1,61 @@
+"""Layers that import cleanly: the policy layer and the commands that train nothing import no torch."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).parents[1] / "src")
+
+
+def _python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter on this checkout's source; its stdout."""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": SRC})
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_the_policy_layer_imports_no_torch():
+    out = _python("import sys\nfrom lrpilot.policy import policy\n"
+                  "policy('COS(k0=0.1, k1=0.001, l=50)').values(range(50))\n"
+                  "print('torch' in sys.modules)")
+    assert out.split() == ["False"]
+
+
+def test_an_unknown_name_lists_the_lazy_ones_without_importing_them():
+    out = _python("import sys\nfrom lrpilot.policy.base import lookup\nfrom lrpilot.errors import LRPilotError\n"
+                  "try:\n    lookup('nope')\nexcept LRPilotError as e:\n    print(e)\n"
+                  "print('torch' in sys.modules)")
+    message, imported = out.strip().splitlines()
+    assert all(name in message for name in ("FIX", "warmup", "autodrop", "factor", "stpt", "alr"))
+    assert imported == "False"
+
+
+def test_policy_scheduler_is_imported_on_first_use():
+    out = _python("import sys, lrpilot\nprint('torch' in sys.modules)\n"
+                  "print(lrpilot.PolicyScheduler.__module__, 'torch' in sys.modules)")
+    assert out.split() == ["False", "lrpilot.controllers.scheduler", "True"]
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["rank", "--task", "digits-lenet"]])
+def test_commands_that_train_nothing_import_no_torch(tmp_path, argv):
+    if argv[0] == "rank":
+        argv = [*argv, "--db", str(tmp_path / "results.db")]
+    out = _python("import contextlib, io, json, sys\nfrom lrpilot.cli import main\n"
+                  f"with contextlib.redirect_stdout(io.StringIO()) as text:\n    rc = main({argv!r})\n"
+                  "print(json.dumps([rc, 'torch' in sys.modules, text.getvalue()]))")
+    rc, torch_imported, text = json.loads(out)
+    assert rc == 0 and not torch_imported and text
+
+
+def test_policies_lists_the_lazily_registered_controllers_and_searches():
+    out = _python("import contextlib, io, json\nfrom lrpilot.cli import main\n"
+                  "with contextlib.redirect_stdout(io.StringIO()) as text:\n    main(['policies', '--json'])\n"
+                  "print(text.getvalue())")
+    kinds = {r["name"]: r["kind"] for r in json.loads(out)}
+    assert {n: kinds[n] for n in ("autodrop", "factor", "stpt", "alr")} == {
+        "autodrop": "controller", "factor": "controller", "stpt": "search", "alr": "search"}
