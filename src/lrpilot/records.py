@@ -66,6 +66,7 @@ class RunRecord:
     started_at: float | None
     heartbeat_at: float | None
     finished_at: float | None
+    purpose: str = "bench"  # "bench", or "range-test" for a range test's probe runs
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a plain dict (NaN and infinity kept as floats)."""
