@@ -33,7 +33,7 @@ import torch
 from lrpilot.bench.runner import bench
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.controllers.scheduler import set_lr
-from lrpilot.engine import budget, train
+from lrpilot.engine import Run, RunConfig, budget
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig
@@ -117,20 +117,17 @@ class SweepJob:
 def sweep_job(job: SweepJob) -> dict[str, Any]:
     """Run one exponential LR sweep (in a worker): the LRs, the smoothed losses and the suggestion.
 
-    It trains through the engine (:func:`lrpilot.engine.train`) with :class:`_Sweep` as the controller, which
-    stops the run by its own rule (the engine's divergence check is off) before any evaluation.
+    It trains through the engine one iteration at a time (:meth:`lrpilot.engine.Run.run_until`) with
+    :class:`_Sweep` as the controller, until the sweep's own stop rule (the engine's divergence check is off
+    and its one evaluation lies past the last step).
     """
     task = _LossKept(TaskRef(job.task, job.data_dir).build())
     sweep = _Sweep(job, task)
-    try:
-        train(task, sweep, seed=job.seed, steps=job.steps, eval_every=job.steps, diverge_factor=math.inf)
-    except _SweepOver:
-        pass
+    run = Run(task, sweep, RunConfig(total=job.steps + 1, seed=job.seed, eval_every=job.steps + 1,
+                                     diverge_factor=math.inf))
+    while not sweep.done and run.status == "running":
+        run.run_until(run.step + 1)
     return {"seed": job.seed, "lr": sweep.lrs, "loss": sweep.losses, "suggestion": suggest(sweep.lrs, sweep.losses)}
-
-
-class _SweepOver(Exception):
-    """Raised by :class:`_Sweep` to end the engine's run: the loss exploded, or the last step is done."""
 
 
 class _LossKept:
@@ -158,6 +155,7 @@ class _Sweep(Controller):
         self.lrs: list[float] = []
         self.losses: list[float] = []
         self.avg, self.best = 0.0, math.inf
+        self.done = False  # the loss exploded, or the last step is taken
 
     def __str__(self) -> str:
         return f"lr-sweep(lr_min={self.job.lr_min}, lr_max={self.job.lr_max}, steps={self.job.steps})"
@@ -170,12 +168,12 @@ class _Sweep(Controller):
         self.avg = 0.98 * self.avg + 0.02 * self.task.loss.item()
         smooth = self.avg / (1 - 0.98 ** (len(self.lrs) + 1))
         if not math.isfinite(smooth) or smooth > 4 * self.best:
-            raise _SweepOver
+            self.done = True
+            return
         self.best = min(self.best, smooth)
         self.lrs.append(self.lr)
         self.losses.append(smooth)
-        if len(self.lrs) == self.job.steps:
-            raise _SweepOver
+        self.done = len(self.lrs) == self.job.steps
         self.lr = self.job.lr_min * self.growth ** len(self.lrs)
         set_lr(self.optimizer, self.lr)
 
