@@ -17,6 +17,7 @@ Run: .venv/bin/python benchmarks/lrbench_table7.py [--seeds 3] [--workers 2] [--
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shlex
 import statistics
@@ -25,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from lrpilot.store import Storage
+from lrpilot.store import Store
 
 STEPS = 10_000
 CYCLIC = ("TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP")
@@ -36,7 +37,7 @@ TABLE = {
               "5000,7000,8000,9000,9500", (10000, 0.0209, 99.12, 0.01, 99.99, 0.9946, 0.0362, 0.0023)),
     "INV": ("INV(k0=0.01, gamma=0.0001, p=0.75)", "0.01", "", "0.0001", "0.75", "",
             (8000, 0.0228, 99.09, 0.02, 99.99, 0.9945, 0.0369, 0.0021)),
-    "POLY": ("POLY(k0=0.01, p=1.2, l=10000)", "0.01", "", "", "1.2", "",
+    "POLY": ("POLY(k0=0.01, p=1.2, l=10000)", "0.01", "", "", "1.2", "10000*",
              (8000, 0.0210, 99.11, 0.01, 99.99, 0.9937, 0.0389, 0.0185)),
     "TRI": ("TRI(k0=0.01, k1=0.06, l=2000)", "0.01", "0.06", "", "", "2000",
             (4000, 0.0166, 99.28, 0.02, 100.00, 0.9948, 0.0349, 0.0020)),
@@ -71,7 +72,7 @@ def best_until(run, iteration: int) -> float:
 
 def collect(db: str, seeds: int) -> dict[str, list]:
     """The finished runs of each policy in the store, by the table's names."""
-    with Storage(db) as store:
+    with Store(db) as store:
         runs = [r for r in store.runs(task="mnist-lenet") if r.budget == STEPS and r.seed < seeds]
     texts = {}
     for name, (text, *_) in TABLE.items():
@@ -86,10 +87,10 @@ def table(by_name: dict[str, list]) -> tuple[list[str], dict[str, dict[str, floa
     lines, means = [head], {}
     for name, (text, k0, k1, gamma, p, l, paper) in TABLE.items():
         runs = [r for r in by_name[name] if r.status == "ok"]
-        other = len(by_name[name]) - len(runs)
+        others = collections.Counter(r.status for r in by_name[name] if r.status != "ok")
+        count = ", ".join([f"{len(runs)} ok", *(f"{n} {status}" for status, n in sorted(others.items()))])
         if not runs:
-            lines.append(f"| {name} | {k0} | {k1} | {gamma} | {p} | {l} | " + " | ".join(["-"] * 7)
-                         + f" | 0 ok{f', {other} not ok' if other else ''} |")
+            lines.append(f"| {name} | {k0} | {k1} | {gamma} | {p} | {l} | " + " | ".join(["-"] * 7) + f" | {count} |")
             continue
         m = {k: _mean([r.metrics[k] for r in runs]) for k in ("ld", "top5", "ac", "cd", "cdac", "top1")}
         best = [r.metrics["best_top1"] for r in runs]
@@ -101,8 +102,7 @@ def table(by_name: dict[str, list]) -> tuple[list[str], dict[str, dict[str, floa
         lines.append(
             f"| {name} | {k0} | {k1} | {gamma} | {p} | {l} | {m['iters']:.0f} ({it}) | {m['ld']:.4f} ({ld}) | "
             f"{m['best_top1']:.2f} +- {m['best_std']:.2f} ({t1:.2f} +- {sd:.2f}) | {m['top5']:.2f} ({t5:.2f}) | "
-            f"{m['ac']:.4f} ({ac}) | {m['cd']:.4f} ({cd}) | {m['cdac']:.4f} ({cdac}) | {len(runs)}"
-            + (f", {other} not ok" if other else "") + " |")
+            f"{m['ac']:.4f} ({ac}) | {m['cd']:.4f} ({cd}) | {m['cdac']:.4f} ({cdac}) | {count} |")
     return lines, means
 
 
@@ -169,7 +169,7 @@ def main() -> None:
         "Settings: the paper's Table II (batch 100, SGD momentum 0.9, weight decay 5e-4, Xavier init), 10,000 "
         "iterations, test Top-1 every 500 iterations. Ours first, the paper's in parentheses. Top-1: the highest "
         "over the run (mean +- std over seeds); #Iter: where it was reached (median); LD, Top-5, AC, CD, CDAC: "
-        "the final model, mean over seeds.",
+        "the final model, mean over seeds. *POLY's l is Caffe's max_iter, which the paper leaves implicit.",
         "",
         *lines,
         "",
