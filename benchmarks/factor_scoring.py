@@ -29,7 +29,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from lrpilot.controllers.factor import FACTOR_LISTS, FactorScheduler, task_batch
+from lrpilot.controllers.factor import FACTOR_LISTS
+from lrpilot.controllers.factor_probe import FactorScheduler, task_batch
 from lrpilot.tasks.models import CifarResNet
 from lrpilot.tasks import ClassificationTask, get_task
 

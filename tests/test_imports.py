@@ -41,7 +41,7 @@ def test_policy_scheduler_is_imported_on_first_use():
     assert out.split() == ["False", "lrpilot.controllers.scheduler", "True"]
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["rank", "--task", "digits-lenet"]])
+@pytest.mark.parametrize("argv", [["--version"], ["policies"], ["rank", "--task", "digits-lenet"]])
 def test_commands_that_train_nothing_import_no_torch(tmp_path, argv):
     if argv[0] == "rank":
         argv = [*argv, "--db", str(tmp_path / "results.db")]
@@ -50,6 +50,15 @@ def test_commands_that_train_nothing_import_no_torch(tmp_path, argv):
                   "print(json.dumps([rc, 'torch' in sys.modules, text.getvalue()]))")
     rc, torch_imported, text = json.loads(out)
     assert rc == 0 and not torch_imported and text
+
+
+def test_controllers_built_from_text_import_no_torch_until_they_start():
+    out = _python("import sys\nfrom lrpilot.controllers.base import make_controller\n"
+                  "for text in ('autodrop(k0=0.1, rho=0.2)', 'factor(k0=0.005, factors=5)', 'COS(k0=0.1, k1=0, l=9)'):\n"
+                  "    print(make_controller(text))\n"
+                  "print('torch' in sys.modules)")
+    assert out.splitlines() == ["autodrop(k0=0.1, rho=0.2)", "factor(k0=0.005, factors=5)", "COS(k0=0.1, k1=0, l=9)",
+                                "False"]
 
 
 def test_policies_lists_the_lazily_registered_controllers_and_searches():

@@ -32,23 +32,26 @@ Readings lrpilot takes where the paper is ambiguous:
   and the optimizer's state (momentum, Adam's moments) is kept. The next angle compares
   ``x_{t+1} - x_avg`` with the last change before the averaging (Algorithm 1's ``y <- x``).
 - Every param group gets the one LR alpha; drops at ``alpha_min`` still average and raise theta.
+
+The module imports no torch: the settings and the text form need none, and the torch pieces (the
+angle tracker, the parameter vector, the LR writer) are imported when the controller attaches to a run.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import math
-from typing import Any
-
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
-from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.policy.base import Entry, check_number, half_up
 from lrpilot.policy.params import Configured, Param, ParamTable, count, count_or_fraction, number
-from lrpilot.controllers.scheduler import set_lr
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor, nn
 
 
 def _below_k0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float:
@@ -124,7 +127,12 @@ class AutoDrop(Configured, Controller):
 
     def _attach(self, optimizer: torch.optim.Optimizer, model: nn.Module, period: int | None, window: int,
                 nd: int) -> None:
+        from lrpilot.angles import AngleTracker, flat_params
+        from lrpilot.controllers.scheduler import set_lr
+
         self.optimizer, self.model = optimizer, model
+        self._flat = functools.partial(flat_params, model)  # the parameters as one vector
+        self._set_lr = functools.partial(set_lr, optimizer)  # alpha into every param group
         self.every, self.n_d = period, nd
         self._unit_iters = 1  # iterations per unit of the drops' record (the engine sets an epoch's)
         self.alpha, self.theta = self.k0, self.theta0
@@ -139,10 +147,7 @@ class AutoDrop(Configured, Controller):
         self.tracker.update(self._flat())
         if period is not None:
             self.after_step = self._count_iteration  # epoch mode leaves after_step the base no-op
-        set_lr(optimizer, self.alpha)
-
-    def _flat(self) -> Tensor:
-        return flat_params(self.model)
+        self._set_lr(self.alpha)
 
     # --- Algorithm 1 --------------------------------------------------------------------------
 
@@ -176,6 +181,8 @@ class AutoDrop(Configured, Controller):
             self._drop(self.z * (2.0 / ((self.n_d + 1) * self.n_d)))
 
     def _drop(self, average: Tensor) -> None:
+        import torch
+
         with torch.no_grad():
             params = list(self.model.parameters())
             for p, chunk in zip(params, average.split([p.numel() for p in params])):
@@ -186,7 +193,7 @@ class AutoDrop(Configured, Controller):
         self.drops.append({self._unit: self._at(self.t), "trigger": self._at(self.trigger), "lr": self.alpha,
                            "theta": self.theta})
         self.trigger, self.k, self.z = None, 0, None
-        set_lr(self.optimizer, self.alpha)
+        self._set_lr(self.alpha)
 
     @property
     def _unit(self) -> str:
@@ -212,7 +219,7 @@ class AutoDrop(Configured, Controller):
         self.angles.extend(state["angles"])
         self.drops = [dict(d) for d in state["drops"]]
         self.tracker.load_state_dict(state["tracker"])
-        set_lr(self.optimizer, self.alpha)
+        self._set_lr(self.alpha)
 
     def record(self) -> dict[str, Any]:
         """The LR trajectory, ``[[step, lr], ...]`` from k0 at step 0 (steps: iterations; epochs in epoch mode

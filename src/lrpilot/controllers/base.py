@@ -4,21 +4,26 @@ A controller sees training only through events from the engine (or from a user's
 :meth:`Controller.start` once, :meth:`Controller.after_step` after every optimizer step,
 :meth:`Controller.after_epoch` at every epoch end; and a :class:`Context` that gives the
 model, the optimizer and, for controllers that probe, the task's loss and batches.
+
+Torch appears here only in type hints, and a controller imports its torch machinery when it
+starts: building one from text (``make_controller``), and listing the registry, need no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import Policy
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
-from lrpilot.controllers.scheduler import PolicyScheduler
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from lrpilot.controllers.scheduler import PolicyScheduler
 
 
 @dataclass
@@ -84,6 +89,8 @@ class ScheduleController(Controller):
         return self.policy.n_param
 
     def start(self, ctx: Context) -> None:
+        from lrpilot.controllers.scheduler import PolicyScheduler
+
         self.scheduler = PolicyScheduler(ctx.optimizer, self.policy)
         self.after_step = self.scheduler.step  # the hot path: one bound call per iteration
 

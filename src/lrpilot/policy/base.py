@@ -72,8 +72,9 @@ class Entry:
 
 KINDS = ("function", "composite", "controller", "search")  # the kinds of entry, in the order they are listed
 
-# lower-case name -> its entry, or "module:attribute" of an entry imported on its first lookup (modules that
-# need torch: the policy layer itself stays pure numpy)
+# lower-case name -> its entry, or "module:attribute" of an entry of a layer above (controllers, searches),
+# imported on its first lookup: the policy layer imports nothing above it (those modules import no torch either;
+# their controllers and searches import it when they run)
 REGISTRY: dict[str, Entry | str] = {
     "autodrop": "lrpilot.controllers.autodrop:ENTRY",
     "factor": "lrpilot.controllers.factor:ENTRY",
