@@ -199,6 +199,14 @@ def test_a_read_only_folder_is_refused(prefix, suffix, blockers, here, capsys):
     refused([*prefix, str(blockers / "readonly" / f"x{suffix}")], "permission denied", capsys, here)
 
 
+@pytest.mark.parametrize("prefix, suffix", OUTPUTS, ids=lambda v: v[0] if isinstance(v, list) else v)
+def test_an_unwritable_folder_is_refused_even_as_root(prefix, suffix, blockers, here, capsys, monkeypatch):
+    target = str(blockers / "readonly")
+    real = os.access
+    monkeypatch.setattr(cli.os, "access", lambda p, mode: False if str(p) == target else real(p, mode))
+    refused([*prefix, f"{target}/x{suffix}"], ["permission denied", "readonly"], capsys, here)
+
+
 @pytest.mark.parametrize("prefix, name", [(["plot", "FIX(k0=0.1)", "-o"], "policies.txt"),
                                           (["plot", "FIX(k0=0.1)", "-o"], "noext"),
                                           (["report", "--task", TASK, "-o"], "report.txt"),
