@@ -9,16 +9,216 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import traceback
+from pathlib import Path
 from typing import Callable
 
 from lrpilot import __version__
 from lrpilot.bench.rank import ORDERS, rank
 from lrpilot.bench.suite import SUITES, suite
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
+
+# --- argument types: every number, device and output path is checked at parse time, before any work ----------
+
+INT64_MAX = 2**63 - 1  # SQLite's INTEGER and torch.manual_seed's range: what stores steps and seeds
+
+
+class Bad(argparse.ArgumentTypeError):
+    """A bad flag value: ``rest`` says what is wrong with ``value``; the parser writes ``--flag VALUE rest``."""
+
+    def __init__(self, value: str, rest: str):
+        super().__init__(f"{clip(value)} {rest}")
+        self.value, self.rest = value, rest
+
+
+def _flagged(flag: str, read: Callable[[str], object]) -> Callable[[str], object]:
+    """``read`` whose :class:`Bad` values are said as ``--flag VALUE what is wrong`` (one line)."""
+
+    def flagged(text: str):
+        try:
+            return read(text)
+        except Bad as e:
+            v = e.value
+            shown = v if v and len(v) <= 80 and not any(c.isspace() or not c.isprintable() for c in v) else clip(v)
+            raise argparse.ArgumentTypeError(f"{_FLAGGED}{flag} {shown} {e.rest}") from None
+
+    flagged.__name__ = getattr(read, "__name__", "value")
+    return flagged
+
+
+_FLAGGED = "\x01"  # marks a message that names its flag itself (no "argument --flag:" prefix)
+
+
+def _flag_types(parser: argparse.ArgumentParser) -> None:
+    """Wrap the types of ``parser``'s options so that their errors name the flag and the value."""
+    for action in parser._actions:
+        if action.type is not None and action.option_strings and getattr(action.type, "__module__", "") == __name__:
+            action.type = _flagged(max(action.option_strings, key=len), action.type)
+
+
+def _whole(low: int, high: int = INT64_MAX, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high] (``1e4`` reads as 10000)."""
+
+    def read(text: str) -> int:
+        value: int | None = None
+        t = text.strip()
+        if len(t) <= 40:
+            try:
+                value = int(t)
+            except ValueError:
+                try:
+                    f = float(t)
+                    value = int(f) if math.isfinite(f) and f.is_integer() else None
+                except (ValueError, OverflowError):
+                    value = None
+        if value is None:
+            raise Bad(text, f"is not {what}")
+        if value > high:
+            raise Bad(text, f"is too large: at most {high}"
+                                             + (" (2**63 - 1, what a 64-bit integer holds)" if high == INT64_MAX else ""))
+        if value < low:
+            raise Bad(text, f"must be >= {low}")
+        return value
+
+    read.__name__ = what
+    return read
+
+
+def _real(low: float, high: float = math.inf, low_open: bool = True) -> Callable[[str], float]:
+    """An argparse type: a finite number in (low, high] (``[low, high]`` with ``low_open=False``)."""
+
+    def read(text: str) -> float:
+        try:
+            value = float(text) if len(text) <= 400 else math.nan
+        except ValueError:
+            raise Bad(text, "is not a number") from None
+        if not math.isfinite(value):
+            raise Bad(text, "must be a finite number")
+        if (value <= low if low_open else value < low) or value > high:
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            raise Bad(text, f"must be {bound}"
+                                             + ("" if high == math.inf else f" and <= {high:g}"))
+        return value
+
+    read.__name__ = "number"
+    return read
+
+
+STEPS = _whole(1, what="a whole number of iterations")
+SEED = _whole(0, what="a whole-number seed")
+COUNT = _whole(1, 100_000, what="a whole number")
+WORKERS = _whole(1, 4096, what="a whole number of workers")
+EPOCHS = _real(0, 1e6)
+POSITIVE = _real(0)
+LR = _real(0, 1e6)
+NONNEGATIVE = _real(0, low_open=False)
+
+
+def check_device(text: str) -> str:
+    """An argparse type: a device this torch build has (``cpu``, ``cuda``, ``cuda:N``, ``mps``)."""
+    t = text.strip()
+    if not t:
+        raise Bad(text, "is not a device; use cpu or cuda (default: cuda when available)")
+    import torch
+
+    try:
+        dev = torch.device(t)
+    except (RuntimeError, ValueError, TypeError):
+        raise Bad(text, "is not a device; use cpu or cuda, e.g. cuda:0") from None
+    if dev.type == "cpu":
+        return t
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise Bad(text, f"is not available: this torch build has no usable CUDA "
+                                             f"(torch {torch.__version__}); use --device cpu")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise Bad(text, f"is out of range: there {'is' if count == 1 else 'are'} {count} CUDA "
+                                             f"device{'s' * (count != 1)} (cuda:0..cuda:{count - 1})")
+        return t
+    if dev.type == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise Bad(text, "is not available (no MPS here); use --device cpu")
+        return t
+    raise Bad(text, "is not a device lrpilot trains on; use cpu or cuda")
+
+
+def check_output(path: str, suffixes: tuple[str, ...] = (), what: str = "file", dash: bool = False) -> str:
+    """``path`` if a file can be written there: a legal name, not a directory, in a folder that exists (or can be
+    made) and is writable; one of ``suffixes`` when given. Nothing is created."""
+    if dash and path == "-":
+        return path
+    if not path or "\0" in path:
+        raise LRPilotError(f"{clip(path, 300)} is not a {what} name")
+    p = Path(path).expanduser()
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise LRPilotError(f"{clip(path, 300)}: the {what} must end in {' or '.join(suffixes)}")
+    _check_names(p, path, what)
+    if p.is_dir():
+        raise LRPilotError(f"{clip(path, 300)} is a directory; give a {what} name")
+    if p.exists() and not os.access(p, os.W_OK) and not os.access(p.parent, os.W_OK):
+        raise LRPilotError(f"{clip(path, 300)} cannot be written (permission denied); choose another {what}")
+    _check_folder(p.parent, path, what)
+    return path
+
+
+def check_folder(path: str, what: str = "folder") -> str:
+    """``path`` if it is a folder, or can be made one, that is writable; nothing is created."""
+    if not path or "\0" in path:
+        raise LRPilotError(f"{clip(path, 300)} is not a {what} name")
+    p = Path(path).expanduser()
+    _check_names(p, path, what)
+    if p.exists() and not p.is_dir():
+        raise LRPilotError(f"{clip(path, 300)} is a file, not a {what}")
+    _check_folder(p, path, what)
+    return path
+
+
+def _check_names(p: Path, path: str, what: str) -> None:
+    limit = 255
+    try:
+        limit = os.pathconf(next((a for a in [p, *p.parents] if a.exists()), Path(".")), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        pass
+    for part in p.parts:
+        if len(os.fsencode(part)) > limit:
+            raise LRPilotError(f"{clip(path, 300)}: the name {clip(part, 40)} is longer than the file system allows "
+                               f"({limit} bytes); choose a shorter {what} name")
+
+
+def _check_folder(folder: Path, path: str, what: str) -> None:
+    """The nearest existing folder at or above ``folder`` is a folder and writable."""
+    at = folder
+    while not at.exists():
+        if at.is_symlink():
+            raise LRPilotError(f"{clip(path, 300)}: {clip(str(at), 300)} is a broken link; choose another {what}")
+        if at.parent == at:
+            break
+        at = at.parent
+    if at.exists() and not at.is_dir():
+        raise LRPilotError(f"{clip(path, 300)}: {clip(str(at), 300)} is a file, not a folder; choose another {what}")
+    if at.exists() and not os.access(at, os.W_OK | os.X_OK):
+        raise LRPilotError(f"{clip(path, 300)}: cannot write in {clip(str(at), 300)} (permission denied); choose another "
+                           f"{what}")
+
+
+def _path_type(check: Callable[..., str], *a, **kw) -> Callable[[str], str]:
+    """An argparse type from a path check: its LRPilotError becomes a usage error (one line, exit 2)."""
+
+    def read(text: str) -> str:
+        try:
+            return check(text, *a, **kw)
+        except LRPilotError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    read.__name__ = "path"
+    return read
+
 
 HEADINGS = {"function": "LR functions (LRBench Table I)", "composite": "Composition",
             "controller": "Controllers (adapt the LR online)",
@@ -29,7 +229,9 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr and exit status 2, as the commands' errors."""
 
     def error(self, message: str):
-        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        if _FLAGGED in message:
+            message = message.split(_FLAGGED, 1)[1]
+        print(f"{self.prog}: error: {_one_line(message, 600)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -60,8 +262,8 @@ def _run_policies(args: argparse.Namespace) -> int:
 
 def _add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("policies", nargs="+", metavar="POLICY", help='policy text, e.g. "TRI2(k0=0.0001, k1=0.9, l=2000)"')
-    p.add_argument("--steps", type=int, default=10000, help="iterations to plot (default 10000)")
-    p.add_argument("-o", "--output", default="policies.png", help="image file (.png, .svg, .pdf)")
+    p.add_argument("--steps", type=STEPS, default=10000, help="iterations to plot (default 10000)")
+    p.add_argument("-o", "--output", default="policies.png", type=_path_type(check_output, (".png", ".svg", ".pdf"), "plot file"), help="image file (.png, .svg, .pdf)")
     p.add_argument("--log", action="store_true", help="logarithmic LR axis")
 
 
@@ -93,20 +295,21 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     _add_task(p)
     p.add_argument("--policy", default=None, help="policy or controller text (default: FIX at the task's LR)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
-    budget.add_argument("--steps", type=int, help="training budget in iterations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations (default: the task's period, else ~20 per run)")
-    p.add_argument("--json", metavar="FILE", help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
-    p.add_argument("--checkpoint", metavar="DIR", help="write a checkpoint to DIR at every epoch end")
+    budget.add_argument("--epochs", type=EPOCHS, help="training budget in epochs (default: the task's)")
+    budget.add_argument("--steps", type=STEPS, help="training budget in iterations")
+    p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument("--eval-every", type=STEPS, default=None, metavar="R", help="evaluate every R iterations (default: the task's period, else ~20 per run)")
+    p.add_argument("--json", metavar="FILE", type=_path_type(check_output, (), "JSON file", dash=True),
+                   help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
+    p.add_argument("--checkpoint", metavar="DIR", type=_path_type(check_folder, "checkpoint folder"), help="write a checkpoint to DIR at every epoch end")
     p.add_argument("--resume", action="store_true", help="continue the run from the checkpoint in --checkpoint DIR")
-    p.add_argument("--diverge-factor", type=float, default=10.0, help="a loss above this multiple of the first one is divergence")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--diverge-factor", type=POSITIVE, default=10.0, help="a loss above this multiple of the first one is divergence")
+    p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--executor", choices=list(EXECUTORS), default=None,
                    help=f"where a search (stpt, alr) runs its candidates: {_executors(EXECUTORS)} "
                         f"(default: {DEFAULT_RULE})")
-    p.add_argument("--workers", type=int, default=None, help="worker processes of a search's local or ray executor")
+    p.add_argument("--workers", type=WORKERS, default=None, help="worker processes of a search's local or ray executor")
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -117,6 +320,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     if args.resume and not args.checkpoint:
         raise LRPilotError("--resume needs --checkpoint DIR (the folder the interrupted run wrote)")
+    if args.resume:
+        _check_resumable(args.checkpoint)
     progress = not args.quiet and sys.stderr.isatty()
     if is_search(args.policy):
         if args.checkpoint:
@@ -143,6 +348,27 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_resumable(folder: str) -> None:
+    """--resume continues a run: its checkpoint folder and file must be there (never a silent fresh start)."""
+    from lrpilot.engine import CHECKPOINT
+
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise LRPilotError(f"--resume: the checkpoint folder {clip(folder, 300)} does not exist; give the folder the "
+                           "interrupted run wrote, or drop --resume to start afresh")
+    if not (path / CHECKPOINT).is_file():
+        found = "is not a file" if (path / CHECKPOINT).exists() else "is missing"
+        raise LRPilotError(f"--resume: {clip(str(path / CHECKPOINT), 300)} {found}; give the folder the interrupted run "
+                           "wrote, or drop --resume to start afresh")
+
+
+def _build_task(args: argparse.Namespace):
+    """The task of ``--task``, built (and so checked) before the store is opened or anything trains."""
+    from lrpilot.tasks import TaskRef
+
+    return TaskRef(args.task, args.data_dir).build()
+
+
 def _add_task(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="built-in task name (lrpilot tasks) or package.module:function")
     p.add_argument("--data-dir", default=None, help="folder with the task's data files (MNIST IDX, CIFAR-10 binary)")
@@ -164,7 +390,7 @@ def _add_by(p: argparse.ArgumentParser, what: str) -> None:
 
 def _add_workers(p: argparse.ArgumentParser) -> None:
     jobs = {name: e for name, e in EXECUTORS.items() if e.jobs}
-    p.add_argument("--workers", type=int, default=None, help="parallel workers (default: one per core; Ray: its CPUs)")
+    p.add_argument("--workers", type=WORKERS, default=None, help="parallel workers (default: one per core; Ray: its CPUs)")
     p.add_argument("--executor", choices=list(jobs), default=next(iter(jobs)), help=_executors(jobs))
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -205,22 +431,30 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     which.add_argument("--policy-file", metavar="FILE", help="YAML file: a list of policy texts (or {policies: [...]})")
     which.add_argument("--suite", choices=list(SUITES), help="a suite of policies scaled to the task (by its "
                        "stored range test, else its default LR)")
-    p.add_argument("--repeats", type=int, default=3, help="seeds 0..R-1 per policy (default 3)")
+    p.add_argument("--repeats", type=COUNT, default=3, help="seeds 0..R-1 per policy (default 3)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float, help="training budget in epochs (default: the task's)")
-    budget.add_argument("--steps", type=int, help="training budget in iterations")
+    budget.add_argument("--epochs", type=EPOCHS, help="training budget in epochs (default: the task's)")
+    budget.add_argument("--steps", type=STEPS, help="training budget in iterations")
     _add_by(p, "ranking of the final table")
-    p.add_argument("--eval-every", type=int, default=None, metavar="R", help="evaluate every R iterations")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--eval-every", type=STEPS, default=None, metavar="R", help="evaluate every R iterations")
+    p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
     _add_workers(p)
     _add_db(p)
 
 
-def _bench_policies(args: argparse.Namespace, store, task) -> list[str]:
-    if args.policies:
-        return args.policies
-    if args.policy_file:
-        return _read_policy_file(args.policy_file)
+def _given_policies(args: argparse.Namespace) -> list[str] | None:
+    """The texts of --policies or --policy-file, each checked (None for --suite, which needs the store)."""
+    from lrpilot.bench.runner import canonical_policies
+
+    texts = args.policies or (_read_policy_file(args.policy_file) if args.policy_file else None)
+    if texts is not None:
+        canonical_policies(texts)
+    return texts
+
+
+def _bench_policies(args: argparse.Namespace, store, task, given: list[str] | None) -> list[str]:
+    if given is not None:
+        return given
     from lrpilot.bench.range_test import latest
     from lrpilot.engine import budget
 
@@ -234,15 +468,34 @@ def _read_policy_file(path: str) -> list[str]:
     import yaml
 
     try:
-        data = yaml.safe_load(open(path, encoding="utf-8"))
+        raw = Path(path).read_bytes()
     except OSError as e:
-        raise LRPilotError(f"cannot read --policy-file {path!r} ({e.strerror})") from None
+        raise LRPilotError(f"cannot read --policy-file {clip(path, 300)} ({e.strerror})") from None
+    if len(raw) > 1_000_000:
+        raise LRPilotError(f"--policy-file {clip(path, 300)} has {len(raw):,} bytes; a policy file holds at most 1 MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LRPilotError(f"--policy-file {clip(path, 300)} is not UTF-8 text (byte 0x{raw[e.start]:02x} at offset "
+                           f"{e.start}); save it as UTF-8") from None
+    depth = deepest = 0
+    for ch in text:  # YAML's parser recurses per level: refuse deep nesting before it does
+        depth += ch in "[{"
+        depth -= ch in "]}" and depth > 0
+        deepest = max(deepest, depth)
+    if deepest > 20:
+        raise LRPilotError(f"--policy-file {clip(path, 300)} nests lists or maps {deepest} deep; it holds a flat list "
+                           "of policy texts")
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise LRPilotError(f"--policy-file {path!r} is not valid YAML ({str(e).splitlines()[0]})") from None
+        raise LRPilotError(f"--policy-file {clip(path, 300)} is not valid YAML ({clip(str(e).splitlines()[0], 120)})") from None
+    except RecursionError:
+        raise LRPilotError(f"--policy-file {clip(path, 300)} nests too deep; it holds a flat list of policy texts") from None
     if isinstance(data, dict):
         data = data.get("policies")
     if not isinstance(data, list) or not data or not all(isinstance(x, str) for x in data):
-        raise LRPilotError(f"--policy-file {path!r} must hold a non-empty list of policy texts, "
+        raise LRPilotError(f"--policy-file {clip(path, 300)} must hold a non-empty list of policy texts, "
                            "e.g. [FIX(k0=0.01), COS(k0=0.1, k1=0.001, l=5000)]")
     return data
 
@@ -253,8 +506,9 @@ def _run_bench(args: argparse.Namespace) -> int:
 
     _at_least_one(args, "repeats")
     task = TaskRef(args.task, args.data_dir).build()
+    given = _given_policies(args)
     with _open_store(args) as store:
-        policies = _bench_policies(args, store, task)
+        policies = _bench_policies(args, store, task, given)
         executor = _executor(args)
         done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
                      data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
@@ -268,10 +522,10 @@ def _run_bench(args: argparse.Namespace) -> int:
 def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
     _add_by(p, "ranking")
-    p.add_argument("--top", type=int, default=None, help="the first N policies of each budget")
+    p.add_argument("--top", type=COUNT, default=None, help="the first N policies of each budget")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON for programs")
-    out.add_argument("--csv", metavar="FILE", help="write the ranking as CSV to FILE ('-' for stdout)")
+    out.add_argument("--csv", metavar="FILE", type=_path_type(check_output, (), "CSV file", dash=True), help="write the ranking as CSV to FILE ('-' for stdout)")
     _add_db(p)
 
 
@@ -291,15 +545,15 @@ def _add_range_test(p: argparse.ArgumentParser) -> None:
     _add_task(p)
     p.add_argument("--method", choices=("decade", "sweep", "both"), default="both",
                    help="LRBench's decade search, the exponential LR sweep, or both (default)")
-    p.add_argument("--repeats", type=int, default=3, help="seeds per LR (decade) and sweeps (default 3)")
+    p.add_argument("--repeats", type=COUNT, default=3, help="seeds per LR (decade) and sweeps (default 3)")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--epochs", type=float, default=2.0, help="budget of each decade run in epochs (default 2)")
-    budget.add_argument("--steps", type=int, help="budget of each decade run in iterations")
-    p.add_argument("--start", type=float, default=0.1, help="first (largest) constant LR of the decade search")
-    p.add_argument("--tolerance", type=float, default=1.0, help="Top-1 points below the best that stay in the range")
-    p.add_argument("--sweep-steps", type=int, default=100, help="iterations of each sweep (default 100)")
-    p.add_argument("--lr-min", type=float, default=1e-5, help="first LR of the sweep")
-    p.add_argument("--lr-max", type=float, default=10.0, help="last LR of the sweep")
+    budget.add_argument("--epochs", type=EPOCHS, default=2.0, help="budget of each decade run in epochs (default 2)")
+    budget.add_argument("--steps", type=STEPS, help="budget of each decade run in iterations")
+    p.add_argument("--start", type=LR, default=0.1, help="first (largest) constant LR of the decade search")
+    p.add_argument("--tolerance", type=NONNEGATIVE, default=1.0, help="Top-1 points below the best that stay in the range")
+    p.add_argument("--sweep-steps", type=STEPS, default=100, help="iterations of each sweep (default 100)")
+    p.add_argument("--lr-min", type=LR, default=1e-5, help="first LR of the sweep")
+    p.add_argument("--lr-max", type=LR, default=10.0, help="last LR of the sweep")
     _add_json_flag(p)
     _add_workers(p)
     _add_db(p)
@@ -309,6 +563,9 @@ def _run_range_test(args: argparse.Namespace) -> int:
     from lrpilot.bench.range_test import decade_test, sweep_test
 
     _at_least_one(args, "repeats")
+    if args.method in ("sweep", "both") and args.lr_min >= args.lr_max:
+        raise LRPilotError(f"--lr-min {args.lr_min:g} must be below --lr-max {args.lr_max:g}")
+    _build_task(args)
     seeds = tuple(range(args.repeats))
     out = {}
     with _open_store(args) as store, _executor(args) as executor:
@@ -339,7 +596,7 @@ def _run_range_test(args: argparse.Namespace) -> int:
 
 def _add_recommend(p: argparse.ArgumentParser) -> None:
     _add_task(p)
-    p.add_argument("--top", type=int, default=5, help="how many policies (default 5)")
+    p.add_argument("--top", type=COUNT, default=5, help="how many policies (default 5)")
     p.add_argument("--no-range-test", action="store_true", help="when nothing is stored, say so instead of "
                    "running a range test")
     _add_json_flag(p)
@@ -351,6 +608,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
     from lrpilot.bench.recommend import recommend
 
     _at_least_one(args, "top")
+    _build_task(args)
     with _open_store(args) as store, _executor(args) as executor:
         rec = recommend(store, args.task, top=args.top, data_dir=args.data_dir, range_test=not args.no_range_test,
                         executor=executor, progress=_progress(args))
@@ -360,10 +618,10 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
-    p.add_argument("-o", "--output", default="report.html", help="report file: .html (self-contained) or .md "
+    p.add_argument("-o", "--output", default="report.html", type=_path_type(check_output, (".html", ".md"), "report file"), help="report file: .html (self-contained) or .md "
                    "(the range tests' short runs appear in their own plots, not in the table)")
     _add_by(p, "ranking")
-    p.add_argument("--top", type=int, default=10, help="policies in the figures (default 10)")
+    p.add_argument("--top", type=COUNT, default=10, help="policies in the figures (default 10)")
     _add_db(p)
 
 
@@ -384,10 +642,10 @@ def _write_report(store, task: str, path: str, by: str, top: int) -> None:
 
 def _add_tune(p: argparse.ArgumentParser) -> None:
     _add_task(p)
-    p.add_argument("--budget", type=float, default=None, metavar="E",
+    p.add_argument("--budget", type=_real(0, 1e6), default=None, metavar="E",
                    help="compute in epoch-equivalents, all runs counted (default: 8 x the task's epochs)")
-    p.add_argument("--repeats", type=int, default=1, help="seeds per candidate (default 1)")
-    p.add_argument("-o", "--output", default=None, help="also write the report (.html or .md) of the task's runs")
+    p.add_argument("--repeats", type=COUNT, default=1, help="seeds per candidate (default 1)")
+    p.add_argument("-o", "--output", default=None, type=_path_type(check_output, (".html", ".md"), "report file"), help="also write the report (.html or .md) of the task's runs")
     _add_json_flag(p)
     _add_workers(p)
     _add_db(p)
@@ -397,6 +655,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     from lrpilot.bench.tune import tune
 
     _at_least_one(args, "repeats")
+    _build_task(args)
     with _open_store(args) as store, _executor(args) as executor:
         result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)), data_dir=args.data_dir,
                       executor=executor, progress=_progress(args))
@@ -424,28 +683,47 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
 }
 
 
+DEBUG_HELP = "print the full traceback of any error (also: environment LRPILOT_DEBUG=1)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     parser = _Parser(prog="lrpilot", description="Find, compare and adapt learning-rate policies.")
     parser.add_argument("--version", action="version", version=f"lrpilot {__version__}")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_args, run, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_args(p)
+        _flag_types(p)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         p.set_defaults(run=run)
     return parser
 
 
+def _one_line(text: str, limit: int = 2000) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``lrpilot`` console script."""
+    """Entry point of the ``lrpilot`` console script.
+
+    A user error is one line on stderr and exit status 2; any other exception is a bug in lrpilot: one line
+    naming it, exit status 1. ``--debug`` (or ``LRPILOT_DEBUG=1``) prints the full traceback of either first.
+    """
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, or a bad argument (its one line already printed)
         return e.code or 0
+    debug = getattr(args, "debug", False) or os.environ.get("LRPILOT_DEBUG", "").strip() not in ("", "0")
     try:
         return args.run(args) or 0
     except LRPilotError as e:
-        print(f"lrpilot {args.command}: error: {e}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        print(f"lrpilot {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `lrpilot policies | head`
         sys.stdout = open(os.devnull, "w")
@@ -453,6 +731,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lrpilot {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001  (the last resort: a bug, said as one line)
+        if debug:
+            traceback.print_exc()
+            print(f"lrpilot {args.command}: internal error (a bug in lrpilot): {type(e).__name__}", file=sys.stderr)
+        else:
+            message = _one_line(e, 200)
+            print(f"lrpilot {args.command}: internal error (a bug in lrpilot): {type(e).__name__}"
+                  f"{': ' + message if message else ''}; rerun with --debug (or LRPILOT_DEBUG=1) for the traceback "
+                  "and report it", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

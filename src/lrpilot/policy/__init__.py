@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
 from lrpilot.policy import functions, compose  # noqa: F401,I001  (register the names, functions first)
 from lrpilot.policy.base import Policy, as_policy, build, entries
 from lrpilot.policy.text import call_from_dict, parse
@@ -20,10 +20,10 @@ def policy(spec: str | Policy | dict[str, Any]) -> Policy:
         return policy_from_dict(spec)
     if not isinstance(spec, str):
         raise LRPilotError(f"a policy is text such as 'FIX(k0=0.01)', a dict or a Policy, not {type(spec).__name__}")
-    return as_policy(parse(spec), f"{spec!r}")
+    return as_policy(parse(spec), clip(spec))
 
 
 def policy_from_dict(d: dict[str, Any]) -> Policy:
     """A policy from the JSON form that :meth:`Policy.to_dict` writes."""
-    return as_policy(build(call_from_dict(d)), f"{d!r}")
+    return as_policy(build(call_from_dict(d)), clip(d))
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
 from lrpilot.policy.text import Call, call_to_dict, render
 
 
@@ -130,7 +130,7 @@ def as_policy(value: Any, where: str) -> Policy:
                            "use it with `lrpilot train --policy`")
     obj = build(value) if isinstance(value, Call) else value
     if not isinstance(obj, Policy):
-        raise LRPilotError(f"{where} needs a policy such as COS(k0=0.1, k1=0.001, l=5000), got {value!r}")
+        raise LRPilotError(f"{where} needs a policy such as COS(k0=0.1, k1=0.001, l=5000), got {clip(value)}")
     return obj
 
 

@@ -19,7 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
+
+#: the longest policy text read, the deepest nesting of calls and lists, the most digits of an integer
+MAX_LENGTH = 10_000
+MAX_DEPTH = 50
+MAX_DIGITS = 18
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][A-Za-z_0-9]*)|(?P<sym>[(),=\[\]@]))"
@@ -42,7 +47,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m:
-            raise LRPilotError(f"cannot read {text[pos:pos + 12]!r} at position {pos} of {text!r}; "
+            raise LRPilotError(f"cannot read {text[pos:pos + 12]!r} at position {pos} of {clip(text)}; "
                                "write a policy as NAME(key=value, ...), e.g. TRI2(k0=0.0001, k1=0.9, l=2000)")
         kind = m.lastgroup
         out.append((kind, m.group(kind), pos))
@@ -55,10 +60,17 @@ class _Parser:
         self.text = text
         self.toks = _tokens(text)
         self.i = 0
+        self.depth = 0
+
+    def nest(self) -> None:
+        """One level deeper into a call or a list: refused past MAX_DEPTH."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"calls and lists nested more than {MAX_DEPTH} deep")
 
     def fail(self, what: str) -> LRPilotError:
         where = self.toks[self.i][2] if self.i < len(self.toks) else len(self.text)
-        return LRPilotError(f"bad policy text {self.text!r}: {what} at position {where}; "
+        return LRPilotError(f"bad policy text {clip(self.text)}: {what} at position {where}; "
                             "expected NAME(key=value, ...), e.g. COS(k0=0.1, k1=0.001, l=5000)")
 
     def peek(self) -> tuple[str, str, int] | None:
@@ -76,6 +88,7 @@ class _Parser:
             raise self.fail("expected a name")
         self.i += 1
         c = Call(tok[1])
+        self.nest()
         self.expect("(")
         if self.peek() and self.peek()[1] == ")":
             self.i += 1
@@ -95,6 +108,7 @@ class _Parser:
                 raise self.fail("expected a step number after '@'")
             self.i += 1
             c.at = _number(tok[1])
+        self.depth -= 1
         return c
 
     def arg(self, c: Call) -> None:
@@ -120,9 +134,11 @@ class _Parser:
             return _number(s)
         if s == "[":
             self.i += 1
+            self.nest()
             items = []
             if self.peek() and self.peek()[1] == "]":
                 self.i += 1
+                self.depth -= 1
                 return items
             while True:
                 items.append(self.value())
@@ -130,6 +146,7 @@ class _Parser:
                     self.i += 1
                     continue
                 self.expect("]")
+                self.depth -= 1
                 return items
         if kind == "name":
             nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
@@ -141,13 +158,26 @@ class _Parser:
 
 
 def _number(s: str) -> int | float:
-    return int(s) if re.fullmatch(r"[-+]?\d+", s) else float(s)
+    """The number ``s`` reads as: an integer of at most MAX_DIGITS digits, else a float (inf when too large,
+    which validation refuses by name)."""
+    if re.fullmatch(r"[-+]?\d+", s):
+        if len(s.lstrip("+-")) > MAX_DIGITS:
+            raise LRPilotError(f"the integer {clip(s, 40)} in a policy text has {len(s.lstrip('+-'))} digits; "
+                               f"integers have at most {MAX_DIGITS} (write large numbers as e.g. 1e20)")
+        return int(s)
+    mantissa, _, exponent = s.lower().partition("e")
+    if len(mantissa.lstrip("+-")) > 400 or len(exponent.lstrip("+-")) > 6:
+        raise LRPilotError(f"the number {clip(s, 40)} in a policy text is too long; write it with at most "
+                           "17 significant digits, e.g. 1.5e-05")
+    return float(s)
 
 
 def parse(text: str) -> Call:
     """Parse policy or controller text into a :class:`Call`."""
     if not isinstance(text, str) or not text.strip():
-        raise LRPilotError(f"empty policy text {text!r}; write e.g. FIX(k0=0.01)")
+        raise LRPilotError(f"empty policy text {clip(text)}; write e.g. FIX(k0=0.01)")
+    if len(text) > MAX_LENGTH:
+        raise LRPilotError(f"policy text {clip(text)} is too long: at most {MAX_LENGTH:,} characters")
     p = _Parser(text)
     c = p.call()
     if p.peek() is not None:
@@ -199,7 +229,7 @@ def call_to_dict(c: Call) -> dict[str, Any]:
 def call_from_dict(d: dict[str, Any]) -> Call:
     """Inverse of :func:`call_to_dict`."""
     if not isinstance(d, dict) or "fn" not in d:
-        raise LRPilotError(f"a policy dict needs a 'fn' key, got {d!r}")
+        raise LRPilotError(f"a policy dict needs a 'fn' key, got {clip(d)}")
     conv = lambda v: call_from_dict(v) if isinstance(v, dict) else [conv(x) for x in v] if isinstance(v, list) else v  # noqa: E731
     rest = {k: conv(v) for k, v in d.items() if k not in ("fn", "args", "at")}
     return Call(d["fn"], [conv(a) for a in d.get("args", [])], rest, d.get("at"))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from typing import Callable
 
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
 from lrpilot.tasks import builtin
 from lrpilot.tasks.base import ClassificationTask, Evaluation, Task
 from lrpilot.tasks.ref import TaskRef
@@ -49,23 +50,66 @@ def get_task(name: str, data_dir: str | None = None, seed: int = 0) -> Task:
             f"unknown task {name!r}; known tasks: {', '.join(TASKS)}; "
             "or give your own as package.module:function returning a lrpilot Task"
         )
-    params = inspect.signature(factory).parameters
+    user = ":" in name  # a user's own task: its errors are reported as the task's, not as lrpilot bugs
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature: call it as it is
+        params = {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {key: value for key, value in (("data_dir", data_dir), ("seed", seed)) if takes_any or key in params}
-    task = factory(**kwargs)
+    needed = [p.name for p in params.values() if p.default is inspect.Parameter.empty and p.name not in kwargs
+              and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                             inspect.Parameter.KEYWORD_ONLY)]
+    if needed:
+        raise LRPilotError(f"your task `{name}` needs the argument{'s' * (len(needed) > 1)} {', '.join(needed)}; "
+                           "a task factory takes no arguments, or only data_dir and seed")
+    if user:
+        try:
+            task = factory(**kwargs)
+        except LRPilotError as e:
+            raise LRPilotError(f"your task `{name}`: {e}") from e
+        except Exception as e:  # noqa: BLE001  (the user's code: any error is theirs, reported as one line)
+            raise LRPilotError(f"your task `{name}` raised {_describe(e)} (--debug shows the traceback)") from e
+    else:
+        task = factory(**kwargs)
     if not isinstance(task, Task):
         raise LRPilotError(
-            f"task {name!r} returned {type(task).__name__} ({task!r:.80}), expected a lrpilot.tasks.Task "
+            f"task {name!r} returned {type(task).__name__} ({clip(task)}), expected a lrpilot.tasks.Task "
             "such as a ClassificationTask"
         )
+    check_task(task, name)
     return task
+
+
+def check_task(task: Task, name: str) -> None:
+    """Refuse a task whose sizes make training impossible (an empty epoch would loop for ever)."""
+    for attr in ("batch_size", "iters_per_epoch"):
+        value = getattr(task, attr, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise LRPilotError(f"task {name!r}: {attr}={clip(value)} must be a whole number >= 1")
+    for attr in ("epochs", "lr"):
+        value = getattr(task, attr, None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise LRPilotError(f"task {name!r}: {attr}={clip(value)} must be a finite number > 0")
+
+
+def _describe(e: BaseException) -> str:
+    """``ValueError: boom``, the message cut to one short line."""
+    message = " ".join(str(e).split())
+    return type(e).__name__ + (f": {message[:200]}" + ("..." if len(message) > 200 else "") if message else "")
 
 
 def _import_factory(name: str, target: str) -> Factory:
     """The callable that ``target`` (``package.module:function``) names, for task ``name``."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr or ":" in attr:
-        raise LRPilotError(f"task {name!r}: expected the form package.module:function, got {target!r}")
+        raise LRPilotError(f"task {clip(name)}: expected the form package.module:function, got {clip(target)}")
+    if module_name.startswith("."):
+        raise LRPilotError(f"task {clip(name)}: {module_name!r} is a relative module name; give the absolute one, "
+                           "e.g. mypackage.mytasks:make_task")
+    if not all(part.isidentifier() for part in module_name.split(".")) or not attr.isidentifier():
+        raise LRPilotError(f"task {clip(name)}: {clip(target)} is not package.module:function "
+                           "(dotted Python names)")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
@@ -73,6 +117,9 @@ def _import_factory(name: str, target: str) -> Factory:
             f"task {name!r}: cannot import module {module_name!r} ({e}); check the name and that it is importable "
             "(installed, or on PYTHONPATH)"
         ) from e
+    except Exception as e:  # noqa: BLE001  (a SyntaxError or any error the user's module raises on import)
+        raise LRPilotError(f"your task `{name}`: importing {module_name!r} raised {_describe(e)} "
+                           "(--debug shows the traceback)") from e
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise LRPilotError(

@@ -115,6 +115,7 @@ class ClassificationTask(Task):
     channels_last: bool = False
 
     def __post_init__(self) -> None:
+        self._validate()
         n = len(self.train[1])
         self.iters_per_epoch = -(-n // self.batch_size)
         self.meta = {
@@ -128,6 +129,39 @@ class ClassificationTask(Task):
         }
         if self.channels_last:
             self.to("cpu")
+
+    def _validate(self) -> None:
+        """Refuse sizes and splits that cannot train: one line naming the task and the value."""
+        from lrpilot.errors import LRPilotError, clip
+
+        where = f"task {clip(self.name)}"
+        for attr in ("batch_size", "eval_batch_size", "num_classes"):
+            value = getattr(self, attr)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise LRPilotError(f"{where}: {attr}={clip(value)} must be a whole number >= 1")
+        for split in ("train", "test"):
+            pair = getattr(self, split)
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                    and all(isinstance(t, Tensor) for t in pair)):
+                raise LRPilotError(f"{where}: the {split} split must be a pair (inputs, labels) of tensors, "
+                                   f"got {type(pair).__name__}")
+            x, y = pair
+            if y.dim() != 1 or x.dim() < 1 or len(x) != len(y):
+                raise LRPilotError(f"{where}: the {split} split has inputs of shape {tuple(x.shape)} and labels of "
+                                   f"shape {tuple(y.shape)}; expected (N, ...) inputs and N labels")
+            if len(y) == 0:
+                raise LRPilotError(f"{where}: the {split} split is empty (0 examples)")
+            if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+                raise LRPilotError(f"{where}: the {split} labels are {y.dtype}; expected integer class indices "
+                                   "(int64)")
+            low, high = int(y.min()), int(y.max())
+            if low < 0 or high >= self.num_classes:
+                bad = low if low < 0 else high
+                raise LRPilotError(f"{where}: the {split} split has label {bad}, outside [0, {self.num_classes}) "
+                                   f"for num_classes={self.num_classes}")
+        if tuple(self.train[0].shape[1:]) != tuple(self.test[0].shape[1:]):
+            raise LRPilotError(f"{where}: train inputs of shape {tuple(self.train[0].shape[1:])} and test inputs of "
+                               f"shape {tuple(self.test[0].shape[1:])} differ")
 
     def make_model(self) -> nn.Module:
         model = self.make_model_fn()
