@@ -482,3 +482,13 @@ def test_reads_never_wait_on_a_writers_lock_and_a_long_wait_says_so(open_store, 
         conn.close()
         engine.dispose()
     assert store.claim("tiny", "FIX(k0=0.01)", 1, 100) is not None
+
+
+def test_numbers_too_large_for_the_stores_integers_are_user_errors(open_store):
+    # issue 14, "Numbers": --seed 18446744073709551616, --steps 1e20 (too large for SQLite's INTEGER)
+    store = open_store()
+    with pytest.raises(LRPilotError, match="seed 18446744073709551616 is too large for the results store"):
+        store.claim("tiny", "FIX(k0=0.01)", 18446744073709551616, 100)
+    with pytest.raises(LRPilotError, match="budget 100000000000000000000 is too large"):
+        store.claim("tiny", "FIX(k0=0.01)", 0, 10**20)
+    assert store.claim("tiny", "FIX(k0=0.01)", 2**31 - 1, 2**31 - 1) is not None and len(store.runs()) == 1

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R, TK, P = schema.runs.c, schema.tasks.c, schema.policies.c
 _ATTEMPTS = 20  # retries of a serialization failure or deadlock (lock waits are bounded by time instead)
+_INT_MIN, _INT_MAX = -2**31, 2**31 - 1  # what an INTEGER column holds on every backend
 _WARN_AFTER_S = 3.0  # a lock waited for this long is said on stderr
 
 
@@ -230,6 +231,10 @@ class Store(Storage):
             raise LRPilotError(f"seed {seed!r} must be an int")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise LRPilotError(f"budget {budget!r} must be an int number of iterations >= 1")
+        for name, value in (("seed", seed), ("budget", budget)):
+            if not _INT_MIN <= value <= _INT_MAX:  # the store's INTEGER columns (32 bits on PostgreSQL)
+                raise LRPilotError(f"{name} {str(value)[:40]} is too large for the results store: use one between "
+                                   f"{_INT_MIN if name == 'seed' else 1} and {_INT_MAX}")
         _check_purpose(purpose)
         return {"task_id": self._row_id(conn, schema.tasks, task_row(task), "name"),
                 "policy_id": self._row_id(conn, schema.policies, policy_row(policy), "text"),
