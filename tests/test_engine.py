@@ -185,3 +185,62 @@ def test_run_config_names_the_bad_setting(settings, fragment):
         RunConfig(**settings)
     with pytest.raises(dataclasses.FrozenInstanceError):
         RunConfig(total=10).seed = 1
+
+
+# --- issue 14: "--resume with a damaged checkpoint" (each case one LRPilotError naming the file and the fix) ---
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def _damage(kind, path, good):
+    if kind == "garbage bytes":
+        path.write_bytes(b"\x00\xffnot a checkpoint" * 50)
+    elif kind == "truncated zip":
+        path.write_bytes(good[: len(good) // 2])
+    elif kind == "empty file":
+        path.write_bytes(b"")
+    elif kind == "a list instead of a dict":
+        torch.save([1, 2, 3], path)
+    elif kind == "missing fields":
+        state = torch.load(path, weights_only=True)
+        del state["model"], state["optimizer"]
+        torch.save(state, path)
+    elif kind == "a checkpoint of another model (size mismatch)":
+        state = torch.load(path, weights_only=True)
+        state["model"] = {k: torch.zeros(*(n + 1 for n in v.shape)) for k, v in state["model"].items()}
+        torch.save(state, path)
+    elif kind == "a directory where the file should be":
+        path.unlink()
+        path.mkdir()
+        (path / "x").write_text("")
+    elif kind == "a pickle payload that weights_only=True refuses":
+        torch.save({"identity": _Evil()}, path)
+
+
+@pytest.mark.parametrize("kind", ["garbage bytes", "truncated zip", "empty file", "a list instead of a dict",
+                                  "missing fields", "a checkpoint of another model (size mismatch)",
+                                  "a directory where the file should be",
+                                  "a pickle payload that weights_only=True refuses"])
+def test_resume_with_a_damaged_checkpoint_is_one_clear_error(digits, tmp_path, kind, capsys):
+    train(digits, "FIX(k0=0.01)", seed=0, steps=50, checkpoint_dir=tmp_path)
+    path = tmp_path / "checkpoint.pt"
+    _damage(kind, path, path.read_bytes())
+    with pytest.raises(LRPilotError) as err:
+        train(digits, "FIX(k0=0.01)", seed=0, steps=50, checkpoint_dir=tmp_path, resume=True)
+    message = str(err.value)
+    assert str(path) in message and "--checkpoint" in message and "\n" not in message
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_a_full_disk_while_checkpointing_leaves_no_temporary_file(digits, tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(LRPilotError, match="cannot write the checkpoint .*No space left on device"):
+        train(digits, "FIX(k0=0.01)", seed=0, steps=50, checkpoint_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []

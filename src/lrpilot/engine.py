@@ -14,6 +14,7 @@ controller act, and writes a checkpoint. A non-finite loss, or a mean loss above
 from __future__ import annotations
 
 import collections
+import pickle
 import itertools
 import math
 import random
@@ -36,6 +37,9 @@ from lrpilot.tasks.base import Evaluation, Task
 
 CURVES = ("iteration", "lr", "train_loss", "test_loss", "test_top1", "angular_velocity")
 CHECKPOINT = "checkpoint.pt"
+_CHECKPOINT_KEYS = ("identity", "step", "epoch", "samples", "wall_s", "rows", "interval_sum", "interval_n",
+                    "first_loss", "status", "model", "optimizer", "controller", "tracker", "angles", "torch_rng",
+                    "data_rng", "controller_rng", "last_eval")
 _CHECK_EVERY = 10  # iterations between divergence checks (each one syncs the loss to the host)
 
 
@@ -298,15 +302,44 @@ class Run:
         if self.checkpoint is None:
             return
         state = {"identity": self._identity(), **self.state(), "result": None if result is None else result.to_dict()}
-        with atomic_path(self.checkpoint) as tmp:
-            torch.save(state, tmp)
+        try:
+            with atomic_path(self.checkpoint) as tmp:  # removes its temporary file on any error
+                torch.save(state, tmp)
+        except OSError as e:
+            raise LRPilotError(f"cannot write the checkpoint {self.checkpoint} ({e.strerror or e}): free space or "
+                               "use another --checkpoint folder") from None
 
     def _load(self) -> None:
-        state = torch.load(self.checkpoint, weights_only=True, map_location=self.device)
+        """Continue from the checkpoint file; LRPilotError naming the file for anything but one of this run."""
+        path = self.checkpoint
+        fix = "delete it or use another --checkpoint folder (or drop --resume)"
+        if path.is_dir():
+            raise LRPilotError(f"the checkpoint {path} is a folder, not a file: {fix}")
+        try:
+            state = torch.load(path, weights_only=True, map_location=self.device)
+        except pickle.UnpicklingError as e:
+            why = "it holds objects other than tensors and plain data" if "weights_only" in str(e) else "damaged"
+            raise LRPilotError(f"the checkpoint {path} is not one lrpilot wrote ({why}): {fix}") from None
+        except OSError as e:
+            raise LRPilotError(f"cannot read the checkpoint {path} ({e.strerror or e}): {fix}") from None
+        except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... for a damaged file
+            raise LRPilotError(f"the checkpoint {path} is damaged or not a torch file ({type(e).__name__}): "
+                               f"{fix}") from None
+        if not isinstance(state, dict):
+            raise LRPilotError(f"the checkpoint {path} holds a {type(state).__name__}, not a run's state: {fix}")
+        missing = [k for k in _CHECKPOINT_KEYS if k not in state]
+        if missing:
+            raise LRPilotError(f"the checkpoint {path} lacks {', '.join(missing[:5])}"
+                               f"{' ...' if len(missing) > 5 else ''}: it is not a run's state; {fix}")
         if state["identity"] != self._identity():
-            raise LRPilotError(f"the checkpoint in {self.checkpoint.parent} is of another run ({state['identity']}), "
+            raise LRPilotError(f"the checkpoint in {path.parent} is of another run ({_cap(state['identity'])}), "
                                f"not {self._identity()}; use another --checkpoint directory or drop --resume")
-        self.restore(state)
+        try:
+            self.restore(state)
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise LRPilotError(f"the checkpoint {path} does not fit this run's model or optimizer "
+                               f"({type(e).__name__}: {_cap(first)}): {fix}") from None
 
     def state(self) -> dict[str, Any]:
         """Everything the run needs to go on, also mid-epoch: model, optimizer, controller, RNG states, position,
@@ -340,6 +373,11 @@ class Run:
         self.interval_sum = state["interval_sum"].to(self.device)
         self.interval_n, self.status = state["interval_n"], state["status"]
         self.last_eval = None if state["last_eval"] is None else Evaluation(**state["last_eval"])
+
+
+def _cap(value: Any, n: int = 200) -> str:
+    text = str(value)
+    return text if len(text) <= n else text[:n] + "..."
 
 
 def _progress_bar(enabled: bool, total: int, initial: int, name: str):

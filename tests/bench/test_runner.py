@@ -106,3 +106,82 @@ def test_a_bench_killed_with_sigkill_and_restarted_ends_with_each_run_once(tmp_p
         runs = s.runs(curves=False)
     assert sorted((r.policy, r.seed) for r in runs) == sorted((p, k) for p in policies for k in (0, 1))
     assert {r.status for r in runs} == {"ok"}
+
+
+# --- issue 14: faults in long runs ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags", [{"device": "bogus"}, {"eval_every": 0}])
+def test_a_bad_per_run_flag_does_not_poison_the_store(store, flags):
+    # issue 14: "A bad per-run flag poisons the store for good": the failures are of kind "invocation", and the
+    # rerun with the flag fixed trains them; a failure of the run itself (the flaky task raising) stays final
+    policies = ["FIX(k0=0.05)", f"FIX(k0={RAISE_LR})"]
+    bad = bench(store, FLAKY, policies, seeds=[0], steps=5, executor=Inline(), **flags)
+    assert (bad.trained, bad.failed) == (0, 2)
+    kinds = {r.policy: r.record["error_kind"] for r in store.runs(task="flaky")}
+    assert kinds == {"FIX(k0=0.05)": "invocation", f"FIX(k0={RAISE_LR})": "invocation"}
+    fixed = bench(store, FLAKY, policies, seeds=[0], steps=5, executor=Inline())
+    assert (fixed.trained, fixed.failed, fixed.finished_before) == (1, 1, 0)
+    runs = {r.policy: r for r in store.runs(task="flaky")}
+    assert runs["FIX(k0=0.05)"].status == "ok" and len(runs) == 2
+    assert runs[f"FIX(k0={RAISE_LR})"].record["error_kind"] == "run"
+    again = bench(store, FLAKY, policies, seeds=[0], steps=5, executor=Inline())
+    assert (again.trained, again.failed, again.finished_before) == (0, 0, 2)  # a failure of the run is final
+
+
+def test_a_worker_killed_by_a_signal_is_retried_one_that_exits_is_final(store):
+    # issue 14, which failures are final: a worker killed (by the user, the OOM killer) is the invocation's fault
+    class Dying(Inline):
+        def run(self, fn, jobs, on_done, on_failed, tick=lambda: None, every=10.0):
+            for job in jobs:
+                on_failed(job, "its worker process died (exit code -9)" if job.seed == 0
+                          else "its worker process died (exit code 3)")
+
+    done = bench(store, "digits-lenet", ["FIX(k0=0.05)"], seeds=[0, 1], steps=5, executor=Dying())
+    assert done.failed == 2
+    assert {r.seed: r.record["error_kind"] for r in store.runs()} == {0: "invocation", 1: "run"}
+    again = bench(store, "digits-lenet", ["FIX(k0=0.05)"], seeds=[0, 1], steps=5, executor=Inline())
+    assert (again.trained, again.finished_before) == (1, 1)
+
+
+def test_a_bench_whose_claims_were_taken_over_goes_on_with_the_rest(store, monkeypatch):
+    # issue 14: "A bench paused (SIGSTOP) past the heartbeat timeout, whose runs another bench took over, exits 2
+    # when it resumes instead of going on with other runs"
+    import lrpilot.bench.runner as runner
+
+    paused = Store(store.url, heartbeat_timeout=0.3)
+    other = Store(store.url, heartbeat_timeout=0.3)
+    real, lines = runner.run_job, []
+
+    def run_job(job):
+        if job.seed == 0:  # "paused" past the timeout; the other bench takes this run over
+            time.sleep(0.5)
+            assert other.claim(job.task.name, job.policy, job.seed, job.steps) is not None
+        return real(job)
+
+    monkeypatch.setattr(runner, "run_job", run_job)
+    done = bench(paused, "digits-lenet", ["FIX(k0=0.05)"], seeds=[0, 1, 2], steps=5, executor=Inline(),
+                 progress=lines.append)
+    assert (done.trained, done.held_elsewhere) == (2, 1)
+    assert any("taken over by another process" in line for line in lines)
+    assert {r.seed: r.status for r in store.runs()} == {0: "running", 1: "ok", 2: "ok"}
+    paused.close()
+    other.close()
+
+
+def test_a_lost_claim_at_a_heartbeat_is_given_up(store):
+    # issue 14, the same through the heartbeat: the run is dropped, the bench goes on
+    paused = Store(store.url, heartbeat_timeout=0.3)
+
+    class Takeover(Inline):
+        def run(self, fn, jobs, on_done, on_failed, tick=lambda: None, every=10.0):
+            first = next(jobs)
+            time.sleep(0.5)
+            assert Store(store.url, heartbeat_timeout=0.3).claim(first.task.name, first.policy, first.seed,
+                                                                 first.steps) is not None
+            tick()  # the heartbeat finds the claim lost
+            on_done(first, fn(first))
+            super().run(fn, jobs, on_done, on_failed, tick, every)
+
+    done = bench(paused, "digits-lenet", ["FIX(k0=0.05)"], seeds=[0, 1], steps=5, executor=Takeover())
+    assert (done.trained, done.held_elsewhere) == (1, 1)
+    paused.close()

@@ -81,3 +81,14 @@ def test_a_real_tune_returns_a_policy_that_trains(store):
     result = tune(store, TASK, budget=40.0, executor=Inline())
     assert len(result.candidates) >= 1 and result.metrics["top1_mean"] > 50  # chance is 10
     assert make_controller(result.best) and result.epoch_equivalents <= 40.0 + 1e-9
+
+
+@pytest.mark.parametrize("best_lr", [0.1, 1.2e-4, 1e-4, 3e-5, 1e-9])
+def test_a_best_lr_below_autodrops_floor_builds_a_valid_autodrop_candidate(best_lr):
+    # issue 14: "tune on a task whose best range-test LR is below 1e-4 builds an invalid AutoDrop candidate"
+    from lrpilot.bench.runner import canonical_policies
+    from lrpilot.bench.tune import _autodrop
+
+    [text] = canonical_policies([_autodrop(best_lr)])
+    k0, k_min = parse(text).kwargs["k0"], parse(text).kwargs.get("k_min", 1e-4)
+    assert float(k_min) < float(k0)

@@ -84,3 +84,34 @@ def test_executor_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
     with pytest.raises(LRPilotError, match=r"pip install 'lrpilot\[ray\]'"):
         make_executor("ray", 2).map(len, ["x"])
+
+
+_ORPHAN = """
+import multiprocessing, os, sys, time
+from lrpilot.execution.executors import _serve
+
+def slow(job):
+    time.sleep(0.5)
+    return job
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_serve, args=(child, 1, os.getpid()))
+    proc.start()
+    child.close()
+    parent.send((slow, 1))
+    parent.close()  # as if the parent were killed: the worker's reply meets a closed pipe
+    proc.join(30)
+    print(proc.exitcode)
+"""
+
+
+def test_a_worker_whose_parent_is_gone_exits_without_a_broken_pipe_traceback(tmp_path):
+    # issue 14: "workers print BrokenPipeError tracebacks when their parent is killed"
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "1", proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr

@@ -312,3 +312,183 @@ def test_bad_arguments_are_user_errors(open_store):
         store.finish(run_id, result(seed=5))
     with pytest.raises(LRPilotError, match="no run 9999"):
         store.finish(9999, result())
+
+
+# --- issue 14: faults in the store ------------------------------------------------------------------------------
+
+def _sql(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+def test_a_store_missing_its_schema_version_row_is_refused_as_damaged(open_store, url):
+    # issue 14, "A damaged store": a missing schema-version row
+    open_store()
+    _sql(url, "DELETE FROM schema_version")
+    with pytest.raises(LRPilotError, match="damaged: its schema_version table holds 0 row"):
+        Store(url)
+
+
+def test_a_store_missing_a_table_is_refused_on_open(open_store, url):
+    # issue 14, "A damaged store": a store missing a table (was accepted with exit 0)
+    open_store()
+    _sql(url, "DROP TABLE analyses")
+    with pytest.raises(LRPilotError, match="damaged: its table 'analyses' is missing"):
+        Store(url)
+    _sql(url, "DROP TABLE schema_version")
+    with pytest.raises(LRPilotError, match="damaged: it has the table\\(s\\) .*runs.* but no schema_version"):
+        Store(url)
+
+
+@pytest.mark.parametrize("column", ["metrics", "record"])
+def test_bad_json_in_a_runs_metrics_is_reported_with_its_table_and_run(open_store, url, column):
+    # issue 14, "A damaged store": bad JSON in a run's metrics (SQLite; PostgreSQL's JSON type refuses bad text,
+    # so there the value is valid JSON that does not decode)
+    store = open_store()
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    store.finish(run_id, result())
+    bad = "'{\"top1\": 9' || '0.0, oops'" if url.startswith("sqlite") else "'{\"$float\": \"bogus\"}'"
+    _sql(url, f"UPDATE runs SET {column} = {bad} WHERE id = {run_id}")
+    with pytest.raises(LRPilotError, match=f"damaged: table runs, run {run_id} \\(tiny FIX\\(k0=0.01\\)\\): "
+                                           f"its {column} is not valid"):
+        store.runs()
+
+
+def test_bad_json_in_a_curve_is_reported_with_its_run(open_store, url):
+    # issue 14, "A damaged store": bad JSON in a run's curve
+    store = open_store()
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    store.finish(run_id, result())
+    bad = "'[1, 2,'" if url.startswith("sqlite") else "'[{\"$float\": \"bogus\"}]'"
+    _sql(url, f"UPDATE curves SET points = {bad} WHERE run_id = {run_id} AND name = 'train_loss'")
+    with pytest.raises(LRPilotError, match=f"damaged: table curves, run {run_id}: its curve 'train_loss'"):
+        store.runs()
+    assert store.runs(curves=False)[0].metrics["top1"] == 90.0
+
+
+def test_an_unknown_status_tag_is_reported_with_its_run(open_store, url):
+    # issue 14, "A damaged store": an unknown status tag
+    store = open_store()
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    _sql(url, f"UPDATE runs SET status = 'weird' WHERE id = {run_id}")
+    with pytest.raises(LRPilotError, match=f"damaged: table runs, run {run_id} .*unknown status 'weird'"):
+        store.runs()
+
+
+def test_a_restart_with_the_dead_holders_pid_takes_its_runs_over(open_store, url):
+    # issue 14: "A restart whose process has the dead bench's PID (PID 1 in a container) treats the dead holder
+    # as alive": the holder's token (boot id and start time), not the PID alone, says whether it is this process
+    import os
+
+    store = open_store(heartbeat_timeout=3600)
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    host = store.owner.split(":")[0]
+    dead = f"{host}:{os.getpid()}:0123456789ab:deadbeef.1"  # this PID, but an earlier process's token
+    _sql(url, f"UPDATE runs SET owner = '{dead}' WHERE id = {run_id}")
+    assert open_store(heartbeat_timeout=3600).claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id
+    # another live store of this process is alive: its run is not taken
+    other = open_store(heartbeat_timeout=3600)
+    assert other.claim("tiny", "FIX(k0=0.01)", 1, 100) is not None
+    assert open_store(heartbeat_timeout=3600).claim("tiny", "FIX(k0=0.01)", 1, 100) is None
+
+
+def test_a_live_process_that_reused_the_holders_pid_is_not_the_holder(open_store, url):
+    # issue 14, owner identity: a PID of a live process whose start time differs from the holder's
+    store = open_store(heartbeat_timeout=3600)
+    run_id = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    host, _, _, token = store.owner.split(":")
+    if token.startswith("r"):
+        pytest.fail("no /proc: the PID-reuse check needs Linux")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _sql(url, f"UPDATE runs SET owner = '{host}:{sleeper.pid}:0123456789ab:{token.split('.')[0]}.1' "
+                  f"WHERE id = {run_id}")
+        assert open_store(heartbeat_timeout=3600).claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_failures_of_the_invocation_are_claimed_again_and_failures_of_the_run_are_final(open_store):
+    # issue 14: "A bad per-run flag poisons the store for good": record["error_kind"] "invocation" is retried
+    store = open_store()
+    bad_flag = store.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    store.finish(bad_flag, RunResult("tiny", "FIX(k0=0.01)", 0, "failed", {}, {}, {},
+                                     {"error": "RuntimeError: bogus device", "error_kind": "invocation"}))
+    policy_bug = store.claim("tiny", "FIX(k0=0.01)", 1, 100)
+    store.finish(policy_bug, RunResult("tiny", "FIX(k0=0.01)", 1, "failed", {}, {}, {},
+                                       {"error": "ValueError: boom", "error_kind": "run"}))
+    old = store.claim("tiny", "FIX(k0=0.01)", 2, 100)
+    store.finish(old, RunResult("tiny", "FIX(k0=0.01)", 2, "failed", {}, {}, {}, {"error": "old store"}))
+    again = open_store()
+    assert again.claim("tiny", "FIX(k0=0.01)", 0, 100) == bad_flag
+    assert again.claim("tiny", "FIX(k0=0.01)", 1, 100) is None and again.claim("tiny", "FIX(k0=0.01)", 2, 100) is None
+    assert again.finish(bad_flag, result()) is True
+    [run] = again.runs(status="ok")
+    assert run.id == bad_flag and run.curves["train_loss"] == [2.3, 1.0, 0.5]
+    assert again.claim("tiny", "FIX(k0=0.01)", 0, 100) is None
+
+
+def test_a_run_taken_over_raises_claim_lost_at_heartbeat_and_finish(open_store):
+    # issue 14: "A bench paused (SIGSTOP) past the heartbeat timeout": the paused holder learns it lost the run
+    from lrpilot.store import ClaimLost
+
+    a, b = open_store(heartbeat_timeout=0.3), open_store(heartbeat_timeout=0.3)
+    run_id = a.claim("tiny", "FIX(k0=0.01)", 0, 100)
+    time.sleep(0.5)
+    assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id
+    with pytest.raises(ClaimLost):
+        a.heartbeat(run_id)
+    with pytest.raises(ClaimLost):
+        a.finish(run_id, result())
+    assert b.finish(run_id, result()) is True
+
+
+def _hold_write_lock(url: str):
+    """A connection of another client holding the store's write lock (runs locked against writes)."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    conn = engine.connect()
+    if url.startswith("sqlite"):
+        conn.exec_driver_sql("BEGIN EXCLUSIVE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("LOCK TABLE runs, tasks, policies IN EXCLUSIVE MODE")
+    return engine, conn
+
+
+def test_reads_never_wait_on_a_writers_lock_and_a_long_wait_says_so(open_store, url, capfd):
+    # issue 14: "A held SQLite write lock blocks even a read-only rank for 612 s with no message"
+    store = open_store(lock_timeout=5)
+    store.finish(store.claim("tiny", "FIX(k0=0.01)", 0, 100), result())
+    engine, conn = _hold_write_lock(url)
+    try:
+        began = time.monotonic()
+        reader = Store(url, lock_timeout=5)  # opening a current store takes no write lock
+        assert [r.status for r in reader.runs()] == ["ok"] and reader.tasks() and reader.analyses() == []
+        reader.close()
+        assert time.monotonic() - began < 2.0
+        capfd.readouterr()
+        began = time.monotonic()
+        with pytest.raises(LRPilotError, match="stayed locked by another process for [0-9]+ s"):
+            store.claim("tiny", "FIX(k0=0.01)", 1, 100)
+        assert 4.5 < time.monotonic() - began < 15
+        err = capfd.readouterr().err
+        assert "waiting for the lock on the results store" in err and len(err.strip().splitlines()) == 1
+    finally:
+        conn.rollback() if not url.startswith("sqlite") else conn.exec_driver_sql("ROLLBACK")
+        conn.close()
+        engine.dispose()
+    assert store.claim("tiny", "FIX(k0=0.01)", 1, 100) is not None
+
+
+def test_numbers_too_large_for_the_stores_integers_are_user_errors(open_store):
+    # issue 14, "Numbers": --seed 18446744073709551616, --steps 1e20 (too large for SQLite's INTEGER)
+    store = open_store()
+    with pytest.raises(LRPilotError, match="seed 18446744073709551616 is too large for the results store"):
+        store.claim("tiny", "FIX(k0=0.01)", 18446744073709551616, 100)
+    with pytest.raises(LRPilotError, match="budget 100000000000000000000 is too large"):
+        store.claim("tiny", "FIX(k0=0.01)", 0, 10**20)
+    assert store.claim("tiny", "FIX(k0=0.01)", 2**31 - 1, 2**31 - 1) is not None and len(store.runs()) == 1

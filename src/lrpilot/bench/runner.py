@@ -5,11 +5,19 @@ claims alive with heartbeats and writes each result, so that workers (local proc
 Ray tasks) need no access to the store. Runs held by another live benchmark are left to it;
 runs whose holder died are taken over. A run that raises or whose worker dies is recorded
 as ``failed`` with the reason, a diverged one as ``diverged``; the others go on.
+
+A failure's record says its kind (``error_kind``): ``"invocation"`` when the way the run was
+started caused it (a bad device or flag, an error of lrpilot's own checks, out of memory, the
+worker killed), which a later bench retries; ``"run"`` when the policy or the training itself
+raised, which is final. A bench whose claim on a run was taken over by another bench (it was
+paused past the heartbeat timeout) leaves that run to the other and goes on with the rest.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -21,7 +29,7 @@ from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.search.run import is_search, run_search
-from lrpilot.store import Storage
+from lrpilot.store import ClaimLost, Storage, retryable
 from lrpilot.store.schema import FINISHED
 from lrpilot.tasks import TaskRef
 
@@ -40,7 +48,28 @@ class Job:
 
 def run_job(job: Job) -> RunResult:
     """Train one job (in a worker; its task built once per worker), its adaptive trajectory distilled; a search
-    runs its candidates one after another in that worker."""
+    runs its candidates one after another in that worker. An exception becomes a ``failed`` result whose record
+    says the error and its kind (:func:`error_kind`)."""
+    try:
+        return _run_job(job)
+    except Exception as e:  # noqa: BLE001 - recorded as the run's failure, with its kind
+        return RunResult(job.task.name, job.policy, job.seed, "failed", {}, {}, {},
+                         {"error": f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}",
+                          "error_kind": error_kind(e)}, job.steps)
+
+
+def error_kind(e: BaseException) -> str:
+    """``"invocation"`` for an error of how a run was started (a check of lrpilot's: a bad flag or value; a device
+    that does not exist or is out of memory), which a later bench retries; ``"run"`` for one of the run itself."""
+    if isinstance(e, (LRPilotError, MemoryError)):
+        return "invocation"
+    text = f"{type(e).__name__} {e}".lower()
+    if any(w in text for w in ("outofmemory", "out of memory", "device", "cuda", "mps", "xpu", "backend")):
+        return "invocation"
+    return "run"
+
+
+def _run_job(job: Job) -> RunResult:
     if is_search(job.policy):
         result = run_search(job.task, job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
                             executor="inprocess", device=job.device)
@@ -101,7 +130,7 @@ def _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device
     total = budget(task_obj, steps, epochs)
     summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
     done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, purpose=purpose, curves=False)
-            if r.budget == total and r.status in FINISHED}
+            if r.budget == total and r.status in FINISHED and not retryable(r.status, r.record)}
     todo = [Job(ref, p, s, total, eval_every, device)
             for p in texts for s in seeds if (p, s) not in done]
     summary.finished_before = len(texts) * len(seeds) - len(todo)
@@ -121,22 +150,53 @@ def _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device
     def count() -> str:
         return f"[{summary.trained + summary.failed + summary.finished_before}/{len(texts) * len(seeds)}]"
 
+    def lost(job: Job) -> None:
+        summary.held_elsewhere += 1
+        say(f"{job.policy} seed {job.seed}: taken over by another process (this one was paused past the heartbeat "
+            "timeout); its result is left to that one")
+
+    def finish(job: Job, result: RunResult) -> bool:
+        """Store the result of a held job; False if its claim was lost meanwhile."""
+        run_id = held.pop(job, None)
+        if run_id is None:  # lost at a heartbeat, already said
+            return False
+        try:
+            store.finish(run_id, result)
+        except ClaimLost:
+            lost(job)
+            return False
+        return True
+
     def on_done(job: Job, result: RunResult) -> None:
-        store.finish(held.pop(job), result)
+        if result.status == "failed":
+            on_failed(job, result.record.get("error", "failed"), result)
+            return
+        if not finish(job, result):
+            return
         summary.trained += 1
         top1 = result.metrics.get("top1")
+        wall = (result.cost or {}).get("wall_s")
         say(f"{count()} {job.policy} seed {job.seed}: {result.status}"
-            + ("" if top1 is None else f", Top-1 {top1:.2f}%") + f" ({result.cost['wall_s']:.1f} s)")
+            + ("" if top1 is None else f", Top-1 {top1:.2f}%") + ("" if wall is None else f" ({wall:.1f} s)"))
 
-    def on_failed(job: Job, reason: str) -> None:
-        store.finish(held.pop(job), RunResult(task_obj.name, job.policy, job.seed, "failed", {}, {}, {},
-                                              {"error": reason}, total))
+    def on_failed(job: Job, reason: str, result: RunResult | None = None) -> None:
+        # reported by the executor (not by run_job): the worker died, or Ray lost the task
+        record = result.record if result is not None else {"error": reason, "error_kind": _death_kind(reason)}
+        result = RunResult(task_obj.name, job.policy, job.seed, "failed", {}, {}, {}, record, total)
+        if not finish(job, result):
+            return
         summary.failed += 1
-        say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0]}")
+        kind = result.record.get("error_kind")
+        say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0][:200]}"
+            + (" (retried by a later bench)" if kind == "invocation" else ""))
 
     def heartbeat() -> None:
-        for run_id in list(held.values()):
-            store.heartbeat(run_id)
+        for job, run_id in list(held.items()):
+            try:
+                store.heartbeat(run_id)
+            except ClaimLost:
+                del held[job]
+                lost(job)
 
     try:
         executor.run(run_job, claimed(), on_done, on_failed, heartbeat,
@@ -145,6 +205,13 @@ def _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device
         for run_id in held.values():  # interrupted: give the runs back at once
             store.release(run_id)
     return summary
+
+
+def _death_kind(reason: str) -> str:
+    """The kind of a worker's death: killed by a signal (the user, the OOM killer) or lost by Ray is the invocation's
+    fault; a worker that exited with a status of its own (the run called exit) is the run's."""
+    code = re.search(r"exit code (-?\d+)", reason)
+    return "run" if code and int(code.group(1)) >= 0 else "invocation"
 
 
 def print_line(line: str) -> None:

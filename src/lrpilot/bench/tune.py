@@ -34,6 +34,7 @@ from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
+_AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
 
 
@@ -95,7 +96,7 @@ def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
         range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
     best, low, high = fmt_sig(found["best_lr"], 3), fmt_sig(found["k_low"] / 10, 3), fmt_sig(found["k_high"], 3)
     adaptive = [f"stpt(k0={best}, bounds=[{low}, {high}])", f"factor(k0={best}, bounds=[{low}, {high}])",
-                f"autodrop(k0={best}, rho=0.2)"]
+                _autodrop(found["best_lr"])]
     rec = recommend(store, ref, top=4, range_test=False)
     say(f"recommendation: {rec.note}")
 
@@ -117,6 +118,15 @@ def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
                       {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,
                       range_cost + sum(_epoch_equivalents(r, task_obj) for r in runs), budget,
                       {k: found[k] for k in ("k_low", "k_high", "best_lr")})
+
+
+def _autodrop(best_lr: float) -> str:
+    """AutoDrop from the range test's best LR with the paper's rho; its floor ``k_min`` (default 1e-4) must stay
+    below k0, so a best LR at or below 1e-4 gets a floor a decade under it."""
+    k0 = float(fmt_sig(best_lr, 3))
+    if k0 > _AUTODROP_K_MIN:
+        return f"autodrop(k0={fmt_sig(k0, 3)}, rho=0.2)"
+    return f"autodrop(k0={fmt_sig(k0, 3)}, rho=0.2, k_min={fmt_sig(k0 / 10, 3)})"
 
 
 def _interleave(fixed: list[str], adaptive: list[str]) -> list[str]:

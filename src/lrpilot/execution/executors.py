@@ -214,14 +214,17 @@ def _serve(conn, threads: int, parent_pid: int, warm: tuple[Callable[..., Any], 
             warm[0](*warm[1])
         except Exception:  # noqa: BLE001 - only a head start: the job itself reports the error
             pass
-    while (work := conn.recv()) is not None:
-        fn, job = work
-        try:
-            result = ("ok", fn(job))
-        except Exception as e:  # noqa: BLE001 - reported to the parent, which records the run as failed
-            result = ("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}")
-        conn.send(result)
-    conn.close()
+    try:
+        while (work := conn.recv()) is not None:
+            fn, job = work
+            try:
+                result = ("ok", fn(job))
+            except Exception as e:  # noqa: BLE001 - reported to the parent, which records the run as failed
+                result = ("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}")
+            conn.send(result)
+        conn.close()
+    except (EOFError, OSError):  # the parent is gone (killed): its pipe is closed, so exit quietly, no traceback
+        os._exit(1)
     os._exit(0)  # nothing left to flush: skip the interpreter's (and torch's) slow teardown
 
 

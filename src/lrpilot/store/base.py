@@ -12,7 +12,19 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
   holder's heartbeat is younger than the timeout, and for a finished run. A run whose
   heartbeat went stale, or whose holder was a process on this host that is gone, can be
   claimed again; :meth:`Storage.release` hands a held run back to the queue.
-- Finished runs (status ok, diverged or failed) are immutable; finishing one again is a no-op.
+- Finished runs (status ok, diverged or failed) are immutable; finishing one again is a no-op;
+  except that a run that failed because of how it was invoked (its record's ``error_kind`` is
+  ``"invocation"``: a bad device or flag, its worker killed or out of memory) is claimed again by
+  :meth:`Storage.claim`, so that a later bench retries it. Final are: ok, diverged, and a failure
+  of the run itself (``error_kind`` ``"run"``: the policy or the training raised), and a failure
+  recorded without an ``error_kind`` (stores written before it existed). See :func:`retryable`.
+- A holder is identified by host, PID and a token of the process (boot id and start time), not the
+  PID alone: a new process that got a dead holder's PID does not keep the dead holder's runs.
+  :meth:`Storage.heartbeat` and :meth:`Storage.finish` of a run that another holder took over raise
+  :class:`ClaimLost`, so that a paused bench gives that run up and goes on with the others.
+- A damaged store (a table or the schema-version row missing, a value that is not valid JSON, an
+  unknown status) is refused with LRPilotError naming the table and the run; reads never wait for a
+  writer's lock, and a wait for a lock longer than a few seconds is said on stderr.
 - NaN and infinity in metrics, cost, record and curves are read back as NaN and infinity.
 - Errors a user can fix are :class:`~lrpilot.errors.LRPilotError`; no message or log line
   contains a password from the URL.
@@ -23,7 +35,19 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
+
+ERROR_KINDS = ("invocation", "run")  # a failed run's record["error_kind"]: retried by a later bench, or final
+
+
+class ClaimLost(LRPilotError):
+    """The run is no longer held by this store object: another holder took it over (its heartbeat went stale)."""
+
+
+def retryable(status: str, record: Any) -> bool:
+    """Whether a stored run is to be trained again: a failure caused by the invocation, not by the run itself."""
+    return status == "failed" and isinstance(record, dict) and record.get("error_kind") == "invocation"
 
 
 class Storage(abc.ABC):

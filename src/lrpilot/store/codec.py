@@ -7,6 +7,11 @@ import numbers
 from typing import Any
 
 TAG = "$float"
+
+
+class DecodeError(ValueError):
+    """A stored value that is valid JSON but not one :func:`encode` wrote (an unknown tag)."""
+
 _NAMES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -30,6 +35,8 @@ def decode(x: Any) -> Any:
     """The inverse of :func:`encode`."""
     if isinstance(x, dict):
         if len(x) == 1 and TAG in x:
+            if x[TAG] not in _NAMES:
+                raise DecodeError(f"unknown {TAG} tag {str(x[TAG])[:40]!r} (nan, inf or -inf expected)")
             return _NAMES[x[TAG]]
         return {k: decode(v) for k, v in x.items()}
     if isinstance(x, list):

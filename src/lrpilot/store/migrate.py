@@ -101,23 +101,68 @@ def _rebuild_sqlite_runs(conn: sa.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
+def version(conn: sa.Connection, where: str) -> int | None:
+    """The store's schema version, None for an empty store; LRPilotError for a damaged one (which table)."""
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("schema_version"):
+        present = [t for t in schema.metadata.tables if t != "schema_version" and inspector.has_table(t)]
+        if present:
+            raise LRPilotError(f"the store {where} is damaged: it has the table(s) {', '.join(present)} but no "
+                               "schema_version table; restore it from a backup or pass another --db")
+        return None
+    try:
+        rows = conn.execute(sa.text("SELECT version FROM schema_version")).all()
+    except sa.exc.StatementError as e:
+        if isinstance(e, sa.exc.DBAPIError) and not _is_schema_error(e):
+            raise
+        rows = []
+    if len(rows) != 1 or not isinstance(rows[0][0], int):
+        raise LRPilotError(f"the store {where} is damaged: its schema_version table holds "
+                           f"{len(rows)} row(s) instead of one version number; restore it from a backup, or pass "
+                           "another --db")
+    return rows[0][0]
+
+
+def _is_schema_error(e: sa.exc.DBAPIError) -> bool:
+    return "no such column" in str(e.orig).lower() or "does not exist" in str(e.orig).lower()
+
+
+def check_tables(conn: sa.Connection, where: str) -> None:
+    """LRPilotError naming the first of the current schema's tables (or columns) that the store lacks."""
+    inspector = sa.inspect(conn)
+    for name, table in schema.metadata.tables.items():
+        if not inspector.has_table(name):
+            raise LRPilotError(f"the store {where} is damaged: its table {name!r} is missing; restore it from a "
+                               "backup, or pass another --db")
+        have = {c["name"] for c in inspector.get_columns(name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            raise LRPilotError(f"the store {where} is damaged: its table {name!r} lacks the column(s) "
+                               f"{', '.join(missing)}; restore it from a backup, or pass another --db")
+
+
 def upgrade(conn: sa.Connection, where: str) -> int:
     """Create the schema in an empty store or bring an older one to :data:`schema.VERSION`; return the old version.
 
     Runs inside the caller's transaction (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory
-    lock), so processes opening one store at once migrate it exactly once.
+    lock), so processes opening one store at once migrate it exactly once. A damaged store (a
+    table missing, no version row) is refused with LRPilotError naming what is wrong.
     """
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-    if not sa.inspect(conn).has_table("schema_version"):
+    old = version(conn, where)
+    if old is None:
         schema.metadata.create_all(conn)
         conn.execute(schema.schema_version.insert().values(version=schema.VERSION))
         return 0
-    old = conn.execute(sa.select(schema.schema_version.c.version)).scalar_one()
     if old > schema.VERSION:
         raise LRPilotError(f"the store {where} has schema version {old}, newer than this lrpilot's "
                            f"({schema.VERSION}): upgrade lrpilot or use another --db")
+    if old < 1:
+        raise LRPilotError(f"the store {where} is damaged: its schema version is {old}; restore it from a backup, "
+                           "or pass another --db")
     for v in range(old, schema.VERSION):
         MIGRATIONS[v](conn)
     conn.execute(schema.schema_version.update().values(version=schema.VERSION))
+    check_tables(conn, where)
     return old

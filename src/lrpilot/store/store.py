@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import socket
+import sys
 import time
 import uuid
 from typing import Any, Callable, TypeVar
@@ -15,31 +17,68 @@ import sqlalchemy as sa
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
-from lrpilot.store.base import Storage
-from lrpilot.store.engines import INSERTS, is_transient, make_engine
+from lrpilot.store.base import ClaimLost, Storage, retryable
+from lrpilot.store.engines import INSERTS, advice, is_lock_wait, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 R, TK, P = schema.runs.c, schema.tasks.c, schema.policies.c
-_ATTEMPTS = 20
+_ATTEMPTS = 20  # retries of a serialization failure or deadlock (lock waits are bounded by time instead)
+_INT_MIN, _INT_MAX = -2**31, 2**31 - 1  # what an INTEGER column holds on every backend
+_WARN_AFTER_S = 3.0  # a lock waited for this long is said on stderr
+
+
+def _process_token(pid: int | str = "self") -> str | None:
+    """This boot's id and the process's start time (Linux), which a later process with the same PID does not share."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()[:8]
+        with open(f"/proc/{pid}/stat") as f:
+            start = f.read().rpartition(")")[2].split()[19]  # field 22, starttime in clock ticks since boot
+    except (OSError, IndexError):
+        return None
+    return f"{boot}.{start}"
+
+
+_TOKEN = _process_token() or f"r{uuid.uuid4().hex[:12]}"  # no /proc: a random one per process
+
+
+def _renew_token() -> None:
+    global _TOKEN
+    _TOKEN = _process_token() or f"r{uuid.uuid4().hex[:12]}"
+
+
+os.register_at_fork(after_in_child=_renew_token)
 
 
 class Store(Storage):
     """Results store at ``url`` (a path, SQLite or PostgreSQL URL; default ``$LRPILOT_DB`` or the user's file).
 
-    ``heartbeat_timeout``: seconds after the last heartbeat at which a held run counts as dead.
+    ``heartbeat_timeout``: seconds after the last heartbeat at which a held run counts as dead;
+    ``lock_timeout``: seconds to wait for another process's lock before giving up (a wait longer
+    than a few seconds is said on stderr).
+
+    A holder is ``host:pid:uuid:token``: the uuid tells this store object from others, the token
+    (boot id and process start time) this process from an earlier one that had the same PID.
     """
 
-    def __init__(self, url: str | os.PathLike | None = None, *, heartbeat_timeout: float = 120.0):
+    def __init__(self, url: str | os.PathLike | None = None, *, heartbeat_timeout: float = 120.0,
+                 lock_timeout: float = 600.0):
         self.url = urls.resolve(url)
         self.where = urls.mask(self.url)
         self.heartbeat_timeout = heartbeat_timeout
+        self.lock_timeout = lock_timeout
         self.host = socket.gethostname()
-        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}:{_TOKEN}"
         self._engine = make_engine(self.url)
         self._insert = INSERTS[self.url.get_backend_name()]
-        self.migrated_from = self._tx(lambda conn: migrate.upgrade(conn, self.where))
+        current = self._tx(lambda conn: migrate.version(conn, self.where), read=True)
+        if current == schema.VERSION:  # the usual case: no write lock needed to open
+            self._tx(lambda conn: migrate.check_tables(conn, self.where), read=True)
+            self.migrated_from = current
+        else:
+            self.migrated_from = self._tx(lambda conn: migrate.upgrade(conn, self.where))
         log.info("results store %s (schema version %d)", self.where, schema.VERSION)
 
     def __repr__(self) -> str:
@@ -64,8 +103,13 @@ class Store(Storage):
                                .on_conflict_do_nothing().returning(R.id)).scalar_one_or_none()
             if new is not None:
                 return new
-            row = conn.execute(sa.select(R.id, R.status, R.owner, R.heartbeat_at).where(*_match(ids))).one()
-            if row.status in schema.FINISHED or not (row.status == "queued" or self._dead(row, now)):
+            row = conn.execute(sa.select(R.id, R.status, R.owner, R.heartbeat_at,
+                                         sa.type_coerce(R.record, sa.Text).label("raw_record"))
+                               .where(*_match(ids))).one()
+            if row.status == "failed":
+                if not retryable(row.status, _loads(row.raw_record)):
+                    return None
+            elif row.status in schema.FINISHED or not (row.status == "queued" or self._dead(row, now)):
                 return None
             return conn.execute(sa.update(schema.runs).where(R.id == row.id, R.status == row.status,
                                                              _is(R.owner, row.owner))
@@ -84,7 +128,7 @@ class Store(Storage):
                                                              R.status == "running")
                                 .values(heartbeat_at=time.time())).rowcount
         if not self._tx(tx):
-            raise LRPilotError(f"run {run_id} is not held by this process in {self.where} (finished, or claimed "
+            raise ClaimLost(f"run {run_id} is not held by this process in {self.where} (finished, or claimed "
                                "by another process after its heartbeat went stale): claim it again")
 
     def finish(self, run_id: int, result: Any) -> bool:
@@ -98,6 +142,9 @@ class Store(Storage):
                 raise LRPilotError(f"no run {run_id} in {self.where}: use the id that claim() returned")
             if row.status in schema.FINISHED:
                 return False
+            if row.status != "running" or row.owner != self.owner:
+                raise ClaimLost(f"run {run_id} is held by another process in {self.where}: its result "
+                                "belongs to that process; claim runs before finishing them")
             if (row.task, row.policy, row.seed) != (result.task, text, result.seed):
                 raise LRPilotError(f"run {run_id} is {row.task} {row.policy} seed {row.seed}, not {result.task} "
                                    f"{text} seed {result.seed}: finish it with its own result")
@@ -108,8 +155,9 @@ class Store(Storage):
                                         cost=codec.encode(result.cost), record=codec.encode(result.record),
                                         heartbeat_at=now, finished_at=now)).rowcount
             if not done:
-                raise LRPilotError(f"run {run_id} is held by another process in {self.where}: its result "
-                                   "belongs to that process; claim runs before finishing them")
+                raise ClaimLost(f"run {run_id} is held by another process in {self.where}: its result "
+                                "belongs to that process; claim runs before finishing them")
+            conn.execute(sa.delete(schema.curves).where(schema.curves.c.run_id == run_id))  # a retried failure's
             if result.curves:
                 conn.execute(schema.curves.insert(), [{"run_id": run_id, "name": k, "points": codec.encode(v)}
                                                       for k, v in result.curves.items()])
@@ -145,8 +193,8 @@ class Store(Storage):
                      .where(*where).order_by(schema.curves.c.run_id, schema.curves.c.name))
                 for c in conn.execute(q):
                     points[c.run_id][c.name] = codec.decode(c.points)
-            return [_record(row, points[row.id]) for row in rows]
-        return self._tx(tx)
+            return [_record(row, points[row.id], self.where) for row in rows]
+        return self._tx(tx, read=True)
 
     def analyses(self, *, task: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         A = schema.analyses.c
@@ -157,12 +205,19 @@ class Store(Storage):
                  .select_from(schema.analyses.join(schema.tasks, A.task_id == TK.id)).where(*where)
                  .order_by(A.created_at, A.id))
             return [dict(row._mapping) for row in conn.execute(q)]
-        return [{**a, "result": codec.decode(a["result"])} for a in self._tx(tx)]
+        out = []
+        for a in self._tx(tx, read=True):
+            try:
+                out.append({**a, "result": codec.decode(a["result"])})
+            except codec.DecodeError as e:
+                raise LRPilotError(f"the store {self.where} is damaged: table analyses, {a['kind']} of {a['task']}: "
+                                   f"{e}; restore it from a backup, or pass another --db") from None
+        return out
 
     def tasks(self) -> list[dict[str, Any]]:
         def tx(conn):
             return [dict(row._mapping) for row in conn.execute(sa.select(schema.tasks).order_by(TK.name))]
-        return [{k: v for k, v in t.items() if k != "id"} for t in self._tx(tx)]
+        return [{k: v for k, v in t.items() if k != "id"} for t in self._tx(tx, read=True)]
 
     def close(self) -> None:
         self._engine.dispose()
@@ -176,48 +231,129 @@ class Store(Storage):
             raise LRPilotError(f"seed {seed!r} must be an int")
         if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
             raise LRPilotError(f"budget {budget!r} must be an int number of iterations >= 1")
+        for name, value in (("seed", seed), ("budget", budget)):
+            if not _INT_MIN <= value <= _INT_MAX:  # the store's INTEGER columns (32 bits on PostgreSQL)
+                raise LRPilotError(f"{name} {str(value)[:40]} is too large for the results store: use one between "
+                                   f"{_INT_MIN if name == 'seed' else 1} and {_INT_MAX}")
         _check_purpose(purpose)
         return {"task_id": self._row_id(conn, schema.tasks, task_row(task), "name"),
                 "policy_id": self._row_id(conn, schema.policies, policy_row(policy), "text"),
                 "seed": seed, "budget": budget, "purpose": purpose}
 
     def _dead(self, row: sa.Row, now: float) -> bool:
-        """Whether the holder of a running ``row`` is gone: a stale heartbeat, or a dead process on this host."""
+        """Whether the holder of a running ``row`` is gone: a stale heartbeat, or a process on this host that is
+        gone. A live process with the holder's PID is the holder only if its token (boot and start time) matches:
+        a restart that got the dead holder's PID (PID 1 in a container) is not the holder."""
         if row.heartbeat_at is None or row.heartbeat_at < now - self.heartbeat_timeout:
             return True
-        host, _, rest = (row.owner or "").partition(":")
-        pid = rest.partition(":")[0]
-        if host != self.host or not pid.isdigit() or int(pid) == os.getpid():
+        host, pid, _, token = ((row.owner or "").split(":") + ["", "", "", ""])[:4]
+        if host != self.host or not pid.isdigit():
             return False
+        if int(pid) == os.getpid():
+            return bool(token) and token != _TOKEN  # this process holds it, or an earlier one with this PID did
         try:
             os.kill(int(pid), 0)  # PermissionError: alive, another user's
         except ProcessLookupError:
             return True
         except PermissionError:
             pass
+        if token and not token.startswith("r"):
+            now_token = _process_token(pid)
+            return now_token is not None and now_token != token  # the PID was reused by another process
         return False
 
     def _row_id(self, conn: sa.Connection, table: sa.Table, row: dict[str, Any], key: str) -> int:
         conn.execute(self._insert(table).values(**row).on_conflict_do_nothing(index_elements=[key]))
         return conn.execute(sa.select(table.c.id).where(table.c[key] == row[key])).scalar_one()
 
-    def _tx(self, fn: Callable[[sa.Connection], T]) -> T:
-        """``fn`` in one transaction, retried while the database is busy; driver errors become LRPilotError."""
-        attempt = 0
+    def _tx(self, fn: Callable[[sa.Connection], T], *, read: bool = False) -> T:
+        """``fn`` in one transaction (``read``: a read-only one, which never waits for a writer on SQLite), retried
+        while the database is busy; a lock wait longer than a few seconds is said on stderr, one longer than
+        ``lock_timeout`` is an error. Driver errors become LRPilotError; so does a damaged row."""
+        attempt, began, warned = 0, time.monotonic(), False
         while True:
             try:
-                with self._engine.begin() as conn:
-                    return fn(conn)
+                with self._engine.connect() as conn:
+                    if read:
+                        conn.execution_options(lrpilot_read=True)
+                    with conn.begin():
+                        return fn(conn)
             except sa.exc.DBAPIError as e:
-                attempt += 1
-                if not is_transient(e) or attempt == _ATTEMPTS:
-                    raise self._error(e) from None
-            time.sleep(random.uniform(0.01, 0.05) * attempt)
+                waited = time.monotonic() - began
+                if is_lock_wait(e):
+                    if waited >= self.lock_timeout:
+                        raise LRPilotError(f"the results store {self.where} stayed locked by another process for "
+                                           f"{waited:.0f} s: wait for it to finish or stop it, then run this again"
+                                           ) from None
+                    if not warned and waited >= _WARN_AFTER_S:
+                        warned = True
+                        print(f"lrpilot: waiting for the lock on the results store {self.where}, held by another "
+                              f"process (for {waited:.0f} s so far; giving up after {self.lock_timeout:.0f} s)",
+                              file=sys.stderr, flush=True)
+                        log.warning("waiting for the lock on the results store %s", self.where)
+                else:
+                    attempt += 1
+                    if not is_transient(e) or attempt == _ATTEMPTS:
+                        raise self._error(e) from None
+            except (json.JSONDecodeError, codec.DecodeError) as e:  # a stored value that does not decode
+                raise self._damaged(e) from None
+            time.sleep(random.uniform(0.01, 0.05) * min(attempt + 1, 10))
 
     def _error(self, e: sa.exc.DBAPIError) -> LRPilotError:
-        reason = urls.scrub((str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0], self.url)
-        return LRPilotError(f"cannot use the results store {self.where}: {reason}. Start the database server or "
-                            f"fix the URL, or pass another --db URL / LRPILOT_DB (default: {urls.default_path()})")
+        first = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
+        reason = urls.scrub(first, self.url)
+        if "no such table" in first.lower() or "no such column" in first.lower() or "undefinedtable" in \
+                type(e.orig).__name__.lower():
+            return LRPilotError(f"the results store {self.where} is damaged: {reason}; restore it from a backup, "
+                                f"or pass another --db URL / LRPILOT_DB (default: {urls.default_path()})")
+        return LRPilotError(f"cannot use the results store {self.where}: {reason}. {_sentence(advice(first))} "
+                            f"(default: {urls.default_path()})")
+
+    def _damaged(self, e: Exception) -> LRPilotError:
+        """A row that does not decode (bad JSON): name its table and run, found by reading the raw text."""
+        where = None
+        try:
+            where = self._tx(_find_bad_json, read=True)
+        except LRPilotError:
+            pass
+        what = where or f"a value does not decode ({type(e).__name__})"
+        return LRPilotError(f"the store {self.where} is damaged: {what}; restore it from a backup, or delete that "
+                            "run from it, or pass another --db")
+
+
+def _loads(raw: Any) -> Any:
+    """A JSON column read as text (None stays None); ValueError for text that is not JSON."""
+    if isinstance(raw, (str, bytes)):
+        raw = json.loads(raw)
+    return codec.decode(raw)
+
+
+def _find_bad_json(conn: sa.Connection) -> str | None:
+    """Where the first undecodable JSON value is: "table runs, run 3 (task ..., policy ...): its metrics ..."."""
+    text = lambda c: sa.type_coerce(c, sa.Text)  # noqa: E731 - the raw stored text, not decoded
+    q = (sa.select(R.id, TK.name.label("task"), P.text.label("policy"), text(R.metrics).label("metrics"),
+                   text(R.cost).label("cost"), text(R.record).label("record")).select_from(_joined(schema.runs)))
+    for row in conn.execute(q):
+        for column in ("metrics", "cost", "record"):
+            try:
+                _loads(getattr(row, column))
+            except ValueError as e:
+                return (f"table runs, run {row.id} ({row.task} {row.policy[:80]}): its {column} is not valid "
+                        f"({type(e).__name__}: {str(e)[:80]})")
+    C = schema.curves.c
+    for row in conn.execute(sa.select(C.run_id, C.name, text(C.points).label("points"))):
+        try:
+            _loads(row.points)
+        except ValueError as e:
+            return (f"table curves, run {row.run_id}: its curve {row.name[:80]!r} is not valid "
+                    f"({type(e).__name__}: {str(e)[:80]})")
+    A = schema.analyses.c
+    for row in conn.execute(sa.select(A.id, A.kind, text(A.result).label("result"))):
+        try:
+            _loads(row.result)
+        except ValueError as e:
+            return f"table analyses, analysis {row.id} ({row.kind[:80]}): its result is not valid ({str(e)[:80]})"
+    return None
 
 
 def _check_purpose(purpose: Any) -> None:
@@ -242,9 +378,17 @@ def _runs_query() -> sa.Select:
     return sa.select(schema.runs, TK.name.label("task"), P.text.label("policy")).select_from(_joined(schema.runs))
 
 
-def _record(row: sa.Row, curves: dict[str, list]) -> RunRecord:
+def _record(row: sa.Row, curves: dict[str, list], where: str) -> RunRecord:
+    if row.status not in schema.STATUSES:
+        raise LRPilotError(f"the store {where} is damaged: table runs, run {row.id} ({row.task} {row.policy[:80]}) "
+                           f"has the unknown status {str(row.status)[:40]!r} (one of {', '.join(schema.STATUSES)} "
+                           "expected); restore it from a backup, or delete that run from it, or pass another --db")
     return RunRecord(id=row.id, task=row.task, policy=row.policy, seed=row.seed, budget=row.budget,
                      status=row.status, metrics=codec.decode(row.metrics), cost=codec.decode(row.cost),
                      curves=curves, record=codec.decode(row.record), host=row.host, created_at=row.created_at,
                      started_at=row.started_at, heartbeat_at=row.heartbeat_at, finished_at=row.finished_at,
                      purpose=row.purpose)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
