@@ -80,3 +80,13 @@ def test_missing_file_names_it(tmp_path):
 def test_missing_folder(tmp_path):
     with pytest.raises(LRPilotError, match="nowhere does not exist"):
         load_cifar10(tmp_path / "nowhere")
+
+
+def test_constant_pixels_are_a_data_error_not_a_diverged_run(tmp_path):
+    write_cifar(tmp_path)
+    for name in TRAIN_FILES:  # every training image's green channel the same grey
+        raw = np.frombuffer((tmp_path / name).read_bytes(), dtype=np.uint8).reshape(-1, 3073).copy()
+        raw[:, 1 + 1024 : 1 + 2048] = 128
+        (tmp_path / name).write_bytes(raw.tobytes())
+    with pytest.raises(LRPilotError, match=r"constant G channel .*not CIFAR-10's images"):
+        load_cifar10(tmp_path)

@@ -87,6 +87,8 @@ def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, se
 def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
     say = progress or (lambda line: None)
     task_obj = ref.build()
+    if budget < len(seeds) * task_obj.epochs:  # refused before the range test spends any of it
+        raise _too_small(budget, task_obj, seeds)
     range_cost = 0.0
     found = latest(store, task_obj.name)
     if found is None:
@@ -109,8 +111,7 @@ def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
         (candidates if fits else left_out).append(text)
         planned += estimate(text) if fits else 0.0
     if not candidates:
-        raise LRPilotError(f"--budget {budget:g} epoch-equivalents does not fit one run of {task_obj.name} "
-                           f"({task_obj.epochs} epochs per seed): raise it")
+        raise _too_small(budget, task_obj, seeds, range_cost)
     total = iterations_of(task_obj, None, None)
     runs = bench(store, ref, candidates, seeds=seeds, steps=total, executor=executor, progress=progress).runs(store)
     top = rank(runs, "utility", task=task_obj.name).rows[0]
@@ -118,6 +119,14 @@ def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
                       {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,
                       range_cost + sum(_epoch_equivalents(r, task_obj) for r in runs), budget,
                       {k: found[k] for k in ("k_low", "k_high", "best_lr")})
+
+
+def _too_small(budget: float, task_obj: Any, seeds: tuple[int, ...], spent: float = 0.0) -> LRPilotError:
+    """The error for a budget that fits no candidate after ``spent`` epoch-equivalents of range test."""
+    need = spent + len(seeds) * task_obj.epochs
+    return LRPilotError(f"--budget {budget:g} epoch-equivalents does not fit one run of {task_obj.name} "
+                        f"({task_obj.epochs:g} epochs x {len(seeds)} seed(s)"
+                        + (f" after a range test of {spent:.1f}" if spent else "") + f"): raise it to {need:.4g} or more")
 
 
 def _autodrop(best_lr: float) -> str:

@@ -54,6 +54,11 @@ def load_cifar10(folder: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], tup
     y_train = np.concatenate([y for _, y in train])
     mean = x_train.mean(axis=(0, 2, 3), dtype=np.float64).reshape(1, 3, 1, 1)
     std = x_train.std(axis=(0, 2, 3), dtype=np.float64).reshape(1, 3, 1, 1)
+    if not std.all():
+        channel = "RGB"[int(np.flatnonzero(std.ravel() == 0)[0])]
+        raise LRPilotError(f"the CIFAR-10 training images in {root} have a constant {channel} channel (standard "
+                           "deviation 0), so they cannot be normalised: these are not CIFAR-10's images; pass "
+                           "--data-dir with the folder of the real binary version")
     return (_normalise(x_train, mean, std), y_train), (_normalise(x_test, mean, std), y_test)
 
 
