@@ -38,7 +38,6 @@ from typing import Any
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
 
-ERROR_KINDS = ("invocation", "run")  # a failed run's record["error_kind"]: retried by a later bench, or final
 
 
 class ClaimLost(LRPilotError):
