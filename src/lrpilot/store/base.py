@@ -39,7 +39,6 @@ from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
 
 
-
 class ClaimLost(LRPilotError):
     """The run is no longer held by this store object: another holder took it over (its heartbeat went stale)."""
 
