@@ -41,10 +41,13 @@ def test_policy_scheduler_is_imported_on_first_use():
     assert out.split() == ["False", "lrpilot.controllers.scheduler", "True"]
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["policies"], ["rank", "--task", "digits-lenet"]])
+@pytest.mark.parametrize("argv", [["--version"], ["policies"], ["rank", "--task", "digits-lenet"],
+                                  ["report", "--task", "digits-lenet"]])
 def test_commands_that_train_nothing_import_no_torch(tmp_path, argv):
-    if argv[0] == "rank":
+    if argv[0] in ("rank", "report"):
         argv = [*argv, "--db", str(tmp_path / "results.db")]
+    if argv[0] == "report":
+        argv = [*argv, "-o", str(tmp_path / "report.html")]
     out = _python("import contextlib, io, json, sys\nfrom lrpilot.cli import main\n"
                   f"with contextlib.redirect_stdout(io.StringIO()) as text:\n    rc = main({argv!r})\n"
                   "print(json.dumps([rc, 'torch' in sys.modules, text.getvalue()]))")
