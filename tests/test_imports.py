@@ -41,11 +41,26 @@ def test_policy_scheduler_is_imported_on_first_use():
     assert out.split() == ["False", "lrpilot.controllers.scheduler", "True"]
 
 
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A store holding one finished bench run of digits-lenet (written here, without training)."""
+    from lrpilot.records import RunResult
+    from lrpilot.store import Store
+
+    path = tmp_path_factory.mktemp("store") / "results.db"
+    with Store(path) as store:
+        run = store.claim("digits-lenet", "FIX(k0=0.05)", 0, 645)
+        store.finish(run, RunResult("digits-lenet", "FIX(k0=0.05)", 0, "ok", {"top1": 97.0, "ac": 0.9, "cd": 0.1,
+                                    "cdac": 0.1, "ld": 0.01, "iters_at_best": 600, "n_param": 1},
+                                    {"iterations": 645, "wall_s": 1.0}, {}))
+    return path
+
+
 @pytest.mark.parametrize("argv", [["--version"], ["policies"], ["rank", "--task", "digits-lenet"],
-                                  ["report", "--task", "digits-lenet"]])
-def test_commands_that_train_nothing_import_no_torch(tmp_path, argv):
-    if argv[0] in ("rank", "report"):
-        argv = [*argv, "--db", str(tmp_path / "results.db")]
+                                  ["report", "--task", "digits-lenet"], ["recommend", "--task", "digits-lenet"]])
+def test_commands_that_train_nothing_import_no_torch(tmp_path, stored, argv):
+    if argv[0] in ("rank", "report", "recommend"):
+        argv = [*argv, "--db", str(stored)]
     if argv[0] == "report":
         argv = [*argv, "-o", str(tmp_path / "report.html")]
     out = _python("import contextlib, io, json, sys\nfrom lrpilot.cli import main\n"

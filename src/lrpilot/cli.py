@@ -418,10 +418,9 @@ def _executor(args: argparse.Namespace):
     return make_executor(args.executor, args.workers, args.address)
 
 
-def _progress(args: argparse.Namespace):
-    from lrpilot.bench.runner import print_line
-
-    return None if args.quiet else print_line
+def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
+    """Progress lines to stderr, one per finished run (none with --quiet)."""
+    return None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True)
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -607,8 +606,11 @@ def _add_recommend(p: argparse.ArgumentParser) -> None:
 def _run_recommend(args: argparse.Namespace) -> int:
     from lrpilot.bench.recommend import recommend
 
+    from lrpilot.tasks import TASKS
+
     _at_least_one(args, "top")
-    _build_task(args)
+    if args.task not in TASKS:  # a built-in name is valid, and its stored policies need no task built
+        _build_task(args)
     with _open_store(args) as store, _executor(args) as executor:
         rec = recommend(store, args.task, top=args.top, data_dir=args.data_dir, range_test=not args.no_range_test,
                         executor=executor, progress=_progress(args))

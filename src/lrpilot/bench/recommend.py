@@ -23,15 +23,13 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
-from lrpilot.engine import budget
 from lrpilot.policy.text import Call, parse, render
 from lrpilot.store import Storage
 from lrpilot.store.meta import task_row
-from lrpilot.tasks import TaskRef
+from lrpilot.tasks import TASKS, TaskRef
 
 
 @dataclass
@@ -61,11 +59,18 @@ def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: st
     """Recommend up to ``top`` policies for ``task`` (a name with ``data_dir``, or a :class:`TaskRef`) from
     ``store`` (see the module for the cases)."""
     ref = TaskRef.of(task, data_dir)
+    # a built-in task is stored under its own name: its stored policies need no task built (nor torch)
+    rec = _stored(store, ref.name, top) if ref.name in TASKS else None
+    if rec is not None:
+        return rec
     task_obj = ref.build()
     name = task_obj.name
-    own = _top(store, name, top)
-    if own:
-        return Recommendation(name, "stored", f"its {len(own)} best stored policies, by utility", own)
+    rec = _stored(store, name, top)
+    if rec is not None:
+        return rec
+    from lrpilot.bench.range_test import decade_test, latest  # they train: only past the stored case
+    from lrpilot.engine import budget
+
     tasks = {t["name"]: t for t in store.tasks()}
     this = task_row(task_obj)
     scored = sorted(((similarity(this, t), n) for n, t in tasks.items() if n != name), reverse=True)
@@ -136,10 +141,17 @@ def similarity(a: dict[str, Any], b: dict[str, Any]) -> int:
             + same(a.get("num_classes"), b.get("num_classes")) + same(a.get("input_shape"), b.get("input_shape")))
 
 
+def _stored(store: Storage, name: str, top: int) -> Recommendation | None:
+    """The ``stored`` case: task ``name``'s own best stored policies, if it has any."""
+    own = _top(store, name, top)
+    return Recommendation(name, "stored", f"its {len(own)} best stored policies, by utility", own) if own else None
+
+
 def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float | None:
     """This task's best constant LR over the source task's, or None if either is unknown."""
     if mine is None:
         return None
+    from lrpilot.bench.range_test import latest
     theirs = latest(store, source)
     if theirs is not None:
         return mine["best_lr"] / theirs["best_lr"]

