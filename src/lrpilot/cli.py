@@ -2,14 +2,14 @@
 
 A user error (:class:`lrpilot.LRPilotError`, or a bad argument) becomes one line on stderr and exit status 2.
 Each command imports its machinery when it runs, so that the commands that train nothing import no torch;
-the choices of --executor, --suite and --by come from their registries.
+the choices of --executor, --suite and --by come from their registries; the argument types that check
+numbers, devices and paths before any work are in :mod:`lrpilot.cli_args`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import traceback
@@ -19,206 +19,11 @@ from typing import Callable
 from lrpilot import __version__
 from lrpilot.bench.rank import ORDERS, rank
 from lrpilot.bench.suite import SUITES, suite
+from lrpilot.cli_args import (COUNT, EPOCHS, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, WORKERS, check_device,
+                              check_folder, check_output, flag_types, path_type)
 from lrpilot.errors import LRPilotError, clip
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
-
-# --- argument types: every number, device and output path is checked at parse time, before any work ----------
-
-INT64_MAX = 2**63 - 1  # SQLite's INTEGER and torch.manual_seed's range: what stores steps and seeds
-
-
-class Bad(argparse.ArgumentTypeError):
-    """A bad flag value: ``rest`` says what is wrong with ``value``; the parser writes ``--flag VALUE rest``."""
-
-    def __init__(self, value: str, rest: str):
-        super().__init__(f"{clip(value)} {rest}")
-        self.value, self.rest = value, rest
-
-
-def _flagged(flag: str, read: Callable[[str], object]) -> Callable[[str], object]:
-    """``read`` whose :class:`Bad` values are said as ``--flag VALUE what is wrong`` (one line)."""
-
-    def flagged(text: str):
-        try:
-            return read(text)
-        except Bad as e:
-            v = e.value
-            shown = v if v and len(v) <= 80 and not any(c.isspace() or not c.isprintable() for c in v) else clip(v)
-            raise argparse.ArgumentTypeError(f"{_FLAGGED}{flag} {shown} {e.rest}") from None
-
-    flagged.__name__ = getattr(read, "__name__", "value")
-    return flagged
-
-
-_FLAGGED = "\x01"  # marks a message that names its flag itself (no "argument --flag:" prefix)
-
-
-def _flag_types(parser: argparse.ArgumentParser) -> None:
-    """Wrap the types of ``parser``'s options so that their errors name the flag and the value."""
-    for action in parser._actions:
-        if action.type is not None and action.option_strings and getattr(action.type, "__module__", "") == __name__:
-            action.type = _flagged(max(action.option_strings, key=len), action.type)
-
-
-def _whole(low: int, high: int = INT64_MAX, what: str = "a whole number") -> Callable[[str], int]:
-    """An argparse type: a whole number in [low, high] (``1e4`` reads as 10000)."""
-
-    def read(text: str) -> int:
-        value: int | None = None
-        t = text.strip()
-        if len(t) <= 40:
-            try:
-                value = int(t)
-            except ValueError:
-                try:
-                    f = float(t)
-                    value = int(f) if math.isfinite(f) and f.is_integer() else None
-                except (ValueError, OverflowError):
-                    value = None
-        if value is None:
-            raise Bad(text, f"is not {what}")
-        if value > high:
-            raise Bad(text, f"is too large: at most {high}"
-                                             + (" (2**63 - 1, what a 64-bit integer holds)" if high == INT64_MAX else ""))
-        if value < low:
-            raise Bad(text, f"must be >= {low}")
-        return value
-
-    read.__name__ = what
-    return read
-
-
-def _real(low: float, high: float = math.inf, low_open: bool = True) -> Callable[[str], float]:
-    """An argparse type: a finite number in (low, high] (``[low, high]`` with ``low_open=False``)."""
-
-    def read(text: str) -> float:
-        try:
-            value = float(text) if len(text) <= 400 else math.nan
-        except ValueError:
-            raise Bad(text, "is not a number") from None
-        if not math.isfinite(value):
-            raise Bad(text, "must be a finite number")
-        if (value <= low if low_open else value < low) or value > high:
-            bound = f"> {low:g}" if low_open else f">= {low:g}"
-            raise Bad(text, f"must be {bound}"
-                                             + ("" if high == math.inf else f" and <= {high:g}"))
-        return value
-
-    read.__name__ = "number"
-    return read
-
-
-STEPS = _whole(1, what="a whole number of iterations")
-SEED = _whole(0, what="a whole-number seed")
-COUNT = _whole(1, 100_000, what="a whole number")
-WORKERS = _whole(1, 4096, what="a whole number of workers")
-EPOCHS = _real(0, 1e6)
-POSITIVE = _real(0)
-LR = _real(0, 1e6)
-NONNEGATIVE = _real(0, low_open=False)
-
-
-def check_device(text: str) -> str:
-    """An argparse type: a device this torch build has (``cpu``, ``cuda``, ``cuda:N``, ``mps``)."""
-    t = text.strip()
-    if not t:
-        raise Bad(text, "is not a device; use cpu or cuda (default: cuda when available)")
-    import torch
-
-    try:
-        dev = torch.device(t)
-    except (RuntimeError, ValueError, TypeError):
-        raise Bad(text, "is not a device; use cpu or cuda, e.g. cuda:0") from None
-    if dev.type == "cpu":
-        return t
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise Bad(text, f"is not available: this torch build has no usable CUDA "
-                                             f"(torch {torch.__version__}); use --device cpu")
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise Bad(text, f"is out of range: there {'is' if count == 1 else 'are'} {count} CUDA "
-                                             f"device{'s' * (count != 1)} (cuda:0..cuda:{count - 1})")
-        return t
-    if dev.type == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise Bad(text, "is not available (no MPS here); use --device cpu")
-        return t
-    raise Bad(text, "is not a device lrpilot trains on; use cpu or cuda")
-
-
-def check_output(path: str, suffixes: tuple[str, ...] = (), what: str = "file", dash: bool = False) -> str:
-    """``path`` if a file can be written there: a legal name, not a directory, in a folder that exists (or can be
-    made) and is writable; one of ``suffixes`` when given. Nothing is created."""
-    if dash and path == "-":
-        return path
-    if not path or "\0" in path:
-        raise LRPilotError(f"{clip(path, 300)} is not a {what} name")
-    p = Path(path).expanduser()
-    if suffixes and p.suffix.lower() not in suffixes:
-        raise LRPilotError(f"{clip(path, 300)}: the {what} must end in {' or '.join(suffixes)}")
-    _check_names(p, path, what)
-    if p.is_dir():
-        raise LRPilotError(f"{clip(path, 300)} is a directory; give a {what} name")
-    if p.exists() and not os.access(p, os.W_OK) and not os.access(p.parent, os.W_OK):
-        raise LRPilotError(f"{clip(path, 300)} cannot be written (permission denied); choose another {what}")
-    _check_folder(p.parent, path, what)
-    return path
-
-
-def check_folder(path: str, what: str = "folder") -> str:
-    """``path`` if it is a folder, or can be made one, that is writable; nothing is created."""
-    if not path or "\0" in path:
-        raise LRPilotError(f"{clip(path, 300)} is not a {what} name")
-    p = Path(path).expanduser()
-    _check_names(p, path, what)
-    if p.exists() and not p.is_dir():
-        raise LRPilotError(f"{clip(path, 300)} is a file, not a {what}")
-    _check_folder(p, path, what)
-    return path
-
-
-def _check_names(p: Path, path: str, what: str) -> None:
-    limit = 255
-    try:
-        limit = os.pathconf(next((a for a in [p, *p.parents] if a.exists()), Path(".")), "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        pass
-    for part in p.parts:
-        if len(os.fsencode(part)) > limit:
-            raise LRPilotError(f"{clip(path, 300)}: the name {clip(part, 40)} is longer than the file system allows "
-                               f"({limit} bytes); choose a shorter {what} name")
-
-
-def _check_folder(folder: Path, path: str, what: str) -> None:
-    """The nearest existing folder at or above ``folder`` is a folder and writable."""
-    at = folder
-    while not at.exists():
-        if at.is_symlink():
-            raise LRPilotError(f"{clip(path, 300)}: {clip(str(at), 300)} is a broken link; choose another {what}")
-        if at.parent == at:
-            break
-        at = at.parent
-    if at.exists() and not at.is_dir():
-        raise LRPilotError(f"{clip(path, 300)}: {clip(str(at), 300)} is a file, not a folder; choose another {what}")
-    if at.exists() and not os.access(at, os.W_OK | os.X_OK):
-        raise LRPilotError(f"{clip(path, 300)}: cannot write in {clip(str(at), 300)} (permission denied); choose another "
-                           f"{what}")
-
-
-def _path_type(check: Callable[..., str], *a, **kw) -> Callable[[str], str]:
-    """An argparse type from a path check: its LRPilotError becomes a usage error (one line, exit 2)."""
-
-    def read(text: str) -> str:
-        try:
-            return check(text, *a, **kw)
-        except LRPilotError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    read.__name__ = "path"
-    return read
-
 
 HEADINGS = {"function": "LR functions (LRBench Table I)", "composite": "Composition",
             "controller": "Controllers (adapt the LR online)",
@@ -229,8 +34,8 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr and exit status 2, as the commands' errors."""
 
     def error(self, message: str):
-        if _FLAGGED in message:
-            message = message.split(_FLAGGED, 1)[1]
+        if FLAGGED in message:
+            message = message.split(FLAGGED, 1)[1]
         print(f"{self.prog}: error: {_one_line(message, 600)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
@@ -263,7 +68,7 @@ def _run_policies(args: argparse.Namespace) -> int:
 def _add_plot(p: argparse.ArgumentParser) -> None:
     p.add_argument("policies", nargs="+", metavar="POLICY", help='policy text, e.g. "TRI2(k0=0.0001, k1=0.9, l=2000)"')
     p.add_argument("--steps", type=STEPS, default=10000, help="iterations to plot (default 10000)")
-    p.add_argument("-o", "--output", default="policies.png", type=_path_type(check_output, (".png", ".svg", ".pdf"), "plot file"), help="image file (.png, .svg, .pdf)")
+    p.add_argument("-o", "--output", default="policies.png", type=path_type(check_output, (".png", ".svg", ".pdf"), "plot file"), help="image file (.png, .svg, .pdf)")
     p.add_argument("--log", action="store_true", help="logarithmic LR axis")
 
 
@@ -299,9 +104,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--steps", type=STEPS, help="training budget in iterations")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--eval-every", type=STEPS, default=None, metavar="R", help="evaluate every R iterations (default: the task's period, else ~20 per run)")
-    p.add_argument("--json", metavar="FILE", type=_path_type(check_output, (), "JSON file", dash=True),
+    p.add_argument("--json", metavar="FILE", type=path_type(check_output, (), "JSON file", dash=True),
                    help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
-    p.add_argument("--checkpoint", metavar="DIR", type=_path_type(check_folder, "checkpoint folder"), help="write a checkpoint to DIR at every epoch end")
+    p.add_argument("--checkpoint", metavar="DIR", type=path_type(check_folder, "checkpoint folder"), help="write a checkpoint to DIR at every epoch end")
     p.add_argument("--resume", action="store_true", help="continue the run from the checkpoint in --checkpoint DIR")
     p.add_argument("--diverge-factor", type=POSITIVE, default=10.0, help="a loss above this multiple of the first one is divergence")
     p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
@@ -524,7 +329,7 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=COUNT, default=None, help="the first N policies of each budget")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON for programs")
-    out.add_argument("--csv", metavar="FILE", type=_path_type(check_output, (), "CSV file", dash=True), help="write the ranking as CSV to FILE ('-' for stdout)")
+    out.add_argument("--csv", metavar="FILE", type=path_type(check_output, (), "CSV file", dash=True), help="write the ranking as CSV to FILE ('-' for stdout)")
     _add_db(p)
 
 
@@ -620,7 +425,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
 
 def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
-    p.add_argument("-o", "--output", default="report.html", type=_path_type(check_output, (".html", ".md"), "report file"), help="report file: .html (self-contained) or .md "
+    p.add_argument("-o", "--output", default="report.html", type=path_type(check_output, (".html", ".md"), "report file"), help="report file: .html (self-contained) or .md "
                    "(the range tests' short runs appear in their own plots, not in the table)")
     _add_by(p, "ranking")
     p.add_argument("--top", type=COUNT, default=10, help="policies in the figures (default 10)")
@@ -644,10 +449,10 @@ def _write_report(store, task: str, path: str, by: str, top: int) -> None:
 
 def _add_tune(p: argparse.ArgumentParser) -> None:
     _add_task(p)
-    p.add_argument("--budget", type=_real(0, 1e6), default=None, metavar="E",
+    p.add_argument("--budget", type=EPOCHS, default=None, metavar="E",
                    help="compute in epoch-equivalents, all runs counted (default: 8 x the task's epochs)")
     p.add_argument("--repeats", type=COUNT, default=1, help="seeds per candidate (default 1)")
-    p.add_argument("-o", "--output", default=None, type=_path_type(check_output, (".html", ".md"), "report file"), help="also write the report (.html or .md) of the task's runs")
+    p.add_argument("-o", "--output", default=None, type=path_type(check_output, (".html", ".md"), "report file"), help="also write the report (.html or .md) of the task's runs")
     _add_json_flag(p)
     _add_workers(p)
     _add_db(p)
@@ -697,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (add_args, run, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         add_args(p)
-        _flag_types(p)
+        flag_types(p)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         p.set_defaults(run=run)
     return parser
