@@ -10,7 +10,7 @@ import socket
 import sys
 import time
 import uuid
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
@@ -330,30 +330,28 @@ def _loads(raw: Any) -> Any:
 
 def _find_bad_json(conn: sa.Connection) -> str | None:
     """Where the first undecodable JSON value is: "table runs, run 3 (task ..., policy ...): its metrics ..."."""
+    for where, raw in _json_cells(conn):
+        try:
+            _loads(raw)
+        except ValueError as e:
+            return f"{where} is not valid ({type(e).__name__}: {str(e)[:80]})"
+    return None
+
+
+def _json_cells(conn: sa.Connection) -> Iterator[tuple[str, Any]]:
+    """Every stored JSON value as its raw text, with where it is."""
     text = lambda c: sa.type_coerce(c, sa.Text)  # noqa: E731 - the raw stored text, not decoded
     q = (sa.select(R.id, TK.name.label("task"), P.text.label("policy"), text(R.metrics).label("metrics"),
                    text(R.cost).label("cost"), text(R.record).label("record")).select_from(_joined(schema.runs)))
     for row in conn.execute(q):
         for column in ("metrics", "cost", "record"):
-            try:
-                _loads(getattr(row, column))
-            except ValueError as e:
-                return (f"table runs, run {row.id} ({row.task} {row.policy[:80]}): its {column} is not valid "
-                        f"({type(e).__name__}: {str(e)[:80]})")
+            yield f"table runs, run {row.id} ({row.task} {row.policy[:80]}): its {column}", getattr(row, column)
     C = schema.curves.c
     for row in conn.execute(sa.select(C.run_id, C.name, text(C.points).label("points"))):
-        try:
-            _loads(row.points)
-        except ValueError as e:
-            return (f"table curves, run {row.run_id}: its curve {row.name[:80]!r} is not valid "
-                    f"({type(e).__name__}: {str(e)[:80]})")
+        yield f"table curves, run {row.run_id}: its curve {row.name[:80]!r}", row.points
     A = schema.analyses.c
     for row in conn.execute(sa.select(A.id, A.kind, text(A.result).label("result"))):
-        try:
-            _loads(row.result)
-        except ValueError as e:
-            return f"table analyses, analysis {row.id} ({row.kind[:80]}): its result is not valid ({str(e)[:80]})"
-    return None
+        yield f"table analyses, analysis {row.id} ({row.kind[:80]}): its result", row.result
 
 
 def _check_purpose(purpose: Any) -> None:
