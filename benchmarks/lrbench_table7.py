@@ -23,7 +23,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from lrpilot.policy import policy
@@ -158,17 +157,20 @@ def main() -> None:
     lrpilot = Path(sys.executable).with_name("lrpilot")
     cmd = [str(lrpilot), "bench", "--task", "mnist-lenet", "--steps", str(STEPS), "--repeats", str(args.seeds),
            "--workers", str(args.workers), "--db", args.db, "--policies", *(t[0] for t in TABLE.values())]
-    start = time.perf_counter()
     if not args.report_only:
         print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
         subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    lines, means = table(collect(args.db, args.seeds))
+    by_name = collect(args.db, args.seeds)
+    lines, means = table(by_name)
+    runs = [r for rs in by_name.values() for r in rs if r.finished_at is not None]
+    span = max(r.finished_at for r in runs) - min(r.started_at for r in runs) if runs else 0.0
+    per_run = statistics.median(r.cost["wall_s"] for r in runs if r.cost) if runs else 0.0
     text = "\n".join([
         f"# LRBench Table VII (MNIST, LeNet) on real MNIST, {args.seeds} seeds",
         "",
-        f"Command: `.venv/bin/python benchmarks/lrbench_table7.py --seeds {args.seeds} --workers {args.workers}`"
-        + ("" if args.report_only else f" ({wall / 60:.0f} min of training in this call, {args.workers} workers)"),
+        f"Command: `.venv/bin/python benchmarks/lrbench_table7.py --seeds {args.seeds} --workers {args.workers}`: "
+        f"{len(runs)} runs, {span / 60:.0f} min from the first start to the last finish in the store, a median "
+        f"of {per_run:.0f} s per run (one torch thread each, on cores shared with other work).",
         "",
         "Settings: the paper's Table II (batch 100, SGD momentum 0.9, weight decay 5e-4, Xavier init), 10,000 "
         "iterations, test Top-1 every 500 iterations. Ours first, the paper's in parentheses. Top-1: the highest "
