@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import pickle
 import subprocess
 import sys
 
@@ -29,7 +28,9 @@ from lrpilot.policy import entries, policy_from_dict
 from lrpilot.policy.base import build
 from lrpilot.policy.text import Call, parse, render
 from lrpilot.search.run import run_search
+
 from search.tiny import blobs
+from tests.pickling import pickled_copy
 
 POLICY_KINDS = ("function", "composite")
 KINDS = (*POLICY_KINDS, "controller", "search")
@@ -185,7 +186,7 @@ def test_huge_step_counts_give_finite_non_negative_lrs(entry):
 @pytest.mark.parametrize("entry", _of(*POLICY_KINDS))
 def test_pickles_to_an_equal_policy(entry):
     p = lrpilot.policy(entry.example)
-    q = pickle.loads(pickle.dumps(p))
+    q = pickled_copy(p)
     assert q == p and str(q) == str(p)
     steps = _steps(entry.example)
     assert q.values(steps).tolist() == p.values(steps).tolist()

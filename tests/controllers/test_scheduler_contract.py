@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import io
 import math
-import pickle
 import warnings
 
 import pytest
@@ -20,6 +19,8 @@ from torch.optim import lr_scheduler as tls
 
 import lrpilot
 from lrpilot.controllers.scheduler import PolicyScheduler
+
+from tests.pickling import pickled_copy
 
 COS = "COS(k0=0.1, k1=0.001, l=20)"
 P = lrpilot.policy(COS)
@@ -261,12 +262,12 @@ def test_pickle_round_trip_advances():
     opt = _opt()
     sched = PolicyScheduler(opt, COS)
     _run(opt, sched, 5)
-    s2 = pickle.loads(pickle.dumps(sched))
+    s2 = pickled_copy(sched)
     o2 = s2.optimizer
     assert s2.last_epoch == 5 and _lr(o2) == P(5) and s2.policies == sched.policies
     _run(o2, s2, 2)
     assert s2.last_epoch == 7 and _lr(o2) == P(7)
-    o3, s3 = pickle.loads(pickle.dumps((opt, sched)))  # pickled together: the same optimizer
+    o3, s3 = pickled_copy((opt, sched))  # pickled together: the same optimizer
     assert s3.optimizer is o3
     _run(o3, s3, 1)
     assert _lr(o3) == P(6)
@@ -359,7 +360,7 @@ def test_optimizer_step_is_wrapped_also_after_copies():
     opt = _opt()
     sched = PolicyScheduler(opt, COS)
     assert getattr(opt.step, "_wrapped_by_lr_sched", False)
-    for s2 in (copy.deepcopy(sched), pickle.loads(pickle.dumps(sched))):
+    for s2 in (copy.deepcopy(sched), pickled_copy(sched)):
         assert getattr(s2.optimizer.step, "_wrapped_by_lr_sched", False)
         _opt_step(s2.optimizer)
         assert s2.optimizer._opt_called

@@ -1,12 +1,12 @@
 """Task references: plain data that travels to workers, built once per process; the meta a task declares."""
 
-import pickle
-
 import pytest
 import torch
 
 from lrpilot.store.meta import task_row
 from lrpilot.tasks import ClassificationTask, TaskRef, get_task
+
+from tests.pickling import pickled_copy
 
 COUNTED = '''
 import torch
@@ -38,7 +38,7 @@ def test_a_task_ref_is_built_once_per_process(counted):
     ref = TaskRef("counted_tasks:make", "/data")
     task = ref.build()
     assert TaskRef("counted_tasks:make", "/data").build() is task and counted.BUILT == ["/data"]
-    assert pickle.loads(pickle.dumps(ref)) == ref and pickle.loads(pickle.dumps(ref)).build() is task
+    assert pickled_copy(ref) == ref and pickled_copy(ref).build() is task
     assert TaskRef("counted_tasks:make").build() is not task and counted.BUILT == ["/data", None]
 
 
