@@ -22,9 +22,11 @@ import numpy as np
 from lrpilot.errors import LRPilotError
 from lrpilot.policy import policy
 from lrpilot.policy.functions import SPECS, LRFunction, Spec
+from lrpilot.policy.text import fmt_sig
 from lrpilot.records import RunResult
 
 _POINTS = 256  # iterations the fit looks at, evenly spread over the run
+READABLE_PIECES = 6  # at most this many constant pieces in the readable text of a trajectory
 
 
 def merged(points: list) -> list[list]:
@@ -131,12 +133,29 @@ def fit_text(points: list, total: int) -> tuple[str | None, float | None]:
     return str(policy(str(LRFunction(spec, params)))), error
 
 
+def readable(points: list, total: int, pieces: int = READABLE_PIECES) -> list[list]:
+    """The trajectory in at most ``pieces`` constant pieces with LRs to 3 significant figures: neighbouring
+    pieces are merged, the pair whose merge changes log LR least (weighted by iterations) first, each merged
+    piece at the iteration-weighted geometric mean of its LRs."""
+    ends = [s for s, _ in points[1:]] + [total]
+    segs = [[s, e - s, math.log(lr)] for (s, lr), e in zip(points, ends) if e > s] or [[0, 1, math.log(points[0][1])]]
+    while len(segs) > pieces:
+        def cost(i: int) -> float:  # the squared log-LR error the merge of pieces i and i + 1 adds
+            (_, a, x), (_, b, y) = segs[i], segs[i + 1]
+            return a * b / (a + b) * (x - y) ** 2
+        i = min(range(len(segs) - 1), key=cost)
+        (s, a, x), (_, b, y) = segs[i], segs.pop(i + 1)
+        segs[i] = [s, a + b, (a * x + b * y) / (a + b)]
+    return merged([[s, float(fmt_sig(math.exp(x), 3))] for s, _, x in segs])
+
+
 def distill(record: dict[str, Any], total: int) -> dict[str, Any]:
-    """``{"piecewise": text, "fit": text, "fit_error": float}`` for the trajectory in an adaptive run's
-    ``record``, over its budget of ``total`` iterations."""
+    """``{"piecewise": text, "readable": text, "fit": text, "fit_error": float}`` for the trajectory in an adaptive
+    run's ``record``, over its budget of ``total`` iterations; ``moved``: whether its LR ever changed."""
     points = [p for p in trajectory(record) if p[0] < total]
     text, error = fit_text(points, total)
-    return {"piecewise": piecewise_text(points), "fit": text, "fit_error": error}
+    return {"piecewise": piecewise_text(points), "readable": piecewise_text(readable(points, total)), "fit": text,
+            "fit_error": error, "moved": len(points) > 1}
 
 
 def attach(result: RunResult) -> RunResult:

@@ -76,6 +76,11 @@ def evaluate(model: torch.nn.Module, task: Task, split: str = "test") -> Evaluat
     return ev
 
 
+def eval_period(task: Task, total: int, eval_every: int | None = None) -> int:
+    """Iterations between evaluations: ``eval_every``, else the task's own period, else about 20 a run."""
+    return eval_every or task.eval_every or max(1, total // 20)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, numpy's and torch's global random streams."""
     random.seed(seed)
@@ -130,7 +135,7 @@ class Run:
 
     def __init__(self, task: Task, policy: str | Policy | Controller, config: RunConfig):
         self.task, self.config = task, config
-        self.eval_every = config.eval_every or task.eval_every or max(1, config.total // 20)
+        self.eval_every = eval_period(task, config.total, config.eval_every)
         self.device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.checkpoint = Path(config.checkpoint_dir) / CHECKPOINT if config.checkpoint_dir else None
         self.controller = make_controller(policy)
@@ -175,6 +180,21 @@ class Run:
         result = self._result()
         self._save(result)
         return result
+
+    def stop(self, status: str) -> RunResult:
+        """End the run where it is with ``status`` (``pruned`` by successive halving) and return it; a run that is
+        not ``ok`` has no final metrics, its curves hold what it measured."""
+        self.status = status
+        result = self._result()
+        self._save(result)
+        return result
+
+    def latest(self, key: str) -> float | None:
+        """The value of curve ``key`` (e.g. ``val_top1``) at the latest point that measured it, or None."""
+        for i in sorted(self.rows, reverse=True):
+            if key in self.rows[i]:
+                return self.rows[i][key]
+        return None
 
     def run_until(self, iteration: int) -> None:
         """Train up to ``iteration`` (at most the budget) and stop there, possibly mid-epoch: a search's segment."""

@@ -4,16 +4,24 @@ The finished runs of a task are grouped by (policy, budget) and their seeds aggr
 and the sample standard deviation (ddof=1; 0 for one run) of every metric over the group's ok
 runs. Groups of different budgets are ranked apart, each with its own places 1, 2, ...
 
+Every order selects on the validation split; the test split is only reported. Each group has its mean
+validation and test Top-1 with a 95 % interval over seeds and examples, and whether it is statistically
+tied with the best on validation; among the tied group the cheapest is the one chosen
+(:mod:`lrpilot.bench.decision`: paired tests on the per-example outcomes, Holm-corrected).
+
 Diverged and failed runs count as failures: groups are ordered first by their share of failed
-runs, so a policy with a diverged run ranks below every policy without one, whatever its metrics.
+runs, so a policy with a diverged run ranks below every policy without one, whatever its metrics;
+runs pruned by successive halving are not full-budget results and count the same way.
 Then, with missing values (NaN) last in each criterion:
 
-- ``utility``: mean Top-1 descending, then AC descending, CD ascending, CDAC ascending;
-- ``cost``: mean #Iterations at the highest Top-1 ascending, then #Param ascending, then wall time ascending;
-- ``robustness``: mean |LD| ascending (smaller loss difference, less over-fitting), then Top-1 descending;
-- ``score``: the weighted score ``0.6 U + 0.2 C + 0.2 R`` descending, then Top-1 descending, where
-  U, C and R normalise mean Top-1, #Iterations at the highest Top-1 and |LD| to [0, 1] over the
-  groups of the same budget (1 the best value, 0 the worst; 1 for all when all are equal; 0 where missing
+- ``utility``: mean validation Top-1 descending, then validation AC descending, CD ascending, CDAC ascending;
+- ``cost``: mean #Iterations at the highest validation Top-1 ascending, then #Param ascending, then wall time
+  ascending;
+- ``robustness``: mean |LD| on validation (validation loss - train loss) ascending, then validation Top-1
+  descending;
+- ``score``: the weighted score ``0.6 U + 0.2 C + 0.2 R`` descending, then validation Top-1 descending, where
+  U, C and R normalise mean validation Top-1, #Iterations at its highest and |LD| on validation to [0, 1] over
+  the groups of the same budget (1 the best value, 0 the worst; 1 for all when all are equal; 0 where missing
   or infinite).
 
 Queued and running runs are ignored.
@@ -32,23 +40,26 @@ from lrpilot.errors import LRPilotError
 from lrpilot.files import atomic_path
 from lrpilot.store.base import RunRecord
 
-METRICS = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld", "abs_ld", "train_loss",
+METRICS = ("val_top1", "val_ac", "val_cd", "val_cdac", "val_iters_at_best", "abs_val_ld", "val_loss",
+           "top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld", "abs_ld", "train_loss",
            "test_loss", "n_param", "iterations", "samples", "epochs", "wall_s")
 # the rankings (``by``): criterion -> (value, descending) keys in order; a new one is one entry here
 ORDERS: dict[str, tuple[tuple[str, bool], ...]] = {
-    "utility": (("top1", True), ("ac", True), ("cd", False), ("cdac", False)),
-    "cost": (("iters_at_best", False), ("n_param", False), ("wall_s", False)),
-    "robustness": (("abs_ld", False), ("top1", True)),
-    "score": (("score", True), ("top1", True)),
+    "utility": (("val_top1", True), ("val_ac", True), ("val_cd", False), ("val_cdac", False)),
+    "cost": (("val_iters_at_best", False), ("n_param", False), ("wall_s", False)),
+    "robustness": (("abs_val_ld", False), ("val_top1", True)),
+    "score": (("score", True), ("val_top1", True)),
 }
-SCORE_WEIGHTS = (("top1", True, 0.6), ("iters_at_best", False, 0.2), ("abs_ld", False, 0.2))
-FIELDS = ("rank", "policy", "budget", "n", "n_ok", "n_diverged", "n_failed", "score",
+SCORE_WEIGHTS = (("val_top1", True, 0.6), ("val_iters_at_best", False, 0.2), ("abs_val_ld", False, 0.2))
+FIELDS = ("rank", "policy", "budget", "n", "n_ok", "n_diverged", "n_failed", "n_pruned", "score", "tied_with_best",
+          "chosen", "val_top1_ci", "top1_ci",
           *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")))  # the flat dicts, CSV and DataFrame columns
-# the table: header, metric, number format, whether to show the std (#Param is the policy's, the same every run)
-COLUMNS = (("Top-1 (%)", "top1", ".2f", True), ("Top-5 (%)", "top5", ".2f", True), ("AC", "ac", ".4f", True),
-           ("CD", "cd", ".4f", True), ("CDAC", "cdac", ".4f", True), ("LD", "ld", ".4f", True),
-           ("#Param", "n_param", ".0f", False), ("#Iter at best", "iters_at_best", ".0f", True),
-           ("wall s", "wall_s", ".1f", True))
+# the table: header, metric, number format, whether to show the std (#Param is the policy's, the same every run);
+# the Top-1 columns show the 95 % interval instead
+COLUMNS = (("val Top-1 % [95% CI]", "val_top1", ".2f", True), ("test Top-1 % [95% CI]", "top1", ".2f", True),
+           ("Top-5 (%)", "top5", ".2f", False), ("AC", "ac", ".4f", True), ("CD", "cd", ".4f", True),
+           ("CDAC", "cdac", ".4f", True), ("LD", "ld", ".4f", True), ("#Param", "n_param", ".0f", False),
+           ("#Iter at best", "val_iters_at_best", ".0f", True), ("wall s", "wall_s", ".1f", True))
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,11 @@ class RankedPolicy:
     std: dict[str, float]
     score: float
     runs: tuple[RunRecord, ...] = field(repr=False, compare=False)
+    n_pruned: int = 0
+    val_ci: tuple[float, float] | None = None  # 95 % interval of the mean validation Top-1
+    top1_ci: tuple[float, float] | None = None  # the same on test
+    tied_with_best: bool = False  # statistically tied with the best on validation (the best included)
+    chosen: bool = False  # the cheapest of the tied group: the decision
 
     def value(self, key: str) -> float:
         """The mean of metric ``key``, or the score."""
@@ -76,7 +92,10 @@ class RankedPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         """A flat JSON-able dict (``<metric>_mean``, ``<metric>_std``; NaN becomes None)."""
-        row = {k: getattr(self, k) for k in FIELDS[:7]} | {"score": _finite(self.score)}
+        row = {k: getattr(self, k) for k in FIELDS[:8]} | {"score": _finite(self.score)}
+        row |= {"tied_with_best": self.tied_with_best, "chosen": self.chosen,
+                "val_top1_ci": None if self.val_ci is None else list(self.val_ci),
+                "top1_ci": None if self.top1_ci is None else list(self.top1_ci)}
         for m in METRICS:
             row[f"{m}_mean"], row[f"{m}_std"] = _finite(self.mean[m]), _finite(self.std[m])
         return row
@@ -115,11 +134,13 @@ class Ranking:
     def table(self) -> tuple[list[str], list[list[str]]]:
         """The terminal and report table: headers and cells such as ``99.28 +- 0.02``."""
         score = self.by == "score"
-        headers = ["#", "policy", "budget", *(c[0] for c in COLUMNS), "runs"] + (["score"] if score else [])
+        headers = ["#", "", "policy", "budget", *(c[0] for c in COLUMNS), "runs"] + (["score"] if score else [])
         cells = []
         for r in self.rows:
-            row = [str(r.rank), r.policy, str(r.budget)]
-            row += [_cell(r.mean[m], r.std[m] if spread and r.n_ok > 1 else math.nan, fmt)
+            row = [str(r.rank), "*" if r.chosen else "=" if r.tied_with_best else "", r.policy, str(r.budget)]
+            intervals = {"val_top1": r.val_ci, "top1": r.top1_ci}
+            row += [_interval_cell(r.mean[m], intervals[m]) if m in intervals else
+                    _cell(r.mean[m], r.std[m] if spread and r.n_ok > 1 else math.nan, fmt)
                     for _, m, fmt, spread in COLUMNS]
             row.append(_runs_cell(r))
             if score:
@@ -136,13 +157,18 @@ class Ranking:
         widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
         lines = [f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}"]
         for row in [headers, *cells]:
-            lines.append("  ".join(c.ljust(w) if i == 1 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+            lines.append("  ".join(c.ljust(w) if i in (1, 2) else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(row, widths))))
+        if any(r.tied_with_best for r in self.rows):
+            lines.append(f"= statistically tied with the best on validation; * the decision, the cheapest of them "
+                         f"(#Param, then #Iterations at the best). {stats_method()}")
         return "\n".join(lines)
 
 
 def describe(by: str) -> str:
     """The ordering ``by`` in words, e.g. ``Top-1 desc, AC desc, CD asc, CDAC asc``."""
-    names = {c[1]: c[0].removesuffix(" (%)") for c in COLUMNS} | {"abs_ld": "|LD|", "score": "score"}
+    names = {c[1]: c[0].split(" %")[0].removesuffix(" (%)") for c in COLUMNS} | {
+        "abs_val_ld": "val |LD|", "score": "score", "val_ac": "val AC", "val_cd": "val CD", "val_cdac": "val CDAC"}
     return ", ".join(f"{names.get(key, key)} {'desc' if desc else 'asc'}" for key, desc in ORDERS[_check_by(by)])
 
 
@@ -165,9 +191,12 @@ def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = No
     groups: dict[tuple[int, str], list[RunRecord]] = {}
     for r in finished:
         groups.setdefault((r.budget, r.policy), []).append(r)
+    from lrpilot.bench.decision import decide  # numpy and scipy: after the checks above
+
     rows = []
     for budget in sorted({b for b, _ in groups}):
-        stats = _scored([_stats(p, b, runs) for (b, p), runs in groups.items() if b == budget])
+        decision = decide([r for (b, _), runs in groups.items() if b == budget for r in runs], budget=budget)
+        stats = _scored([_decided(_stats(p, b, runs), decision) for (b, p), runs in groups.items() if b == budget])
         stats.sort(key=lambda s: _sort_key(s, ORDERS[by]))
         rows += [replace(s, rank=i) for i, s in enumerate(stats[:top], 1)]
     return Ranking(rows, by, tasks[0] if tasks else None)
@@ -188,7 +217,14 @@ def _stats(policy: str, budget: int, runs: list[RunRecord]) -> RankedPolicy:
         mean[m], std[m] = _mean_std([v[m] for v in values if v.get(m) is not None and not math.isnan(v[m])])
     count = [r.status for r in runs].count
     return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"), mean, std,
-                        math.nan, tuple(runs))
+                        math.nan, tuple(runs), count("pruned"))
+
+
+def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
+    """``row`` with its intervals and its place in the decision."""
+    val, test = decision.val.get(row.policy), decision.test.get(row.policy)
+    return replace(row, val_ci=val and (val.low, val.high), top1_ci=test and (test.low, test.high),
+                   tied_with_best=row.policy in decision.tied, chosen=row.policy == decision.chosen)
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -205,6 +241,8 @@ def _metrics(r: RunRecord) -> dict[str, float | None]:
     values = {k: None if v is None else float(v) for k, v in {**(r.metrics or {}), **(r.cost or {})}.items()
               if v is None or isinstance(v, (int, float))}
     values["abs_ld"] = None if values.get("ld") is None else abs(values["ld"])
+    val_loss, train_loss = values.get("val_loss"), values.get("train_loss")
+    values["abs_val_ld"] = None if val_loss is None or train_loss is None else abs(val_loss - train_loss)
     return values
 
 
@@ -223,7 +261,7 @@ def _scored(rows: list[RankedPolicy]) -> list[RankedPolicy]:
 
 
 def _sort_key(row: RankedPolicy, order: Sequence[tuple[str, bool]]) -> tuple:
-    keys: list[Any] = [(row.n - row.n_ok) / row.n]
+    keys: list[Any] = [(row.n - row.n_ok) / row.n]  # diverged, failed and pruned runs first of all
     for key, descending in order:
         v = row.value(key)
         keys.append((1, 0.0) if math.isnan(v) else (0, -v if descending else v))
@@ -240,9 +278,23 @@ def _cell(mean: float, std: float, fmt: str) -> str:
     return f"{mean:{fmt}}" if math.isnan(std) else f"{mean:{fmt}} +- {std:{fmt}}"
 
 
+def _interval_cell(mean: float, ci: tuple[float, float] | None) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.2f}" if ci is None else f"{mean:.2f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
+def stats_method() -> str:
+    """The statistics behind the intervals and ties, in a sentence (for tables and reports)."""
+    from lrpilot.bench.stats import METHOD
+
+    return METHOD
+
+
 def _runs_cell(r: RankedPolicy) -> str:
     if r.n_ok == r.n:
         return str(r.n)
-    lost = [f"{k} {name}" for k, name in ((r.n_diverged, "diverged"), (r.n_failed, "failed")) if k]
+    lost = [f"{k} {name}" for k, name in ((r.n_diverged, "diverged"), (r.n_failed, "failed"),
+                                          (r.n_pruned, "pruned")) if k]
     return f"{r.n_ok}/{r.n} ok, {', '.join(lost)}"
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
@@ -112,20 +112,20 @@ def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
     largest = max(r.budget for r in ranking.rows)
     picks = []
     for r in [r for r in ranking.rows if r.budget == largest][:top]:
-        replay = replayable(r)
+        replay = replayable(r.policy, r.runs)
         picks.append({"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"],
                       "n": r.n, **({"replay": replay} if replay != r.policy else {})})
     return picks
 
 
-def replayable(row: Any) -> str:
-    """A ranked fixed policy's text; for an adaptive one, the LR trajectory its first ok run chose, distilled
-    into a fixed piecewise policy (replayed at no search cost)."""
-    for r in row.runs:
+def replayable(policy: str, runs: Iterable[Any]) -> str:
+    """A fixed policy's text; for an adaptive one, the LR trajectory its first ok run chose, distilled into a
+    readable piecewise policy (at most a few pieces, LRs to 3 significant figures; replayed at no search cost)."""
+    for r in runs:
         distilled = (r.record or {}).get("distilled")
         if r.status == "ok" and distilled:
-            return distilled["piecewise"]
-    return row.policy
+            return distilled.get("readable", distilled["piecewise"])  # runs stored before readable texts
+    return policy
 
 
 def _family(model: str | None) -> str | None:

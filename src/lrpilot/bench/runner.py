@@ -16,12 +16,14 @@ paused past the heartbeat timeout) leaves that run to the other and goes on with
 from __future__ import annotations
 
 import re
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from lrpilot.bench.racing import Halving, Rung, RungTable, raced
 from lrpilot.distill import attach
-from lrpilot.engine import budget, train
+from lrpilot.engine import budget, eval_period, train
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.base import build
@@ -43,6 +45,7 @@ class Job:
     steps: int
     eval_every: int | None = None
     device: str | None = None
+    rungs: tuple[Rung, ...] = ()  # successive halving's checkpoints (:mod:`lrpilot.bench.racing`)
 
 
 def run_job(job: Job) -> RunResult:
@@ -69,7 +72,9 @@ def error_kind(e: BaseException) -> str:
 
 
 def _run_job(job: Job) -> RunResult:
-    if is_search(job.policy):
+    if job.rungs:
+        result = raced(job)
+    elif is_search(job.policy):
         result = run_search(job.task, job.policy, seed=job.seed, steps=job.steps, eval_every=job.eval_every,
                             executor="inprocess", device=job.device)
     else:
@@ -80,7 +85,8 @@ def _run_job(job: Job) -> RunResult:
 
 @dataclass
 class BenchSummary:
-    """What one call of :func:`bench` did: runs trained, failed, already finished, held elsewhere."""
+    """What one call of :func:`bench` did: runs trained, failed, pruned, already finished, held elsewhere; with
+    racing, the seeds each policy got and how the race ended."""
 
     task: str
     budget: int
@@ -88,14 +94,22 @@ class BenchSummary:
     seeds: list[int]
     trained: int = 0
     failed: int = 0
+    pruned: int = 0
     finished_before: int = 0
     held_elsewhere: int = 0
     purpose: str = "bench"
+    raced: list[str] = field(default_factory=list)  # one line per racing round
 
     def runs(self, store: Storage) -> list[RunRecord]:
         """The stored runs of this bench: its task, purpose, budget, policies and seeds."""
-        return [r for r in store.runs(task=self.task, purpose=self.purpose, curves=False)
+        return [r for r in store.runs(task=self.task, purpose=self.purpose, curves=False, outcomes=True)
                 if r.budget == self.budget and r.policy in self.policies and r.seed in self.seeds]
+
+    def add(self, other: "BenchSummary") -> None:
+        """Count another round's work into this summary."""
+        self.trained += other.trained
+        self.failed += other.failed
+        self.pruned += other.pruned
 
 
 def canonical_policies(policies: Iterable[str]) -> list[str]:
@@ -109,101 +123,173 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
 def bench(store: Storage, task: str | TaskRef, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
-          progress: Callable[[str], None] | None = None, purpose: str = "bench") -> BenchSummary:
+          progress: Callable[[str], None] | None = None, purpose: str = "bench",
+          race: Halving | None = None) -> BenchSummary:
     """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
 
     ``task``: a name (built in or ``module:function``, with ``data_dir``) or a :class:`TaskRef`, which
     workers rebuild; ``executor`` defaults to local processes, one per core. ``progress`` receives one
     line per finished run. ``purpose``: the runs' purpose in the store ("range-test" for a range test's probes).
+    ``race``: successive halving with these settings and seed racing over ``seeds`` (:mod:`lrpilot.bench.racing`).
     """
     ref = TaskRef.of(task, data_dir)
     texts, seeds = canonical_policies(policies), list(dict.fromkeys(seeds))
     with executor or LocalExecutor() as executor:
         executor.start(warm=(ref.build, ()))  # workers build the task while this process does
-        return _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device, progress, purpose)
+        grid = Grid(store, ref, budget(ref.build(), steps, epochs), executor, eval_every, device, progress, purpose)
+        return grid.run(texts, seeds) if race is None else grid.race(texts, seeds, race)
 
 
-def _bench(store, ref, texts, seeds, steps, epochs, executor, eval_every, device, progress,
-           purpose) -> BenchSummary:
-    task_obj = ref.build()
-    total = budget(task_obj, steps, epochs)
-    summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
-    done = {(r.policy, r.seed) for r in store.runs(task=task_obj.name, purpose=purpose, curves=False)
-            if r.budget == total and r.status in FINISHED and not retryable(r.status, r.record)}
-    todo = [Job(ref, p, s, total, eval_every, device)
-            for p in texts for s in seeds if (p, s) not in done]
-    summary.finished_before = len(texts) * len(seeds) - len(todo)
-    held: dict[Job, int] = {}
-    say = progress or (lambda line: None)
+@dataclass
+class Grid:
+    """The runs of one task and budget in one store, trained by ``executor``: all at once (:meth:`run`) or raced."""
 
-    def claimed() -> Iterator[Job]:
-        for job in todo:
-            run_id = store.claim(task_obj, job.policy, job.seed, total, purpose=purpose)
-            if run_id is None:
-                summary.held_elsewhere += 1
-                say(f"{job.policy} seed {job.seed}: finished or held by another process, skipped")
-                continue
-            held[job] = run_id
-            yield job
+    store: Storage
+    ref: TaskRef
+    total: int
+    executor: Any
+    eval_every: int | None = None
+    device: str | None = None
+    progress: Callable[[str], None] | None = None
+    purpose: str = "bench"
+    poll_s: float = 2.0  # racing: how often to look whether runs held by another process have finished
 
-    def count() -> str:
-        return f"[{summary.trained + summary.failed + summary.finished_before}/{len(texts) * len(seeds)}]"
+    def say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
 
-    def lost(job: Job) -> None:
-        summary.held_elsewhere += 1
-        say(f"{job.policy} seed {job.seed}: taken over by another process (this one was paused past the heartbeat "
-            "timeout); its result is left to that one")
+    def race(self, texts: list[str], seeds: list[int], halving: Halving,
+             more: Callable[[int], bool] = lambda n: True) -> BenchSummary:
+        """Successive halving within each seed, and another seed only for the policies still tied with the leader
+        on validation; ``more(n)`` False stops before the next seed's ``n`` runs (a tune's compute spent)."""
+        from lrpilot.bench.decision import decide
 
-    def finish(job: Job, result: RunResult) -> bool:
-        """Store the result of a held job; False if its claim was lost meanwhile."""
-        run_id = held.pop(job, None)
-        if run_id is None:  # lost at a heartbeat, already said
-            return False
-        try:
-            store.finish(run_id, result)
-        except ClaimLost:
-            lost(job)
-            return False
-        return True
+        summary = BenchSummary(self.ref.build().name, self.total, texts, seeds, purpose=self.purpose)
+        alive = list(texts)
+        for k, seed in enumerate(seeds):
+            if k and not more(len(alive)):
+                summary.raced.append(f"compute spent: stopped before seed {seed}")
+                break
+            first = self.run(alive, [seed], halving)
+            summary.add(first)
+            summary.finished_before += first.finished_before
+            while first.held_elsewhere:  # another process trains some of this round: its results decide too
+                time.sleep(self.poll_s)
+                first = self.run(alive, [seed], halving, quiet=True)
+                summary.add(first)
+            decision = decide([r for r in summary.runs(self.store) if r.policy in alive], budget=self.total)
+            tied = [p for p in decision.tied if p in alive]
+            summary.raced.append(f"seed {seed}: {len(alive)} raced, {len(decision.excluded)} out "
+                                 f"(pruned, diverged or failed), {len(tied)} tied with the leader"
+                                 + (f" {decision.ties.best}" if decision.ties else ""))
+            self.say(summary.raced[-1])
+            if len(tied) <= 1:
+                summary.raced.append("resolved: the leader is tied with no other policy" if tied else
+                                     "no policy left to race")
+                break
+            alive = tied
+        return summary
 
-    def on_done(job: Job, result: RunResult) -> None:
-        if result.status == "failed":
-            on_failed(job, result.record.get("error", "failed"), result)
-            return
-        if not finish(job, result):
-            return
-        summary.trained += 1
-        top1 = result.metrics.get("top1")
-        wall = (result.cost or {}).get("wall_s")
-        say(f"{count()} {job.policy} seed {job.seed}: {result.status}"
-            + ("" if top1 is None else f", Top-1 {top1:.2f}%") + ("" if wall is None else f" ({wall:.1f} s)"))
+    def run(self, texts: list[str], seeds: list[int], halving: Halving | None = None, *,
+            quiet: bool = False) -> BenchSummary:
+        """Train every (policy, seed) not finished in the store, successive halving's rungs sent with each job."""
+        store, total, purpose = self.store, self.total, self.purpose
+        task_obj = self.ref.build()
+        summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
+        stored = [r for r in store.runs(task=task_obj.name, purpose=purpose, curves=halving is not None)
+                  if r.budget == total]
+        done = {(r.policy, r.seed) for r in stored if r.status in FINISHED and not retryable(r.status, r.record)}
+        todo = [(p, s) for s in seeds for p in texts if (p, s) not in done]
+        summary.finished_before = len(texts) * len(seeds) - len(todo)
+        table = None
+        if halving is not None:
+            table = RungTable(halving.iterations(total, eval_period(task_obj, total, self.eval_every)), halving.eta)
+            for r in stored:
+                table.add(r.curves, r.status)
+        held: dict[Job, int] = {}
+        say = (lambda line: None) if quiet else self.say
 
-    def on_failed(job: Job, reason: str, result: RunResult | None = None) -> None:
-        # reported by the executor (not by run_job): the worker died, or Ray lost the task
-        record = result.record if result is not None else {"error": reason, "error_kind": _death_kind(reason)}
-        result = RunResult(task_obj.name, job.policy, job.seed, "failed", {}, {}, {}, record, total)
-        if not finish(job, result):
-            return
-        summary.failed += 1
-        kind = result.record.get("error_kind")
-        say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0][:200]}"
-            + (" (retried by a later bench)" if kind == "invocation" else ""))
+        def claimed() -> Iterator[Job]:
+            for policy, seed in todo:
+                run_id = store.claim(task_obj, policy, seed, total, purpose=purpose)
+                if run_id is None:
+                    summary.held_elsewhere += 1
+                    say(f"{policy} seed {seed}: finished or held by another process, skipped")
+                    continue
+                rungs = table.rungs() if table is not None and not is_search(policy) else ()
+                job = Job(self.ref, policy, seed, total, self.eval_every, self.device, rungs)
+                held[job] = run_id
+                yield job
 
-    def heartbeat() -> None:
-        for job, run_id in list(held.items()):
+        def count() -> str:
+            done_now = summary.trained + summary.failed + summary.pruned + summary.finished_before
+            return f"[{done_now}/{len(texts) * len(seeds)}]"
+
+        def lost(job: Job) -> None:
+            summary.held_elsewhere += 1
+            say(f"{job.policy} seed {job.seed}: taken over by another process (this one was paused past the "
+                "heartbeat timeout); its result is left to that one")
+
+        def finish(job: Job, result: RunResult) -> bool:
+            """Store the result of a held job; False if its claim was lost meanwhile."""
+            run_id = held.pop(job, None)
+            if run_id is None:  # lost at a heartbeat, already said
+                return False
             try:
-                store.heartbeat(run_id)
+                store.finish(run_id, result)
             except ClaimLost:
-                del held[job]
                 lost(job)
+                return False
+            return True
 
-    try:
-        executor.run(run_job, claimed(), on_done, on_failed, heartbeat,
-                     every=min(30.0, getattr(store, "heartbeat_timeout", 120.0) / 4))
-    finally:
-        for run_id in held.values():  # interrupted: give the runs back at once
-            store.release(run_id)
-    return summary
+        def on_done(job: Job, result: RunResult) -> None:
+            if result.status == "failed":
+                on_failed(job, result.record.get("error", "failed"), result)
+                return
+            if not finish(job, result):
+                return
+            if table is not None:
+                table.add(result.curves, result.status)
+            if result.status == "pruned":
+                summary.pruned += 1
+                r = result.record
+                say(f"{count()} {job.policy} seed {job.seed}: pruned at iteration {r['pruned_at']} (validation "
+                    f"Top-1 {r['rung_score']:.2f}% < {r['rung_threshold']:.2f}%, the rung's cut over "
+                    f"{r['rung_runs']} runs)")
+                return
+            summary.trained += 1
+            top1, val = result.metrics.get("top1"), result.metrics.get("val_top1")
+            wall = (result.cost or {}).get("wall_s")
+            say(f"{count()} {job.policy} seed {job.seed}: {result.status}"
+                + ("" if val is None else f", validation Top-1 {val:.2f}%")
+                + ("" if top1 is None else f", test {top1:.2f}%") + ("" if wall is None else f" ({wall:.1f} s)"))
+
+        def on_failed(job: Job, reason: str, result: RunResult | None = None) -> None:
+            # reported by the executor (not by run_job): the worker died, or Ray lost the task
+            record = result.record if result is not None else {"error": reason, "error_kind": _death_kind(reason)}
+            result = RunResult(task_obj.name, job.policy, job.seed, "failed", {}, {}, {}, record, total)
+            if not finish(job, result):
+                return
+            summary.failed += 1
+            kind = result.record.get("error_kind")
+            say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0][:200]}"
+                + (" (retried by a later bench)" if kind == "invocation" else ""))
+
+        def heartbeat() -> None:
+            for job, run_id in list(held.items()):
+                try:
+                    store.heartbeat(run_id)
+                except ClaimLost:
+                    del held[job]
+                    lost(job)
+
+        try:
+            self.executor.run(run_job, claimed(), on_done, on_failed, heartbeat,
+                              every=min(30.0, getattr(store, "heartbeat_timeout", 120.0) / 4))
+        finally:
+            for run_id in held.values():  # interrupted: give the runs back at once
+                store.release(run_id)
+        return summary
 
 
 def _death_kind(reason: str) -> str:

@@ -1,20 +1,28 @@
-"""``lrpilot tune``: the one command for a new task: range test, recommendation, benchmark, adaptive methods.
+"""``lrpilot tune``: the one command for a new task: range test, a search over policies, racing, a decision.
 
 Steps, all stored, so that a second call reuses what the first measured:
 
-1. the decade range test (one seed, one epoch per LR) unless one is stored;
-2. the recommendation (the task's own best stored policies, a similar task's, or the LRBench suite
-   scaled to the range test), then the adaptive methods from the range test's best LR, bounded
-   by its good range: ``stpt(k0=best, bounds=[k_low / 10, k_high])``, ``factor(...)`` the same,
-   ``autodrop(k0=best, rho=0.2)`` (the paper's rho);
-3. a benchmark of these candidates at the task's budget, interleaved (recommended, adaptive,
-   recommended, ...) and cut to what the compute budget allows, in parallel workers;
-4. the winner by utility (mean Top-1 over seeds, then AC, CD, CDAC), as replayable text: a fixed
-   policy as it is, an adaptive run's LR trajectory as its distilled piecewise policy.
+1. the range test's answer (decade search, one seed, one epoch per LR) unless one is stored;
+2. the first candidates: FIX at the range test's best LR, COS from the top of its good range, and the
+   adaptive methods with settings that can move on the task (the rule: ``factor(k0=best)`` with its
+   default bounds ``[k0 / 1000, 10 k0]`` around its start; ``autodrop(k0=best, rho=0.2, nd=4,
+   period=P)`` with P such that the run has 40 periods, so a drop can fire within it;
+   ``stpt(k0=best)``);
+3. a search over the 13 functions' parameters around the range test (:mod:`lrpilot.bench.space`),
+   sampled by Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
+   ``workers`` proposals at a time, each trained on the first seed with successive halving
+   (:mod:`lrpilot.bench.racing`) and its validation Top-1 (or its rung score, when pruned) told to the
+   sampler, until ``search_share`` of the compute is spent;
+4. the adaptive candidates' LR trajectories, made readable (at most 6 pieces, LRs to 3 significant
+   figures) and trained as candidates of their own: a trajectory must win on validation across seeds
+   like any policy, not on the run it came from; an adaptive candidate whose LR never moved is said so;
+5. seed racing among the policies tied with the leader on validation (at most ``contenders``), more seeds
+   while the compute lasts;
+6. the decision (:func:`lrpilot.bench.decision.decide`): the best on validation, the policies tied with
+   it, and among them the cheapest; its test Top-1 with its interval is reported, never used to choose.
 
-The budget counts epoch-equivalents of compute (samples trained over the training set's size):
-the range test's runs and every candidate, a search's probes included. Candidates whose
-estimated cost no longer fits are left out, and said so.
+The budget counts epoch-equivalents of compute (samples trained over the training split's size): the
+range test's runs and every candidate's runs, pruned ones and a search's probes included.
 """
 
 from __future__ import annotations
@@ -23,126 +31,241 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from lrpilot.bench.decision import Decision, decide
+from lrpilot.bench.racing import Halving
 from lrpilot.bench.range_test import decade_test, latest
-from lrpilot.bench.rank import rank
-from lrpilot.bench.recommend import recommend, replayable
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.bench.recommend import replayable
+from lrpilot.bench.runner import Grid, canonical_policies
+from lrpilot.bench.space import propose
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig, parse
+from lrpilot.records import RunRecord
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
-_AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
+_AUTODROP_PERIODS = 40  # AutoDrop measures 40 times a run, so that its delay of nd=4 periods fits
+_AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
 
 
 @dataclass
 class TuneResult:
-    """The winner of a tune, what it tried and what it spent."""
+    """The decision of a tune, what it tried and what it spent."""
 
     task: str
     best: str  # replayable policy text
-    trained_as: str  # the text the winning run was trained under (an adaptive method's own text)
-    metrics: dict[str, Any]  # top1_mean, top1_std of the winner
+    trained_as: str  # the text the chosen runs were trained under
+    decision: Decision
     candidates: list[str]
-    left_out: list[str]
+    pruned: int
+    notes: list[str]
     epoch_equivalents: float
     budget: float
     range: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """The chosen policy's validation and test Top-1: mean and 95 % interval."""
+        d = self.decision
+        return {f"{split}_{k}": v for split, ivs in (("val_top1", d.val), ("top1", d.test))
+                for k, v in (("mean", ivs[self.trained_as].mean), ("ci", ivs[self.trained_as].to_list()))
+                if self.trained_as in ivs}
+
     def format(self) -> str:
         """Lines for the terminal."""
-        m = self.metrics
-        lines = [f"{self.task}: best policy {self.best}",
-                 f"  Top-1 {m['top1_mean']:.2f} +- {m['top1_std']:.2f} % (mean over seeds)"
-                 if m.get("top1_mean") is not None else "  (no finished run)"]
+        d = self.decision
+        lines = [f"{self.task}: chose {self.best}", f"  {d.words()}",
+                 f"  over seeds {', '.join(map(str, d.seeds.get(self.trained_as, ())))}; the test Top-1 is reported, "
+                 "not used to choose"]
         if self.trained_as != self.best:
             lines.append(f"  found by {self.trained_as}; the text above replays its LR trajectory")
+        if len(d.tied) > 1:
+            lines.append("  tied with the best: " + "; ".join(
+                f"{p} {d.val[p].mean:.2f}" for p in d.tied[:8]) + (" ..." if len(d.tied) > 8 else ""))
         lines.append(f"  range test: good range [{self.range['k_low']:g}, {self.range['k_high']:g}], "
                      f"best constant LR {self.range['best_lr']:g}")
-        lines.append(f"  {len(self.candidates)} candidates, {self.epoch_equivalents:.1f} of {self.budget:g} "
-                     "epoch-equivalents of compute")
-        if self.left_out:
-            lines.append(f"  left out for the budget: {', '.join(self.left_out)}")
+        lines.append(f"  {len(self.candidates)} candidates ({self.pruned} pruned by successive halving), "
+                     f"{self.epoch_equivalents:.1f} of {self.budget:g} epoch-equivalents of compute")
+        lines += [f"  {n}" for n in self.notes]
         lines.append(f"  train with it: lrpilot train --task {self.task} --policy \"{self.best}\"")
         return "\n".join(lines)
 
 
-def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, seeds: tuple[int, ...] = (0,),
-         data_dir: str | None = None, executor: Any = None,
-         progress: Callable[[str], None] | None = None) -> TuneResult:
+def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, seeds: tuple[int, ...] = (0, 1, 2),
+         data_dir: str | None = None, executor: Any = None, progress: Callable[[str], None] | None = None,
+         search_share: float = 0.6, contenders: int = 6, sampler_seed: int = 0,
+         halving: Halving = Halving()) -> TuneResult:
     """Tune ``task`` (a name with ``data_dir``, or a :class:`TaskRef`) within ``budget`` epoch-equivalents
-    (default: 8 runs of the task's budget); see the module."""
+    (default: 10 runs of the task's budget); see the module."""
     ref = TaskRef.of(task, data_dir)
     task_obj = ref.build()
-    budget = 8.0 * task_obj.epochs if budget is None else budget
+    budget = 10.0 * task_obj.epochs if budget is None else budget
     if not (isinstance(budget, (int, float)) and math.isfinite(budget) and budget > 0):
         raise LRPilotError(f"--budget {budget!r} must be a number of epoch-equivalents > 0")
+    if not seeds:
+        raise LRPilotError("tune needs at least one seed")
     with executor or LocalExecutor() as executor:  # one set of workers for the range test and the candidates
-        return _tune(store, ref, budget, seeds, executor, progress)
+        return _Tune(store, ref, budget, tuple(dict.fromkeys(seeds)), executor, progress, search_share,
+                     contenders, sampler_seed, halving).run()
 
 
-def _tune(store, ref, budget, seeds, executor, progress) -> TuneResult:
-    say = progress or (lambda line: None)
-    task_obj = ref.build()
-    if budget < len(seeds) * task_obj.epochs:  # refused before the range test spends any of it
-        raise _too_small(budget, task_obj, seeds)
-    range_cost = 0.0
-    found = latest(store, task_obj.name)
-    if found is None:
-        say("range test (decade search, one seed, one epoch per LR)")
-        found = decade_test(store, ref.name, seeds=(0,), epochs=1.0, data_dir=ref.data_dir, executor=executor,
-                            progress=progress)
-        range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
-    best, low, high = fmt_sig(found["best_lr"], 3), fmt_sig(found["k_low"] / 10, 3), fmt_sig(found["k_high"], 3)
-    adaptive = [f"stpt(k0={best}, bounds=[{low}, {high}])", f"factor(k0={best}, bounds=[{low}, {high}])",
-                _autodrop(found["best_lr"])]
-    rec = recommend(store, ref, top=4, range_test=False)
-    say(f"recommendation: {rec.note}")
+class _Tune:
+    """One tune's state: its compute, its candidates, the sampler."""
 
-    def estimate(text: str) -> float:
-        return len(seeds) * task_obj.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
+    def __init__(self, store, ref, budget, seeds, executor, progress, search_share, contenders, sampler_seed,
+                 halving):
+        self.store, self.ref, self.budget, self.seeds = store, ref, budget, seeds
+        self.say = progress or (lambda line: None)
+        self.task = ref.build()
+        self.total = iterations_of(self.task, None, None)
+        self.grid = Grid(store, ref, self.total, executor, progress=progress)
+        self.search_share, self.contenders, self.sampler_seed, self.halving = (search_share, contenders,
+                                                                                sampler_seed, halving)
+        self.workers = max(1, getattr(executor, "workers", 1))
+        self.candidates: list[str] = []
+        self.notes: list[str] = []
+        self.range_cost = 0.0
 
-    candidates, left_out, planned = [], [], range_cost
-    for text in canonical_policies(_interleave([p["policy"] for p in rec.policies], adaptive)):
-        fits = planned + estimate(text) <= budget
-        (candidates if fits else left_out).append(text)
-        planned += estimate(text) if fits else 0.0
-    if not candidates:
-        raise _too_small(budget, task_obj, seeds, range_cost)
-    total = iterations_of(task_obj, None, None)
-    runs = bench(store, ref, candidates, seeds=seeds, steps=total, executor=executor, progress=progress).runs(store)
-    top = rank(runs, "utility", task=task_obj.name).rows[0]
-    return TuneResult(task_obj.name, replayable(top), top.policy,
-                      {"top1_mean": top.mean["top1"], "top1_std": top.std["top1"]}, candidates, left_out,
-                      range_cost + sum(_epoch_equivalents(r, task_obj) for r in runs), budget,
-                      {k: found[k] for k in ("k_low", "k_high", "best_lr")})
+    # --- compute -------------------------------------------------------------------------------
+
+    def runs(self) -> list[RunRecord]:
+        """This tune's stored runs: its candidates at the task's budget, on its seeds."""
+        return [r for r in self.store.runs(task=self.task.name, purpose="bench", curves=False, outcomes=True)
+                if r.budget == self.total and r.policy in self.candidates and r.seed in self.seeds]
+
+    def spent(self) -> float:
+        return self.range_cost + sum(_epoch_equivalents(r, self.task) for r in self.runs())
+
+    def estimate(self, text: str) -> float:
+        """A run's expected cost in epoch-equivalents (a pruned one costs less)."""
+        return self.task.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
+
+    def fits(self, texts: list[str], share: float = 1.0) -> bool:
+        return self.spent() + sum(map(self.estimate, texts)) <= share * self.budget
+
+    # --- the steps -----------------------------------------------------------------------------
+
+    def run(self) -> TuneResult:
+        if self.budget < self.task.epochs:  # refused before the range test spends any of it
+            raise _too_small(self.budget, self.task)
+        found = self.range_test()
+        first = canonical_policies(self.first_candidates(found))
+        if not self.fits(first[:1]):
+            raise _too_small(self.budget, self.task, self.range_cost)
+        self.train([t for i, t in enumerate(first) if i == 0 or self.fits(first[:i + 1])])
+        self.search(found)
+        self.trajectories()
+        decision = self.race()
+        if decision.chosen is None:
+            raise LRPilotError(f"tune of {self.task.name}: no candidate finished with validation outcomes "
+                               "(all pruned, diverged or failed); see `lrpilot rank`")
+        chosen_runs = [r for r in self.runs() if r.policy == decision.chosen]
+        return TuneResult(self.task.name, replayable(decision.chosen, chosen_runs), decision.chosen, decision,
+                          self.candidates, sum(r.status == "pruned" for r in self.runs()), self.notes, self.spent(),
+                          self.budget, {k: found[k] for k in ("k_low", "k_high", "best_lr")})
+
+    def range_test(self) -> dict[str, Any]:
+        found = latest(self.store, self.task.name)
+        if found is None:
+            self.say("range test (decade search, one seed, one epoch per LR)")
+            found = decade_test(self.store, self.ref.name, seeds=(0,), epochs=1.0, data_dir=self.ref.data_dir,
+                                executor=self.grid.executor, progress=self.say)
+            self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
+        return found
+
+    def first_candidates(self, found: dict[str, Any]) -> list[str]:
+        best, high, low = found["best_lr"], found["k_high"], found["k_low"]
+        period = max(1, self.total // _AUTODROP_PERIODS)
+        autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2, nd=4, period={period}"
+        autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
+        return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, "
+                f"k1={fmt_sig(low / 10, 3)}, l={self.total})", f"factor(k0={fmt_sig(best, 3)})", autodrop,
+                f"stpt(k0={fmt_sig(best, 3)})"]
+
+    def train(self, texts: list[str], seed: int | None = None) -> None:
+        """Train ``texts`` on ``seed`` (default: the first) with successive halving."""
+        texts = [t for t in texts if t not in self.candidates] if seed is None else texts
+        self.candidates += [t for t in texts if t not in self.candidates]
+        if texts:
+            self.grid.run(texts, [self.seeds[0] if seed is None else seed], self.halving)
+
+    def search(self, found: dict[str, Any]) -> None:
+        """TPE proposals over the 13 functions, ``workers`` at a time, while the search's share lasts."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
+            seed=self.sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8))
+        chance = 100.0 / (self.task.num_classes or 100)
+        while True:
+            trials, texts = [], []
+            for _ in range(self.workers):
+                trial = study.ask()
+                text = canonical_policies([propose(trial, self.total, found["k_low"], found["k_high"])])[0]
+                trials.append(trial)
+                texts.append(text)
+            new = list(dict.fromkeys(t for t in texts if t not in self.candidates))
+            if not new or not self.fits(new, self.search_share):
+                for trial in trials:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                break
+            self.train(new)
+            by_policy = {r.policy: r for r in self.runs() if r.seed == self.seeds[0]}
+            for trial, text in zip(trials, texts):
+                r = by_policy.get(text)
+                value = _told(r, chance)
+                if r is not None and r.status == "pruned":
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                else:
+                    study.tell(trial, value)
+        self.say(f"search: {len(study.trials)} proposals by TPE; {len(self.candidates)} candidates in all")
+
+    def trajectories(self) -> None:
+        """The adaptive candidates' readable trajectories as candidates; one that never moved is said so."""
+        texts = []
+        for r in self.runs():
+            distilled = (r.record or {}).get("distilled")
+            if r.status != "ok" or not distilled:
+                continue
+            if not distilled.get("moved", True):
+                self.notes.append(f"{r.policy}: its LR never moved on this task (it trained as "
+                                  f"{distilled['readable']})")
+            elif distilled["readable"] not in self.candidates:
+                texts.append(distilled["readable"])
+        texts = list(dict.fromkeys(texts))
+        if texts and self.fits(texts):
+            self.say(f"{len(texts)} adaptive trajectories as candidates of their own")
+            self.train(texts)
+
+    def race(self) -> Decision:
+        """More seeds for the contenders tied with the leader on validation, while the compute lasts."""
+        decision = decide(self.runs(), budget=self.total)
+        alive = sorted(decision.tied, key=lambda p: -decision.val[p].mean)[:self.contenders]
+        if len(alive) > 1 and len(self.seeds) > 1:
+            summary = self.grid.race(alive, list(self.seeds), halving=None,
+                                     more=lambda n: self.fits(alive[:n]))
+            self.notes += summary.raced
+            decision = decide([r for r in self.runs() if r.policy in alive], budget=self.total)
+        return decision
 
 
-def _too_small(budget: float, task_obj: Any, seeds: tuple[int, ...], spent: float = 0.0) -> LRPilotError:
+def _told(run: RunRecord | None, chance: float) -> float:
+    """The value a trial tells the sampler: validation Top-1, chance level for a diverged or failed run."""
+    if run is None or run.status in ("diverged", "failed"):
+        return chance
+    if run.status == "pruned":
+        return (run.record or {}).get("rung_score") or chance
+    return (run.metrics or {}).get("val_top1") or chance
+
+
+def _too_small(budget: float, task_obj: Any, spent: float = 0.0) -> LRPilotError:
     """The error for a budget that fits no candidate after ``spent`` epoch-equivalents of range test."""
-    need = spent + len(seeds) * task_obj.epochs
+    need = spent + task_obj.epochs
     return LRPilotError(f"--budget {budget:g} epoch-equivalents does not fit one run of {task_obj.name} "
-                        f"({task_obj.epochs:g} epochs x {len(seeds)} seed(s)"
-                        + (f" after a range test of {spent:.1f}" if spent else "") + f"): raise it to {need:.4g} or more")
-
-
-def _autodrop(best_lr: float) -> str:
-    """AutoDrop from the range test's best LR with the paper's rho; its floor ``k_min`` (default 1e-4) must stay
-    below k0, so a best LR at or below 1e-4 gets a floor a decade under it."""
-    k0 = float(fmt_sig(best_lr, 3))
-    if k0 > _AUTODROP_K_MIN:
-        return f"autodrop(k0={fmt_sig(k0, 3)}, rho=0.2)"
-    return f"autodrop(k0={fmt_sig(k0, 3)}, rho=0.2, k_min={fmt_sig(k0 / 10, 3)})"
-
-
-def _interleave(fixed: list[str], adaptive: list[str]) -> list[str]:
-    out: list[str] = []
-    for i in range(max(len(fixed), len(adaptive))):
-        out += fixed[i:i + 1] + adaptive[i:i + 1]
-    return list(dict.fromkeys(out))
+                        f"({task_obj.epochs:g} epochs)"
+                        + (f" after a range test of {spent:.1f}" if spent else "") + f": raise it to {need:.4g} or more")
 
 
 def _epoch_equivalents(run: Any, task: Any) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 VERSION = 4
-STATUSES = ("queued", "running", "ok", "diverged", "failed")
-FINISHED = ("ok", "diverged", "failed")
+STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
+FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
 PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
 
 metadata = sa.MetaData()

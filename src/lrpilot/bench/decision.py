@@ -1,0 +1,121 @@
+"""The decision among benchmarked policies: chosen on validation, reported on test, with intervals and ties.
+
+For the full-budget runs of one task and budget: each policy's mean validation and test Top-1 with a
+95 % interval over its seeds and examples (:func:`lrpilot.bench.stats.top1_interval`); the best by mean
+validation Top-1; the group not significantly worse than it on validation (paired by seed and example,
+Holm-corrected: :func:`lrpilot.bench.stats.tied_with_best`); and the choice, the cheapest of that
+group by LRBench's cost metrics (#Param, then the mean #Iterations at the highest validation Top-1).
+A policy with a diverged or failed run, one pruned by successive halving, or one whose runs have no
+validation outcomes (stored before validation splits) takes no part in the decision: it is listed
+with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from lrpilot.bench import stats
+from lrpilot.records import RunRecord
+
+
+@dataclass(frozen=True)
+class Decision:
+    """See the module. ``val`` and ``test`` map each decided policy to its Top-1 interval."""
+
+    budget: int
+    val: dict[str, stats.Interval]
+    test: dict[str, stats.Interval]
+    ties: stats.Ties | None
+    chosen: str | None
+    seeds: dict[str, tuple[int, ...]]
+    cost: dict[str, tuple[float, float]]
+    excluded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tied(self) -> tuple[str, ...]:
+        """The best policy and those statistically tied with it (best first)."""
+        return self.ties.tied if self.ties else ()
+
+    def words(self) -> str:
+        """The decision in one sentence, e.g. ``7 policies are statistically tied with the best; chose ...``."""
+        if self.chosen is None:
+            return "no policy has full-budget runs with validation outcomes to decide on"
+        n, best = len(self.tied), self.ties.best
+        chosen = self.chosen
+        v = self.val[chosen]
+        cheap = (f"the cheapest of them (#Param {self.cost[chosen][0]:g}, #Iterations at the best "
+                 f"validation Top-1 {self.cost[chosen][1]:g})")
+        head = (f"{best} is the best on validation and no other policy is tied with it; chose it" if n == 1 else
+                f"{n - 1} polic{'y is' if n == 2 else 'ies are'} statistically tied with the best ({best}) on "
+                f"validation; chose {chosen}, " + ("the best itself, also " + cheap if chosen == best else cheap))
+        return f"{head}: validation Top-1 {_fmt(v)}, test Top-1 {_fmt(self.test[chosen])}"
+
+
+def _fmt(iv: stats.Interval) -> str:
+    return f"{iv.mean:.2f} % [{iv.low:.2f}, {iv.high:.2f}]"
+
+
+def outcomes(runs: Iterable[RunRecord], split: str) -> dict[int, np.ndarray]:
+    """Seed -> per-example correctness on ``split`` of the ok runs that have it."""
+    out = {}
+    for r in runs:
+        if r.status == "ok":
+            correct = r.correct(split)
+            if correct is not None:
+                out[r.seed] = correct
+    return out
+
+
+def decide(records: Iterable[RunRecord], *, budget: int | None = None, alpha: float = 0.05) -> Decision:
+    """The decision over the runs of one task at ``budget`` (default: the largest budget among them)."""
+    records = [r for r in records if r.purpose == "bench"]
+    if budget is None:
+        budget = max((r.budget for r in records), default=0)
+    groups: dict[str, list[RunRecord]] = {}
+    for r in records:
+        if r.budget == budget and r.status in ("ok", "diverged", "failed", "pruned"):
+            groups.setdefault(r.policy, []).append(r)
+    val, test, seeds, cost, excluded, by_val = {}, {}, {}, {}, {}, {}
+    for policy, runs in groups.items():
+        why = _excluded(runs)
+        if why:
+            excluded[policy] = why
+            continue
+        by_val[policy] = outcomes(runs, "val")
+        val[policy] = stats.top1_interval(by_val[policy])
+        test_out = outcomes(runs, "test")
+        if test_out:
+            test[policy] = stats.top1_interval(test_out)
+        seeds[policy] = tuple(sorted(by_val[policy]))
+        cost[policy] = (float((runs[0].metrics or {}).get("n_param") or 0), _mean_iters(runs))
+    if not by_val:
+        return Decision(budget, val, test, None, None, seeds, cost, excluded)
+    ties = stats.tied_with_best(by_val, alpha=alpha)
+    chosen = stats.cheapest(ties.tied, {p: cost[p] for p in ties.tied})
+    return Decision(budget, val, test, ties, chosen, seeds, cost, excluded)
+
+
+def _excluded(runs: list[RunRecord]) -> str | None:
+    """Why a policy's runs take no part in the decision, or None."""
+    statuses = {r.status for r in runs}
+    for status in ("failed", "diverged", "pruned"):
+        if status in statuses:
+            n = sum(r.status == status for r in runs)
+            if status == "pruned":
+                at = min((r.record or {}).get("pruned_at", 0) for r in runs if r.status == "pruned")
+                return f"pruned by successive halving at iteration {at}"
+            return f"{n} of {len(runs)} runs {status}"
+    if not all(r.correct("val") is not None for r in runs):
+        return "no validation outcomes (stored before validation splits)"
+    return None
+
+
+def _mean_iters(runs: list[RunRecord]) -> float:
+    xs = [float(r.metrics["val_iters_at_best"]) for r in runs
+          if r.metrics and r.metrics.get("val_iters_at_best") is not None]
+    return statistics.fmean(xs) if xs else math.inf

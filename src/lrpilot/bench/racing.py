@@ -1,0 +1,122 @@
+"""Spend compute where the decision is open: successive halving over policies, racing over seeds.
+
+**Successive halving** (ASHA-style, in its stopping form, as Optuna's ``SuccessiveHalvingPruner`` and Ray
+Tune's ASHA scheduler): a run of ``T`` iterations passes ``rungs`` checkpoints at ``T / eta^k``
+(``k = rungs, ..., 1``; with the defaults ``eta=3, rungs=2``: T/9 and T/3), each moved up to the next
+evaluation. At a rung the run's validation Top-1 (at the latest evaluation) is compared with the
+scores that the runs of the same benchmark had at that rung when this run was handed to a worker; once
+there are at least ``eta`` of them, a run below the ``k``-th best, ``k = max(1, (n + 1) // eta)``, stops
+there: it is stored ``pruned`` with the iteration it reached and never counts as a full-budget result.
+The scores travel with the job, so the rule needs no link between worker and benchmark and works on
+every executor (local processes, Ray, several benchmarks sharing a store); early runs, with fewer
+scores to compare against, are never pruned.
+
+**Seed racing**: the first seed of every policy first; then another seed only for the policies still
+statistically tied with the leader on validation (:func:`lrpilot.bench.decision.decide`), until the
+leader is resolved (it is tied with no other policy) or the seeds (or a tune's compute) run out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from lrpilot.errors import LRPilotError
+
+SCORE = "val_top1"  # what the rungs compare: selection uses the validation split, never the test split
+
+
+@dataclass(frozen=True)
+class Halving:
+    """Successive halving's settings: reduction factor ``eta`` and the number of ``rungs`` below the full budget."""
+
+    eta: int = 3
+    rungs: int = 2
+
+    def __post_init__(self) -> None:
+        if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
+            raise LRPilotError(f"--eta {self.eta!r} must be a whole number >= 2 (the reduction factor)")
+        if isinstance(self.rungs, bool) or not isinstance(self.rungs, int) or self.rungs < 1:
+            raise LRPilotError(f"rungs={self.rungs!r} must be a whole number >= 1")
+
+    def iterations(self, total: int, eval_every: int) -> list[int]:
+        """The rungs' iterations for a run of ``total``: ``total / eta^k``, each at the next evaluation, below total."""
+        points = {min(total, math.ceil(total / self.eta ** k / eval_every) * eval_every)
+                  for k in range(self.rungs, 0, -1)}
+        return sorted(p for p in points if p < total)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One checkpoint of a job: its ``iteration`` and the ``scores`` other runs had there when the job was sent."""
+
+    iteration: int
+    scores: tuple[float, ...]
+    eta: int = 3
+
+    @property
+    def threshold(self) -> float | None:
+        """The score a run needs here to go on: the k-th best of the scores, None with fewer than ``eta``."""
+        if len(self.scores) < self.eta:
+            return None
+        return sorted(self.scores, reverse=True)[max(1, (len(self.scores) + 1) // self.eta) - 1]
+
+    def prunes(self, score: float | None) -> bool:
+        """Whether a run scoring ``score`` here stops (see the module); a run with no score is not judged."""
+        return self.threshold is not None and score is not None and not math.isnan(score) and score < self.threshold
+
+
+def score_at(curves: dict[str, list], iteration: int) -> float | None:
+    """``SCORE`` at the latest evaluation at or before ``iteration`` in a run's curves, if it reached it."""
+    its, values = curves.get("iteration") or [], curves.get(SCORE) or []
+    if not its or its[-1] < iteration:
+        return None
+    best = None
+    for i, v in zip(its, values):
+        if i > iteration:
+            break
+        if v is not None and not math.isnan(v):
+            best = v
+    return best
+
+
+class RungTable:
+    """The scores seen at each rung so far, filled from stored runs and from results as they come in."""
+
+    def __init__(self, iterations: Iterable[int], eta: int):
+        self.eta = eta
+        self.scores: dict[int, list[float]] = {i: [] for i in iterations}
+
+    def add(self, curves: dict[str, list] | None, status: str) -> None:
+        """Count a finished or pruned run's scores at the rungs it reached."""
+        if status not in ("ok", "pruned") or not curves:
+            return
+        for it, scores in self.scores.items():
+            s = score_at(curves, it)
+            if s is not None:
+                scores.append(s)
+
+    def rungs(self) -> tuple[Rung, ...]:
+        """The rungs to send with the next job: the scores as they stand now."""
+        return tuple(Rung(it, tuple(s), self.eta) for it, s in sorted(self.scores.items()))
+
+
+def raced(job: Any) -> Any:
+    """Train ``job`` (a :class:`lrpilot.bench.runner.Job` with rungs) through its rungs: the run stops ``pruned`` at
+    the first rung that prunes it, else trains to the end. Its record says where it stopped and why."""
+    from lrpilot.engine import Run, RunConfig
+
+    run = Run(job.task.build(), job.policy, RunConfig(total=job.steps, seed=job.seed, eval_every=job.eval_every,
+                                                     device=job.device))
+    for rung in job.rungs:
+        run.run_until(rung.iteration)
+        if run.status != "running":
+            break
+        score = run.latest(SCORE)
+        if rung.prunes(score):
+            result = run.stop("pruned")
+            result.record.update(pruned_at=run.step, rung_score=score, rung_threshold=rung.threshold,
+                                 rung_runs=len(rung.scores))
+            return result
+    return run.run()

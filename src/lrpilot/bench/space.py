@@ -1,0 +1,70 @@
+"""The search space of tune: the 13 LRBench functions' parameters around a task's range test.
+
+:func:`propose` draws one policy through an Optuna trial (define-by-run, so a sampler such as TPE
+learns which function and which settings do well); every parameter is expressed against the range
+test's good range ``[k_low, k_high]`` and the run's length ``total``, so that the space fits any task:
+
+- ``hi``, the highest LR of a schedule: log-uniform in ``[k_low, 4 k_high]`` (decaying schedules
+  tolerate a start above the best constant LR); FIX's ``k0``: log-uniform in ``[k_low / 2, 2 k_high]``;
+- ``ratio``, the lowest LR over the highest: log-uniform in ``[1e-3, 0.3]``;
+- STEP: ``gamma`` in [0.1, 0.7], a step every 10-50 % of the run; NSTEP: ``gamma`` in [0.1, 0.5] at
+  two boundaries, the first at 30-70 % of the run, the second 10-30 % of the run later;
+- EXP, INV and POLY: decay from ``hi`` to ``hi * ratio`` over the run (INV's power in [0.5, 1],
+  POLY's in [0.5, 3]); COS: from ``hi`` to ``hi * ratio`` over the run;
+- TRI, TRI2, SIN, SIN2: between ``hi * ratio`` and ``hi`` with a half cycle of 5-50 % of the run;
+  TRIEXP and SINEXP: the same with the amplitude shrinking by a factor in [0.01, 0.5] over the run.
+
+LRs are written with 3 significant figures. Optuna is imported by the caller, not here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lrpilot.errors import LRPilotError
+from lrpilot.policy.text import fmt_sig
+
+FUNCTIONS = ("FIX", "STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP", "COS")
+
+
+def _lr(x: float) -> str:
+    return fmt_sig(x, 3)
+
+
+def propose(trial: Any, total: int, k_low: float, k_high: float) -> str:
+    """One policy text drawn through ``trial`` (an ``optuna.Trial``) for a run of ``total`` iterations."""
+    if not (0 < k_low <= k_high and math.isfinite(k_high)):
+        raise LRPilotError(f"LR range [{k_low}, {k_high}] must satisfy 0 < k_low <= k_high: rerun the range test")
+    if total < 8:
+        raise LRPilotError(f"a budget of {total} iterations is too short to search schedules: use >= 8")
+    fn = trial.suggest_categorical("fn", FUNCTIONS)
+    if fn == "FIX":
+        return f"FIX(k0={_lr(trial.suggest_float('k0', k_low / 2, 2 * k_high, log=True))})"
+    hi = trial.suggest_float("hi", k_low, 4 * k_high, log=True)
+    ratio = trial.suggest_float("ratio", 1e-3, 0.3, log=True)
+    lo = hi * ratio
+    if fn == "STEP":
+        gamma = trial.suggest_float("step_gamma", 0.1, 0.7)
+        every = max(1, round(total * trial.suggest_float("step_every", 0.1, 0.5)))
+        return f"STEP(k0={_lr(hi)}, gamma={fmt_sig(gamma, 3)}, l={every})"
+    if fn == "NSTEP":
+        gamma = trial.suggest_float("nstep_gamma", 0.1, 0.5)
+        first = trial.suggest_float("nstep_first", 0.3, 0.7)
+        second = min(0.95, first + trial.suggest_float("nstep_gap", 0.1, 0.3))
+        return f"NSTEP(k0={_lr(hi)}, gamma={fmt_sig(gamma, 3)}, l=[{round(total * first)}, {round(total * second)}])"
+    if fn == "EXP":
+        return f"EXP(k0={_lr(hi)}, gamma={fmt_sig(ratio ** (1 / total), 6)})"
+    if fn == "INV":
+        p = trial.suggest_float("inv_p", 0.5, 1.0)
+        return f"INV(k0={_lr(hi)}, gamma={fmt_sig((ratio ** (-1 / p) - 1) / total, 4)}, p={fmt_sig(p, 3)})"
+    if fn == "POLY":
+        p = trial.suggest_float("poly_p", 0.5, 3.0)
+        return f"POLY(k0={_lr(hi)}, k1={_lr(lo)}, p={fmt_sig(p, 3)}, l={total})"
+    if fn == "COS":
+        return f"COS(k0={_lr(hi)}, k1={_lr(lo)}, l={total})"
+    half = max(1, round(total * trial.suggest_float("half_cycle", 0.05, 0.5)))
+    if fn in ("TRIEXP", "SINEXP"):
+        shrink = trial.suggest_float("shrink", 0.01, 0.5, log=True)
+        return f"{fn}(k0={_lr(lo)}, k1={_lr(hi)}, gamma={fmt_sig(shrink ** (1 / total), 6)}, l={half})"
+    return f"{fn}(k0={_lr(lo)}, k1={_lr(hi)}, l={half})"
