@@ -240,6 +240,10 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--epochs", type=EPOCHS, help="training budget in epochs (default: the task's)")
     budget.add_argument("--steps", type=STEPS, help="training budget in iterations")
     _add_by(p, "ranking of the final table")
+    p.add_argument("--race", action="store_true", help="successive halving over the policies (runs clearly behind "
+                   "on validation stop at T/eta^2 and T/eta, stored as pruned) and seed racing (a further seed only "
+                   "for the policies still tied with the leader)")
+    p.add_argument("--eta", type=COUNT, default=3, help="successive halving's reduction factor with --race (default 3)")
     p.add_argument("--eval-every", type=STEPS, default=None, metavar="R", help="evaluate every R iterations")
     p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
     _add_workers(p)
@@ -305,10 +309,12 @@ def _read_policy_file(path: str) -> list[str]:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
+    from lrpilot.bench.racing import Halving
     from lrpilot.bench.runner import bench
     from lrpilot.tasks import TaskRef
 
     _at_least_one(args, "repeats")
+    race = Halving(eta=args.eta) if args.race else None
     task = TaskRef(args.task, args.data_dir).build()
     given = _given_policies(args)
     with _open_store(args) as store:
@@ -316,9 +322,11 @@ def _run_bench(args: argparse.Namespace) -> int:
         executor = _executor(args)
         done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
                      data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
-                     progress=_progress(args))
-        print(f"{done.task}: {done.trained} runs trained, {done.failed} failed, {done.finished_before} already in "
-              f"{store.where}, {done.held_elsewhere} held by another process")
+                     progress=_progress(args), race=race)
+        print(f"{done.task}: {done.trained} runs trained, {done.pruned} pruned, {done.failed} failed, "
+              f"{done.finished_before} already in {store.where}, {done.held_elsewhere} held by another process")
+        for line in done.raced:
+            print(f"  race: {line}")
         print(rank(done.runs(store), args.by, task=done.task).format())
     return 0
 
@@ -335,7 +343,8 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
 
 def _run_rank(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
-        ranking = rank(store.runs(task=args.task, purpose="bench", curves=False), args.by, args.top, task=args.task)
+        ranking = rank(store.runs(task=args.task, purpose="bench", curves=False, outcomes=True), args.by, args.top,
+                       task=args.task)
     if args.json:
         print(json.dumps(ranking.to_dicts(), indent=1))
     elif args.csv:
@@ -441,7 +450,7 @@ def _run_report(args: argparse.Namespace) -> int:
 def _write_report(store, task: str, path: str, by: str, top: int) -> None:
     from lrpilot.report.report import write_report
 
-    records = store.runs(task=task, purpose="bench", curves=True)
+    records = store.runs(task=task, purpose="bench", curves=True, outcomes=True)
     tests = [a["result"] for a in store.analyses(task=task) if a["kind"].startswith("range-")]
     write_report(records, path, task=task, range_tests=tests, by=by, top=top)
     print(f"wrote {path} ({len(records)} runs of {task})")
@@ -450,8 +459,9 @@ def _write_report(store, task: str, path: str, by: str, top: int) -> None:
 def _add_tune(p: argparse.ArgumentParser) -> None:
     _add_task(p)
     p.add_argument("--budget", type=EPOCHS, default=None, metavar="E",
-                   help="compute in epoch-equivalents, all runs counted (default: 8 x the task's epochs)")
-    p.add_argument("--repeats", type=COUNT, default=1, help="seeds per candidate (default 1)")
+                   help="compute in epoch-equivalents, all runs counted (default: 10 x the task's epochs)")
+    p.add_argument("--repeats", type=COUNT, default=3, help="at most this many seeds per candidate: seed racing adds "
+                   "them to the candidates tied with the leader (default 3)")
     p.add_argument("-o", "--output", default=None, type=path_type(check_output, (".html", ".md"), "report file"), help="also write the report (.html or .md) of the task's runs")
     _add_json_flag(p)
     _add_workers(p)
@@ -485,8 +495,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "range-test": (_add_range_test, _run_range_test, "find a task's good LR range (decade search, exponential sweep)"),
     "recommend": (_add_recommend, _run_recommend, "recommend policies for a task from stored results"),
     "report": (_add_report, _run_report, "write an HTML or Markdown report of a task's stored results"),
-    "tune": (_add_tune, _run_tune, "find a good LR policy for a task: range test, recommendation, benchmark, "
-             "adaptive methods, within a compute budget"),
+    "tune": (_add_tune, _run_tune, "find a good LR policy for a task: range test, a search over the 13 functions "
+             "and the adaptive methods, successive halving and seed racing, within a compute budget"),
 }
 
 

@@ -39,14 +39,18 @@ class Recommendation:
     task: str
     case: str  # stored | similar | range-test
     note: str
-    policies: list[dict[str, Any]] = field(default_factory=list)  # policy, source, top1_mean, top1_std, n[, replay]
+    # policy, source, val_top1_mean, val_top1_ci, top1_mean, top1_ci, top1_std, n, tied_with_best, chosen[, replay]
+    policies: list[dict[str, Any]] = field(default_factory=list)
 
     def format(self) -> str:
         """Lines for the terminal."""
         lines = [f"{self.task}: {self.note}"]
         for i, p in enumerate(self.policies, 1):
-            measured = "" if p.get("top1_mean") is None else \
-                f"  Top-1 {p['top1_mean']:.2f} +- {p['top1_std']:.2f} ({p['n']} runs on {p['source']})"
+            measured = "" if p.get("val_top1_mean") is None else (
+                f"  validation Top-1 {_with_ci(p['val_top1_mean'], p['val_top1_ci'])}, test "
+                f"{_with_ci(p['top1_mean'], p['top1_ci'])} ({p['n']} runs on {p['source']})"
+                + ("; chosen: the cheapest of the policies tied with the best" if p.get("chosen") else
+                   "; tied with the best" if p.get("tied_with_best") else ""))
             lines.append(f"  {i}. {p['policy']}{measured}")
             if p.get("replay"):
                 lines.append(f"     its LR trajectory as a fixed policy (no search cost): {p['replay']}")
@@ -80,7 +84,8 @@ def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: st
         sources = [n for s, n in scored if s == best]
         mine = latest(store, name)
         picks = sorted((p for n in sources for p in _top(store, n, top)),
-                       key=lambda p: -(p["top1_mean"] if p["top1_mean"] is not None else -1))[:top]
+                       key=lambda p: (not p["chosen"], -(p["val_top1_mean"] if p["val_top1_mean"] is not None
+                                                          else -1)))[:top]
         factors = {n: _factor(store, n, mine) for n in {p["source"] for p in picks}}
         scaled = 0
         for p in picks:
@@ -97,24 +102,35 @@ def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: st
     ran = found is None
     found = found or decade_test(store, ref.name, data_dir=ref.data_dir, progress=progress, **range_args)
     total = budget(task_obj, None, None)
-    picks = [{"policy": p, "source": "range test", "top1_mean": None, "top1_std": None, "n": 0}
+    picks = [{"policy": p, "source": "range test", "val_top1_mean": None, "top1_mean": None, "n": 0}
              for p in lrbench13(total, found["k_low"], found["k_high"], found["best_lr"])[:top]]
     return Recommendation(name, "range-test", f"no stored runs of this or a similar task: the LRBench suite scaled "
                           f"to the {'new' if ran else 'stored'} range test [{found['k_low']:g}, {found['k_high']:g}] "
                           f"(best {found['best_lr']:g}); benchmark them with lrpilot bench --suite lrbench13", picks)
 
 
+def _with_ci(mean: float | None, ci: list[float] | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.2f} %" + ("" if ci is None else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
-    """The top policies of ``task`` by utility at its largest budget, from its benchmark runs."""
-    ranking = rank(store.runs(task=task, purpose="bench", curves=False), "utility", task=task)
+    """The top policies of ``task`` at its largest budget, from its benchmark runs: the decision (the cheapest of
+    the policies tied with the best on validation) first, then in order of validation utility."""
+    ranking = rank(store.runs(task=task, purpose="bench", curves=False, outcomes=True), "utility", task=task)
     if not ranking.rows:
         return []
     largest = max(r.budget for r in ranking.rows)
+    rows = sorted((r for r in ranking.rows if r.budget == largest), key=lambda r: not r.chosen)
     picks = []
-    for r in [r for r in ranking.rows if r.budget == largest][:top]:
+    for r in rows[:top]:
         replay = replayable(r.policy, r.runs)
-        picks.append({"policy": r.policy, "source": task, "top1_mean": r.mean["top1"], "top1_std": r.std["top1"],
-                      "n": r.n, **({"replay": replay} if replay != r.policy else {})})
+        d = r.to_dict()
+        picks.append({"policy": r.policy, "source": task, "n": r.n,
+                      **{k: d[k] for k in ("val_top1_mean", "val_top1_ci", "top1_mean", "top1_ci", "top1_std",
+                                           "tied_with_best", "chosen")},
+                      **({"replay": replay} if replay != r.policy else {})})
     return picks
 
 
@@ -155,7 +171,8 @@ def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float |
     theirs = latest(store, source)
     if theirs is not None:
         return mine["best_lr"] / theirs["best_lr"]
-    for row in rank(store.runs(task=source, purpose="bench", curves=False), "utility", task=source).rows:
+    for row in rank(store.runs(task=source, purpose="bench", curves=False, outcomes=True), "utility",
+                    task=source).rows:
         call = parse(row.policy)
         if call.name == "FIX":
             return mine["best_lr"] / float(call.kwargs["k0"])

@@ -7,10 +7,10 @@ test's good range ``[k_low, k_high]`` and the run's length ``total``, so that th
 - ``hi``, the highest LR of a schedule: log-uniform in ``[k_low, 4 k_high]`` (decaying schedules
   tolerate a start above the best constant LR); FIX's ``k0``: log-uniform in ``[k_low / 2, 2 k_high]``;
 - ``ratio``, the lowest LR over the highest: log-uniform in ``[1e-3, 0.3]``;
-- STEP: ``gamma`` in [0.1, 0.7], a step every 10-50 % of the run; NSTEP: ``gamma`` in [0.1, 0.5] at
-  two boundaries, the first at 30-70 % of the run, the second 10-30 % of the run later;
-- EXP, INV and POLY: decay from ``hi`` to ``hi * ratio`` over the run (INV's power in [0.5, 1],
-  POLY's in [0.5, 3]); COS: from ``hi`` to ``hi * ratio`` over the run;
+- every decaying schedule goes from ``hi`` down to ``hi * ratio`` by the end of the run: STEP with a
+  step every 10-50 % of the run (gamma so that the last step reaches ``hi * ratio``); NSTEP with two
+  boundaries, the first at 30-70 % of the run, the second 10-30 % of the run later (gamma =
+  sqrt(ratio)); EXP; INV (power in [0.5, 1]); POLY (power in [0.5, 3]); COS;
 - TRI, TRI2, SIN, SIN2: between ``hi * ratio`` and ``hi`` with a half cycle of 5-50 % of the run;
   TRIEXP and SINEXP: the same with the amplitude shrinking by a factor in [0.01, 0.5] over the run.
 
@@ -45,11 +45,11 @@ def propose(trial: Any, total: int, k_low: float, k_high: float) -> str:
     ratio = trial.suggest_float("ratio", 1e-3, 0.3, log=True)
     lo = hi * ratio
     if fn == "STEP":
-        gamma = trial.suggest_float("step_gamma", 0.1, 0.7)
         every = max(1, round(total * trial.suggest_float("step_every", 0.1, 0.5)))
+        gamma = ratio ** (1 / max(1, (total - 1) // every))
         return f"STEP(k0={_lr(hi)}, gamma={fmt_sig(gamma, 3)}, l={every})"
     if fn == "NSTEP":
-        gamma = trial.suggest_float("nstep_gamma", 0.1, 0.5)
+        gamma = math.sqrt(ratio)
         first = trial.suggest_float("nstep_first", 0.3, 0.7)
         second = min(0.95, first + trial.suggest_float("nstep_gap", 0.1, 0.3))
         return f"NSTEP(k0={_lr(hi)}, gamma={fmt_sig(gamma, 3)}, l=[{round(total * first)}, {round(total * second)}])"

@@ -151,7 +151,7 @@ class _Tune:
         if self.budget < self.task.epochs:  # refused before the range test spends any of it
             raise _too_small(self.budget, self.task)
         found = self.range_test()
-        first = canonical_policies(self.first_candidates(found))
+        first = canonical_policies(first_candidates(found, self.total))
         if not self.fits(first[:1]):
             raise _too_small(self.budget, self.task, self.range_cost)
         self.train([t for i, t in enumerate(first) if i == 0 or self.fits(first[:i + 1])])
@@ -174,15 +174,6 @@ class _Tune:
                                 executor=self.grid.executor, progress=self.say)
             self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
         return found
-
-    def first_candidates(self, found: dict[str, Any]) -> list[str]:
-        best, high, low = found["best_lr"], found["k_high"], found["k_low"]
-        period = max(1, self.total // _AUTODROP_PERIODS)
-        autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2, nd=4, period={period}"
-        autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
-        return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, "
-                f"k1={fmt_sig(low / 10, 3)}, l={self.total})", f"factor(k0={fmt_sig(best, 3)})", autodrop,
-                f"stpt(k0={fmt_sig(best, 3)})"]
 
     def train(self, texts: list[str], seed: int | None = None) -> None:
         """Train ``texts`` on ``seed`` (default: the first) with successive halving."""
@@ -249,6 +240,17 @@ class _Tune:
             self.notes += summary.raced
             decision = decide([r for r in self.runs() if r.policy in alive], budget=self.total)
         return decision
+
+
+def first_candidates(found: dict[str, Any], total: int) -> list[str]:
+    """FIX at the range test's best LR, COS from the top of its good range, and the adaptive methods with settings
+    that can move within a run of ``total`` iterations (see the module)."""
+    best, high, low = found["best_lr"], found["k_high"], found["k_low"]
+    period = max(1, total // _AUTODROP_PERIODS)
+    autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2, nd=4, period={period}"
+    autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
+    return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, k1={fmt_sig(low / 10, 3)}, "
+            f"l={total})", f"factor(k0={fmt_sig(best, 3)})", autodrop, f"stpt(k0={fmt_sig(best, 3)})"]
 
 
 def _told(run: RunRecord | None, chance: float) -> float:

@@ -1,0 +1,253 @@
+"""How good is each method's choice of LR policy? Retrained on fresh seeds that no method saw.
+
+For one task:
+
+1. the reference grid: LRBench's 13 functions (the ``lrbench13`` suite) at three scales of the range test's
+   good range (x1/3, x1, x3) plus tune's adaptive candidates (STPT, factor, AutoDrop), trained on 5 fresh
+   seeds (100-104); its compute is the unit of the methods' budgets; the oracle is its best policy by mean
+   test Top-1 on those seeds;
+2. each method, given a compute budget (a fraction of the grid's) and its own empty store, chooses one
+   policy using only seeds 0-2 and the validation split (today's tune chose on test, which this measures);
+3. each choice is retrained on the 5 fresh seeds; its mean test Top-1 with a 95 % interval over seeds and
+   test examples (:func:`lrpilot.bench.stats.top1_interval`), and regret = oracle - choice.
+
+Methods: ``tune`` (lrpilot tune), ``tune-old`` (today's tune, from ``--old-rev``, run as a subprocess),
+``tpe-hyperband`` (Optuna's TPE sampler with its HyperbandPruner over tune's search space, pruned on the
+validation Top-1 at each evaluation), ``random`` (random search over the same space, full runs),
+``ray-asha`` (Ray Tune's ASHA scheduler over the same space, if ``ray[tune]`` is installed),
+``finder-cos`` (the LR finder's calibrated suggestion, then cosine decay to 1/100 of it over the run),
+``fix-default`` (FIX at the task's default LR, no search).
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --task digits-lenet
+     [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484] [--out FILE.md]
+The stores in --store keep every run, so an interrupted benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lrpilot.bench import stats
+from lrpilot.bench.decision import outcomes
+from lrpilot.bench.range_test import decade_test, latest, sweep_test
+from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.bench.space import propose
+from lrpilot.bench.suite import lrbench13
+from lrpilot.bench.tune import first_candidates, tune
+from lrpilot.engine import Run, RunConfig, budget, epoch_samples
+from lrpilot.execution.executors import LocalExecutor
+from lrpilot.store import Store
+from lrpilot.tasks import TaskRef
+
+FRESH = (100, 101, 102, 103, 104)
+SCALES = (1 / 3, 1.0, 3.0)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], dict[str, Any]]:
+    """The grid's policies, from a decade range test stored in the reference store."""
+    found = latest(store, task) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
+    task_obj = TaskRef(task).build()
+    total = budget(task_obj, None, None)
+    texts = [t for s in SCALES for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
+    adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
+    return canonical_policies(texts + adaptive), found
+
+
+def fresh_results(store: Store, task: str, texts: list[str], executor: Any) -> dict[str, dict[str, Any]]:
+    """Each policy trained on the fresh seeds: mean test Top-1 with its interval, and its compute."""
+    bench(store, task, texts, seeds=FRESH, executor=executor)
+    total = budget(TaskRef(task).build(), None, None)
+    runs = [r for r in store.runs(task=task, purpose="bench", curves=False, outcomes=True)
+            if r.budget == total and r.seed in FRESH]
+    out = {}
+    for text in texts:
+        mine = [r for r in runs if r.policy == text]
+        test = outcomes(mine, "test")
+        iv = stats.top1_interval(test) if len(test) == len(FRESH) else None
+        out[text] = {"interval": iv, "n_ok": len(test), "n": len(mine),
+                     "compute": sum((r.cost or {}).get("epoch_equivalents") or 0.0 for r in mine)}
+    return out
+
+
+# --- the methods: each returns (chosen policy text, compute spent in epoch-equivalents) ----------------------
+
+def method_tune(task: str, compute: float, workdir: Path, executor: Any, **_: Any) -> tuple[str, float]:
+    with Store(workdir / "tune.db") as store:
+        result = tune(store, task, budget=compute, seeds=(0, 1, 2), executor=executor)
+    return result.best, result.epoch_equivalents
+
+
+def method_tune_old(task: str, compute: float, workdir: Path, old_src: Path | None, **_: Any) -> tuple[str, float]:
+    if old_src is None:
+        raise RuntimeError("needs --old-rev")
+    env = {**os.environ, "PYTHONPATH": str(old_src)}
+    out = subprocess.run([sys.executable, "-m", "lrpilot", "tune", "--task", task, "--budget", f"{compute:.6g}",
+                          "--workers", "2", "--db", str(workdir / "old.db"), "--json", "--quiet"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    return result["best"], result["epoch_equivalents"]
+
+
+def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: dict[str, Any]) -> tuple[str, float]:
+    """Optuna over tune's space on seed 0: each trial an engine run, its validation Top-1 reported at every
+    evaluation (for the pruner), until ``compute`` epoch-equivalents are spent; the best complete trial."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    task_obj = TaskRef(task).build()
+    total, unit = budget(task_obj, None, None), epoch_samples(task_obj)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    spent, texts = 0.0, {}
+    while spent < compute:
+        trial = study.ask()
+        text = canonical_policies([propose(trial, total, found["k_low"], found["k_high"])])[0]
+        texts[trial.number] = text
+        run = Run(task_obj, text, RunConfig(total=total, seed=0))
+        state = optuna.trial.TrialState.COMPLETE
+        while run.step < total and run.status == "running":
+            run.run_until(run.step + run.eval_every)
+            score = run.latest("val_top1")
+            if score is not None and run.step < total:
+                trial.report(score, run.step)
+                if trial.should_prune():
+                    state = optuna.trial.TrialState.PRUNED
+                    break
+        result = run.run() if state == optuna.trial.TrialState.COMPLETE else None
+        spent += run.samples / unit
+        if result is None:
+            study.tell(trial, state=state)
+        else:
+            study.tell(trial, result.metrics.get("val_top1") or 100.0 / task_obj.num_classes)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    best = max(complete, key=lambda t: t.value) if complete else study.trials[0]
+    return texts[best.number], spent
+
+
+def method_tpe_hyperband(task: str, compute: float, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+    import optuna
+
+    return _space_search(task, compute, optuna.samplers.TPESampler(seed=0, multivariate=True, group=True),
+                         optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3), found)
+
+
+def method_random(task: str, compute: float, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+    import optuna
+
+    return _space_search(task, compute, optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), found)
+
+
+def method_ray_asha(task: str, compute: float, found: dict[str, Any], workdir: Path, **_: Any) -> tuple[str, float]:
+    from ray_asha import search  # benchmarks/ray_asha.py: Ray Tune's ASHA over the same space
+
+    return search(task, compute, found, workdir)
+
+
+def method_finder_cos(task: str, compute: float, workdir: Path, executor: Any, **_: Any) -> tuple[str, float]:
+    task_obj = TaskRef(task).build()
+    total = budget(task_obj, None, None)
+    with Store(workdir / "finder.db") as store:
+        sweep = sweep_test(store, task, seeds=(0,), executor=executor)
+    lr = sweep["suggestion"]
+    spent = len(sweep["curves"][0]["lrs"]) / task_obj.iters_per_epoch if sweep.get("curves") else 0.0
+    return canonical_policies([f"COS(k0={lr:.3g}, k1={lr / 100:.3g}, l={total})"])[0], spent
+
+
+def method_fix_default(task: str, **_: Any) -> tuple[str, float]:
+    return canonical_policies([f"FIX(k0={TaskRef(task).build().lr:g})"])[0], 0.0
+
+
+METHODS = {"tune": method_tune, "tune-old": method_tune_old, "tpe-hyperband": method_tpe_hyperband,
+           "random": method_random, "ray-asha": method_ray_asha, "finder-cos": method_finder_cos,
+           "fix-default": method_fix_default}
+BUDGETLESS = ("finder-cos", "fix-default")
+
+
+def old_checkout(rev: str, where: Path) -> Path:
+    """A checkout of ``rev`` (today's tune) in ``where``; its ``src`` folder."""
+    if not where.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True,
+                       capture_output=True)
+    return where / "src"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="digits-lenet")
+    ap.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.2],
+                    help="budgets as fractions of the grid's compute (tune at each; the others at 0.1)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--store", default=None, help="folder for the stores (default: /tmp/decision_quality-TASK)")
+    ap.add_argument("--old-rev", default=None, help="git revision of today's tune for tune-old")
+    ap.add_argument("--out", default=None, help="also write the table as Markdown here")
+    args = ap.parse_args()
+    work = Path(args.store or f"/tmp/decision_quality-{args.task}")
+    work.mkdir(parents=True, exist_ok=True)
+    old_src = old_checkout(args.old_rev, work / "old-checkout") if args.old_rev else None
+    sys.path.insert(0, str(Path(__file__).parent))
+    start = time.perf_counter()
+    with Store(work / "reference.db") as ref, LocalExecutor(args.workers) as ex:
+        grid, found = reference_grid(ref, args.task, ex)
+        print(f"reference grid: {len(grid)} policies x {len(FRESH)} fresh seeds", flush=True)
+        graded = fresh_results(ref, args.task, grid, ex)
+        grid_compute = sum(g["compute"] for g in graded.values())
+        ok = {t: g for t, g in graded.items() if g["interval"] is not None}
+        oracle = max(ok, key=lambda t: ok[t]["interval"].mean)
+        print(f"grid compute {grid_compute:.0f} epoch-equivalents; oracle {oracle} "
+              f"{ok[oracle]['interval'].mean:.2f}", flush=True)
+        rows = []
+        for name in args.methods:
+            fractions = [None] if name in BUDGETLESS else args.fractions if name == "tune" else [0.1]
+            for f in fractions:
+                compute = 0.0 if f is None else f * grid_compute
+                workdir = work / f"{name}-{f}"
+                workdir.mkdir(exist_ok=True)
+                t0 = time.perf_counter()
+                try:
+                    chosen, spent = METHODS[name](task=args.task, compute=compute, workdir=workdir, executor=ex,
+                                                  found=found, old_src=old_src)
+                except Exception as e:  # noqa: BLE001 - a method that cannot run here is a row that says why
+                    print(f"{name} at {f}: not run ({type(e).__name__}: {str(e)[:200]})", flush=True)
+                    rows.append((name, f, None, None, None, f"not run: {type(e).__name__}: {str(e)[:120]}"))
+                    continue
+                g = fresh_results(ref, args.task, [chosen], ex)[chosen]
+                rows.append((name, f, spent, chosen, g["interval"], ""))
+                iv = g["interval"]
+                print(f"{name} at {f}: {chosen} -> {'-' if iv is None else f'{iv.mean:.2f}'} "
+                      f"({spent:.1f} epoch-eq, {time.perf_counter() - t0:.0f} s)", flush=True)
+    table = format_table(args.task, rows, ok[oracle]["interval"], oracle, grid_compute, len(grid))
+    print(table)
+    print(f"total wall time {time.perf_counter() - start:.0f} s")
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+
+
+def format_table(task: str, rows: list, oracle_iv: Any, oracle: str, grid_compute: float, n_grid: int) -> str:
+    lines = [f"### {task}", "",
+             f"Oracle: {oracle}, {oracle_iv.mean:.2f} % [{oracle_iv.low:.2f}, {oracle_iv.high:.2f}] (best of the "
+             f"{n_grid}-policy reference grid on seeds {FRESH[0]}-{FRESH[-1]}; grid compute {grid_compute:.0f} "
+             "epoch-equivalents).", "",
+             "| method | budget (of grid) | compute (epoch-eq) | chosen policy | fresh-seed test Top-1 % [95% CI] | "
+             "regret (points) |", "|---|---|---|---|---|---|"]
+    for name, f, spent, chosen, iv, note in rows:
+        if note:
+            lines.append(f"| {name} | {'-' if f is None else f'{f:g}'} | - | {note} | - | - |")
+            continue
+        top1 = "-" if iv is None else f"{iv.mean:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
+        regret = "-" if iv is None else f"{oracle_iv.mean - iv.mean:.2f}"
+        short = chosen if len(chosen) <= 70 else chosen[:67] + "..."
+        lines.append(f"| {name} | {'-' if f is None else f'{f:g}'} | {spent:.1f} | `{short}` | {top1} | {regret} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
