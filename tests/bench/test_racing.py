@@ -4,53 +4,21 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 
 from lrpilot.bench.racing import Halving, Rung, RungTable, score_at
 from lrpilot.bench.rank import rank
 from lrpilot.bench.runner import bench
 from lrpilot.errors import LRPilotError
-from lrpilot.outcomes import encode
-from lrpilot.records import RunResult
 
-from tests.bench.conftest import Inline
+from tests.bench.conftest import Graded, Inline
 
-TOTAL, EVERY, M = 90, 10, 450  # iterations per run, evaluation period, validation examples
+TOTAL, EVERY = 90, 10  # iterations per run, evaluation period
 
 
-def correct(quality: float, seed: int) -> np.ndarray:
-    """A deterministic correctness vector with ``quality`` of M right, the same for the same quality and seed."""
-    rng = np.random.default_rng([round(quality * 1000), seed])
-    out = np.zeros(M, bool)
-    out[rng.permutation(M)[:round(quality * M)]] = True
-    return out
-
-
-class Curves(Inline):
-    """'Trains' FIX(k0=q) jobs instantly: validation Top-1 100 q at every evaluation, final outcomes of quality q; a
-    job with rungs stops ``pruned`` at the first rung that prunes it, as :func:`lrpilot.bench.racing.raced` does."""
-
-    def run(self, fn, jobs, on_done, on_failed, tick=lambda: None, every=10.0) -> None:
-        def fake(job):
-            q = float(re.search(r"k0=([0-9.e-]+)", job.policy).group(1))
-            for rung in job.rungs:
-                if rung.prunes(100 * q):
-                    its = list(range(EVERY, rung.iteration + 1, EVERY))
-                    return RunResult(job.task.name, job.policy, job.seed, "pruned", {"n_param": 1},
-                                     {"iterations": rung.iteration, "epoch_equivalents": rung.iteration / TOTAL},
-                                     {"iteration": its, "val_top1": [100 * q] * len(its)},
-                                     {"pruned_at": rung.iteration, "rung_score": 100 * q,
-                                      "rung_threshold": rung.threshold, "rung_runs": len(rung.scores)}, job.steps)
-            its = list(range(EVERY, TOTAL + 1, EVERY))
-            val, test = correct(q, job.seed), correct(q, job.seed + 1000)
-            metrics = {"val_top1": 100 * val.mean(), "top1": 100 * test.mean(), "n_param": 1,
-                       "val_iters_at_best": EVERY}
-            return RunResult(job.task.name, job.policy, job.seed, "ok", metrics,
-                             {"iterations": TOTAL, "epoch_equivalents": 1.0},
-                             {"iteration": its, "val_top1": [100 * q] * len(its)}, {}, job.steps,
-                             outcomes={"val": encode(val), "test": encode(test)})
-        super().run(fake, jobs, on_done, on_failed, tick, every)
+def Curves() -> Graded:
+    """Scripted runs of FIX(k0=q) (also inside a composite) whose validation Top-1 is 100 q."""
+    return Graded(lambda job: float(re.search(r"k0=([0-9.e-]+)", job.policy).group(1)), every=EVERY)
 
 
 def test_rungs_sit_at_evaluations_below_the_budget():

@@ -1,70 +1,78 @@
-"""lrpilot tune: range test, recommendation, candidates within the compute budget, a replayable winner."""
+"""lrpilot tune: range test, a TPE search with successive halving, racing over seeds, a decision on validation."""
 
 from __future__ import annotations
 
 import pytest
 
 from lrpilot.bench.range_test import latest
-from lrpilot.bench.tune import tune
+from lrpilot.bench.runner import canonical_policies
+from lrpilot.bench.tune import first_candidates, tune
 from lrpilot.controllers.base import make_controller
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import parse
-from lrpilot.records import RunResult
 
-from tests.bench.conftest import Inline, Scripted
+from tests.bench.conftest import Graded, Inline
 
 TASK = "digits-lenet"  # 15 epochs per run
 
 
-class Favouring(Inline):
-    """'Trains' instantly: FIX probes score by their LR (best 0.1); candidates score by their function's name.
+def graded(scores: dict[str, float], trajectory: str | None = None) -> Graded:
+    """Range-test probes (short runs) score by their LR (best 0.1); candidates by their function's name (default
+    0.6); adaptive candidates record a distilled trajectory: ``trajectory`` (it moved), else none (it never did)."""
+    def quality(job):
+        call = parse(job.policy)
+        if job.steps < 100:  # the range test's one-epoch probes
+            return 0.9 - abs(float(call.kwargs["k0"]) - 0.1)
+        return scores.get(call.name, 0.6)
 
-    Adaptive candidates record a distilled trajectory, as real adaptive runs do.
-    """
-
-    def __init__(self, scores: dict[str, float]):
-        super().__init__()
-        self.scores = scores
-
-    def run(self, fn, jobs, on_done, on_failed, tick=lambda: None, every=10.0) -> None:
-        def fake(job):
-            call = parse(job.policy)
-            short = job.steps < 100  # the range test's one-epoch probes
-            top1 = 90.0 - abs(float(call.kwargs["k0"]) - 0.1) * 100 if short else self.scores.get(call.name, 50.0)
-            record = {} if call.name[0].isupper() else {"distilled": {"piecewise": "piecewise(FIX(k0=0.1), "
-                                                                                   "FIX(k0=0.01)@300)"}}
-            return RunResult(job.task.name, job.policy, job.seed, "ok", {"top1": top1, "ac": 0.9, "cd": 0.1,
-                             "cdac": 0.1, "ld": 0.01, "iters_at_best": job.steps, "n_param": 1},
-                             {"iterations": job.steps, "wall_s": 0.0}, {}, record)
-        super().run(fake, jobs, on_done, on_failed, tick, every)
+    def record(job):
+        if parse(job.policy).name[0].isupper():
+            return {}
+        if trajectory is None:
+            return {"distilled": {"piecewise": "FIX(k0=0.1)", "readable": "piecewise(FIX(k0=0.1))", "moved": False}}
+        return {"distilled": {"piecewise": trajectory, "readable": trajectory, "moved": True}}
+    return Graded(quality, every=43, record=record)
 
 
-def test_tune_runs_the_range_test_then_interleaved_candidates_within_the_budget(store):
-    ex = Favouring({"STEP": 97.0, "stpt": 96.0, "NSTEP": 99.0})
-    result = tune(store, TASK, budget=61.0, executor=ex)
+def test_tune_searches_races_and_decides_on_validation_within_the_budget(store):
+    ex = graded({"COS": 0.97, "FIX": 0.9})
+    result = tune(store, TASK, budget=300.0, executor=ex)
     found = latest(store, TASK)
-    assert found is not None and result.range == {k: found[k] for k in ("k_low", "k_high", "best_lr")}
-    assert found["best_lr"] == 0.1
-    # 7 one-epoch probes (0.1, 0.01, 0.001: two falls; then 0.02, 0.05, 0.2, 0.5), then FIX (15 epochs),
-    # stpt (estimated 1.6 x 15 = 24) and STEP (15) fill 61 epoch-equivalents; NSTEP would have won
-    assert [parse(c).name for c in result.candidates] == ["FIX", "stpt", "STEP"]
-    assert result.candidates[1] == "stpt(k0=0.1, bounds=[0.005, 0.1])"
-    assert [parse(c).name for c in result.left_out][:2] == ["factor", "NSTEP"]
-    assert result.best == result.trained_as == result.candidates[2]
-    assert result.epoch_equivalents == 7 + 15 + 15 + 15  # the fake stpt run reports no epoch-equivalents
+    assert found is not None and found["best_lr"] == 0.1
+    assert result.range == {k: found[k] for k in ("k_low", "k_high", "best_lr")}
+    assert result.epoch_equivalents <= 300.0 + 1e-9
+    names = [parse(c).name for c in result.candidates]
+    assert names[:5] == ["FIX", "COS", "factor", "autodrop", "stpt"] and len(names) > 5  # then TPE's proposals
+    assert {"STEP", "TRI", "SIN"} & set(names)  # the search reaches other functions
+    # every COS candidate scores the same: they are tied, and the decision is one of them, told in words
+    d = result.decision
+    assert parse(d.chosen).name == "COS" and all(parse(p).name == "COS" for p in d.tied)
+    assert result.best == result.trained_as == d.chosen
+    assert "tied with the best" in result.format() or "no other policy is tied" in result.format()
+    assert result.metrics["val_top1_mean"] == pytest.approx(97.0, abs=0.3)
+    assert "test Top-1" in result.format() and "not used to choose" in result.format()
 
 
-def test_an_adaptive_winner_is_given_as_its_distilled_policy(store):
-    result = tune(store, TASK, budget=200.0, executor=Favouring({"stpt": 99.0}))
-    assert result.trained_as == "stpt(k0=0.1, bounds=[0.005, 0.1])"
-    assert result.best == "piecewise(FIX(k0=0.1), FIX(k0=0.01)@300)" and make_controller(result.best)
-    assert "replays its LR trajectory" in result.format() and f'--policy "{result.best}"' in result.format()
-    assert {parse(c).name for c in result.candidates} >= {"stpt", "factor", "autodrop"}
+def test_policies_statistically_tied_get_more_seeds_and_the_cheapest_is_chosen(store):
+    # FIX and COS tie (the same quality); the rest is clearly worse: FIX (#Param 1) is chosen over COS (3)
+    result = tune(store, TASK, budget=300.0, executor=graded({"COS": 0.95, "FIX": 0.95}))
+    d = result.decision
+    assert d.chosen == "FIX(k0=0.1)" and len(d.tied) >= 2
+    assert d.seeds[d.chosen] == (0, 1, 2)
+    assert "cheapest" in d.words() and f"chose {d.chosen}" in d.words()
+
+
+def test_an_adaptive_trajectory_is_a_candidate_of_its_own_and_a_still_one_is_reported(store):
+    moved = "piecewise(FIX(k0=0.1), FIX(k0=0.01)@300)"
+    result = tune(store, TASK, budget=400.0, executor=graded({"piecewise": 0.99}, trajectory=moved))
+    assert moved in result.candidates and result.best == moved and make_controller(result.best)
+    still = tune(store, "digits-mlp", budget=400.0, executor=graded({}, trajectory=None))
+    assert any("never moved" in n for n in still.notes)
 
 
 def test_a_second_tune_reuses_what_the_first_measured(store):
-    tune(store, TASK, budget=200.0, executor=Favouring({}))
-    again = Favouring({})
+    tune(store, TASK, budget=200.0, executor=graded({"COS": 0.97}))
+    again = graded({"COS": 0.97})
     tune(store, TASK, budget=200.0, executor=again)
     assert again.jobs == []
 
@@ -72,24 +80,23 @@ def test_a_second_tune_reuses_what_the_first_measured(store):
 def test_budgets_that_fit_nothing_are_refused(store):
     for bad in (0, -1.0, float("nan")):
         with pytest.raises(LRPilotError, match="--budget"):
-            tune(store, TASK, budget=bad, executor=Scripted(lambda lr: 90.0))
+            tune(store, TASK, budget=bad, executor=graded({}))
     with pytest.raises(LRPilotError, match=r"does not fit one run .*raise it to 15 or more"):
-        tune(store, TASK, budget=10.0, executor=Favouring({}))
+        tune(store, TASK, budget=10.0, executor=graded({}))
     assert latest(store, TASK) is None  # refused before the range test spent any of it
 
 
 def test_a_real_tune_returns_a_policy_that_trains(store):
-    result = tune(store, TASK, budget=40.0, executor=Inline())
-    assert len(result.candidates) >= 1 and result.metrics["top1_mean"] > 50  # chance is 10
-    assert make_controller(result.best) and result.epoch_equivalents <= 40.0 + 1e-9
+    result = tune(store, TASK, budget=60.0, seeds=(0, 1), executor=Inline())
+    assert result.metrics["val_top1_mean"] > 50  # chance is 10
+    assert make_controller(result.best) and result.epoch_equivalents <= 60.0 + 1e-9
 
 
 @pytest.mark.parametrize("best_lr", [0.1, 1.2e-4, 1e-4, 3e-5, 1e-9])
-def test_a_best_lr_below_autodrops_floor_builds_a_valid_autodrop_candidate(best_lr):
-    # issue 14: "tune on a task whose best range-test LR is below 1e-4 builds an invalid AutoDrop candidate"
-    from lrpilot.bench.runner import canonical_policies
-    from lrpilot.bench.tune import _autodrop
-
-    [text] = canonical_policies([_autodrop(best_lr)])
-    k0, k_min = parse(text).kwargs["k0"], parse(text).kwargs.get("k_min", 1e-4)
-    assert float(k_min) < float(k0)
+def test_the_adaptive_candidates_are_valid_and_can_move_within_the_run(best_lr):
+    texts = canonical_policies(first_candidates({"best_lr": best_lr, "k_low": best_lr / 2, "k_high": best_lr}, 645))
+    factor, autodrop = (make_controller(t) for t in texts[2:4])
+    assert factor.bounds[1] > best_lr  # not capped at its start
+    call = parse(texts[3])
+    assert float(call.kwargs.get("k_min", 1e-4)) < float(call.kwargs["k0"])
+    assert call.kwargs["nd"] * call.kwargs["period"] < 645 / 2  # a drop can fire within the run
