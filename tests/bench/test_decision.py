@@ -1,0 +1,89 @@
+"""The decision among benchmarked policies: validation selects, test reports, ties are said, the cheapest is chosen."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from lrpilot.bench.decision import decide
+from lrpilot.bench.rank import rank
+from lrpilot.bench.runner import bench
+from lrpilot.cli import main
+from lrpilot.outcomes import encode
+from lrpilot.records import RunRecord
+
+from tests.bench.conftest import Inline, correct
+
+
+def record(policy: str, seed: int, q_val: float, q_test: float, status: str = "ok", n_param: int = 1,
+           iters: int = 10, **extra) -> RunRecord:
+    val, test = correct(q_val, seed), correct(q_test, seed + 1000)
+    ok = status == "ok"
+    return RunRecord(id=0, task="t", policy=policy, seed=seed, budget=100, status=status,
+                     metrics={"val_top1": 100 * val.mean(), "top1": 100 * test.mean(), "n_param": n_param,
+                              "val_iters_at_best": iters} if ok else {"n_param": n_param},
+                     cost={}, curves={}, record=extra, host=None, created_at=0.0, started_at=None,
+                     heartbeat_at=None, finished_at=None,
+                     outcomes={"val": encode(val), "test": encode(test)} if ok else None)
+
+
+def test_the_best_is_chosen_on_validation_and_its_test_number_only_reported():
+    # B is better on test, A on validation: the decision follows validation
+    runs = [record("A", s, 0.95, 0.80) for s in range(3)] + [record("B", s, 0.70, 0.99) for s in range(3)]
+    d = decide(runs)
+    assert d.ties.best == d.chosen == "A" and d.tied == ("A",)
+    assert d.test["B"].mean > d.test["A"].mean
+    assert "no other policy is tied" in d.words()
+
+
+def test_among_tied_policies_the_cheapest_is_chosen_and_said():
+    runs = ([record("COS(...)", s, 0.95, 0.95, n_param=3) for s in range(3)]
+            + [record("FIX(k0=0.05)", s, 0.95, 0.95, n_param=1, iters=30) for s in range(3)]
+            + [record("FIX(k0=0.02)", s, 0.95, 0.95, n_param=1, iters=20) for s in range(3)]
+            + [record("worse", s, 0.60, 0.60) for s in range(3)])
+    d = decide(runs)
+    assert set(d.tied) == {"COS(...)", "FIX(k0=0.05)", "FIX(k0=0.02)"} and d.chosen == "FIX(k0=0.02)"
+    assert d.words().startswith("2 policies are statistically tied with the best")
+    assert "chose FIX(k0=0.02)" in d.words()
+
+
+def test_policies_with_diverged_pruned_or_unvalidated_runs_take_no_part():
+    old = record("old", 0, 0.99, 0.99)
+    old.outcomes = None  # stored before validation splits
+    runs = [record("A", 0, 0.9, 0.9), record("div", 0, 0.99, 0.99), record("div", 1, 0, 0, status="diverged"),
+            record("cut", 0, 0, 0, status="pruned", pruned_at=30), old]
+    d = decide(runs)
+    assert d.chosen == "A"
+    assert d.excluded == {"div": "1 of 2 runs diverged", "cut": "pruned by successive halving at iteration 30",
+                          "old": "no validation outcomes (stored before validation splits)"}
+
+
+def test_identical_training_is_always_tied_and_a_clearly_worse_lr_never(store):
+    # real runs on digits-lenet at its budget: two texts that train identically, and an LR 100x too small
+    texts = ["FIX(k0=0.05)", "clamp(FIX(k0=0.05), max=1)", "FIX(k0=0.0005)"]
+    bench(store, "digits-lenet", texts, seeds=[0, 1], executor=Inline())
+    runs = store.runs(task="digits-lenet", outcomes=True)
+    a, b = ([r.correct("val") for r in runs if r.policy == t and r.seed == 0][0] for t in texts[:2])
+    assert np.array_equal(a, b)
+    rows = {r.policy: r for r in rank(runs).rows}
+    assert rows[texts[0]].tied_with_best and rows[texts[1]].tied_with_best
+    assert not rows[texts[2]].tied_with_best
+    assert rows[texts[0]].chosen  # #Param 1 against the clamp's 2 or more
+    for r in rows.values():
+        low, high = r.val_ci
+        assert low <= r.mean["val_top1"] <= high
+
+
+def test_rank_json_rows_carry_intervals_and_the_tied_flag(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    assert main(["bench", "--task", "digits-mlp", "--policies", "FIX(k0=0.05)", "FIX(k0=0.0005)",
+                 "--repeats", "2", "--steps", "60", "--workers", "1", "--db", db, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "= statistically tied with the best" in out or "*" in out
+    assert main(["rank", "--task", "digits-mlp", "--json", "--db", db]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    for row in rows:
+        assert {"val_top1_mean", "val_top1_ci", "top1_ci", "tied_with_best"} <= set(row)
+        assert len(row["val_top1_ci"]) == 2 and row["val_top1_ci"][0] <= row["val_top1_mean"] <= row["val_top1_ci"][1]
+    assert [r["tied_with_best"] for r in rows] == [True, False]
