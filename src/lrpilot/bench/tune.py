@@ -81,6 +81,9 @@ class TuneResult:
                  "not used to choose"]
         if self.trained_as != self.best:
             lines.append(f"  found by {self.trained_as}; the text above replays its LR trajectory")
+        if len(d.seeds.get(self.trained_as, ())) == 1:
+            lines.append("  decided on one seed: the intervals cover the examples only, not the seeds; raise --budget "
+                         "so that seed racing can run")
         if len(d.tied) > 1:
             lines.append("  tied with the best: " + "; ".join(
                 f"{p} {d.val[p].mean:.2f}" for p in d.tied[:8]) + (" ..." if len(d.tied) > 8 else ""))
