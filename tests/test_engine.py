@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from crash import interrupted_and_resumed
+from lrpilot import outcomes
 from lrpilot.cli import main
 from lrpilot.engine import CURVES, Run, RunConfig, budget, train
 from lrpilot.errors import LRPilotError
@@ -41,12 +42,33 @@ def test_curves_metrics_and_cost(digits):
     # the LR recorded at iteration i is the policy's LR for the next iteration
     for i, lr in zip(r.curves["iteration"], r.curves["lr"]):
         assert lr == pytest.approx(policy("STEP(k0=0.05, gamma=0.5, l=20)")(i))
-    assert r.cost["iterations"] == 100 and r.cost["samples"] == 100 * 32 - (32 * 43 - len(digits.train[1])) * 2
+    assert r.cost["iterations"] == 100 and r.cost["samples"] == 100 * 32 - (32 * 34 - len(digits.train[1])) * 2
     m = r.metrics
     assert 0 < m["top1"] <= m["top5"] <= 100 and m["best_top1"] >= m["top1"]
     assert m["iters_at_best"] in evaluated and m["n_param"] == 3
     assert m["ld"] == pytest.approx(m["test_loss"] - m["train_loss"])
     assert json.loads(json.dumps(r.to_dict(), allow_nan=False))["curves"]["angular_velocity"][0] is None
+
+
+def test_validation_metrics_curves_and_outcomes(digits):
+    r = train(digits, "FIX(k0=0.05)", seed=0, steps=100, eval_every=25)
+    m = r.metrics
+    for key in ("val_top1", "val_top5", "val_ac", "val_cd", "val_cdac", "val_loss", "val_best_top1", "val_iters_at_best"):
+        assert m[key] is not None, key
+    val = [(i, t) for i, t in zip(r.curves["iteration"], r.curves["val_top1"]) if not math.isnan(t)]
+    assert [i for i, _ in val] == [25, 50, 75, 100] and val[-1][1] == m["val_top1"]
+    assert m["val_best_top1"] == max(t for _, t in val) and m["val_iters_at_best"] in (25, 50, 75, 100)
+    assert m["val_top1"] != m["top1"] or m["val_loss"] != m["test_loss"]  # two different splits
+    assert set(r.outcomes) == {"val", "test"} and r.to_dict()["outcomes"] == r.outcomes
+    for split, top1 in (("val", m["val_top1"]), ("test", m["top1"])):
+        correct = outcomes.decode(r.outcomes[split])
+        assert len(correct) == digits.meta[f"n_{split}"] and correct.mean() * 100 == pytest.approx(top1)
+
+
+def test_no_outcomes_without_an_ok_classification_run(digits):
+    assert train(digits, "FIX(k0=1000)", seed=0, epochs=3).outcomes == {}
+    nqm = train(get_task("nqm"), "FIX(k0=0.06)", steps=20)
+    assert nqm.outcomes == {} and nqm.metrics["val_loss"] == nqm.metrics["test_loss"] and nqm.metrics["val_top1"] is None
 
 
 def test_absurd_lr_ends_diverged_not_crashing(digits):
@@ -67,7 +89,7 @@ def test_resume_is_bit_identical(digits, tmp_path):
                                                    seed=1, epochs=5, eval_every=20)
     assert state["epoch"] == 2
     assert resumed.to_dict()["curves"] == full.to_dict()["curves"]
-    assert resumed.metrics == full.metrics
+    assert resumed.metrics == full.metrics and resumed.outcomes == full.outcomes
     assert resumed.cost["iterations"] == full.cost["iterations"] and resumed.cost["samples"] == full.cost["samples"]
 
 
@@ -145,7 +167,7 @@ def test_a_public_run_in_segments_equals_one_call(digits):
     text = "COS(k0=0.05, k1=0.001, l=100)"
     one = train(digits, text, seed=3, steps=100, eval_every=25)
     run = Run(digits, text, RunConfig(total=100, seed=3, eval_every=25))
-    assert run.run_until(30) is None and (run.step, run.status) == (30, "running")  # mid-epoch (43 an epoch)
+    assert run.run_until(30) is None and (run.step, run.status) == (30, "running")  # mid-epoch (34 an epoch)
     run.run_until(30)  # already there: nothing to train
     run.run_until(10_000)  # stops at the budget
     assert run.step == 100

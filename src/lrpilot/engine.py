@@ -5,7 +5,8 @@ held open, for a search that trains it in segments (:meth:`Run.run_until`), snap
 (:meth:`Run.state`) and makes it data-parallel (:meth:`Run.use_task`).
 
 Per iteration: forward, backward, optimizer step, then the controller sets the LR. Every
-``eval_every`` iterations (and at the end) the model is evaluated on the test split; every
+``eval_every`` iterations (and at the end) the model is evaluated on the validation and test
+splits (selections read validation, test is only reported); every
 epoch end records the angular velocity of the parameters (AutoDrop's Definition 1), lets the
 controller act, and writes a checkpoint. A non-finite loss, or a mean loss above
 ``diverge_factor`` times the first one, ends the run with status ``diverged``.
@@ -30,12 +31,14 @@ from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.controllers.base import Context, Controller, make_controller
 from lrpilot.errors import LRPilotError
 from lrpilot.files import atomic_path
+from lrpilot import outcomes
 from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.records import RunResult
 from lrpilot.tasks.base import Evaluation, Task
 
-CURVES = ("iteration", "lr", "train_loss", "test_loss", "test_top1", "angular_velocity")
+CURVES = ("iteration", "lr", "train_loss", "test_loss", "test_top1", "val_loss", "val_top1", "angular_velocity")
+EVAL_SPLITS = ("val", "test")  # evaluated every eval_every iterations; the final model's outcomes are stored
 CHECKPOINT = "checkpoint.pt"
 _CHECKPOINT_KEYS = ("identity", "step", "epoch", "samples", "wall_s", "rows", "interval_sum", "interval_n",
                     "first_loss", "status", "model", "optimizer", "controller", "tracker", "angles", "torch_rng",
@@ -160,7 +163,7 @@ class Run:
         self.status = "running"
         self.tracker = AngleTracker()
         self.angles: collections.deque[float] = collections.deque(maxlen=task.av_window)
-        self.last_eval: Evaluation | None = None
+        self.last_eval: dict[str, Evaluation] | None = None  # the latest evaluation of each of EVAL_SPLITS
         self.tracker.update(self._flat_params())
         if config.resume and self.checkpoint is not None and self.checkpoint.exists():
             self._load()
@@ -266,10 +269,12 @@ class Run:
         return True
 
     def _evaluate(self, train_loss: float) -> None:
-        ev = evaluate(self.model, self.task, "test")
-        self.last_eval = ev
-        self._record(self.step, train_loss=train_loss, test_loss=ev.loss,
-                     test_top1=math.nan if ev.probs is None else top1(ev.probs, ev.labels))
+        self.last_eval = {split: evaluate(self.model, self.task, split) for split in EVAL_SPLITS}
+        values = {"train_loss": train_loss}
+        for split, ev in self.last_eval.items():
+            values[f"{split}_loss"] = ev.loss
+            values[f"{split}_top1"] = math.nan if ev.probs is None else top1(ev.probs, ev.labels)
+        self._record(self.step, **values)
         self.interval_sum.zero_()
         self.interval_n = 0
 
@@ -295,22 +300,36 @@ class Run:
         curves = {"iteration": iterations}
         for key in CURVES[1:]:
             curves[key] = [self.rows[i].get(key, math.nan) for i in iterations]
-        metrics = dict.fromkeys(("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld",
-                                 "train_loss", "test_loss"))
-        metrics["n_param"] = self.controller.n_param
-        evals = [(i, r["test_top1"]) for i, r in sorted(self.rows.items()) if "test_top1" in r]
-        if self.status == "ok" and self.last_eval is not None:
-            ev = self.last_eval
-            train_loss = evaluate(self.model, self.task, "train").loss
-            metrics.update(train_loss=train_loss, test_loss=ev.loss, ld=ev.loss - train_loss)
-            if ev.probs is not None:
-                metrics.update(classification_metrics(ev.probs, ev.labels))
-                metrics["best_top1"] = max(t for _, t in evals)
-                metrics["iters_at_best"] = iters_at_best([i for i, _ in evals], [t for _, t in evals])
+        metrics, correct = self._final_metrics()
         cost = {"iterations": self.step, "samples": self.samples, "epochs": self.step / self.task.iters_per_epoch,
                 "epoch_equivalents": self.samples / epoch_samples(self.task), "wall_s": self.wall_s, "workers": 1}
         return RunResult(self.task.name, self.policy_text, self.config.seed, self.status, metrics, cost, curves,
-                         self.controller.record(), self.config.total)
+                         self.controller.record(), self.config.total, correct)
+
+    def _final_metrics(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """The run's metrics (None where it has none) and, for an ok classification run, the final model's
+        encoded per-example correctness on each of :data:`EVAL_SPLITS`: the one place every run (plain or a
+        search's kept trajectory) gets them. Test metrics keep their plain names (``top1``); validation ones are
+        prefixed (``val_top1``); ``best_top1``/``iters_at_best`` come from each split's curve."""
+        names = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best")
+        metrics = dict.fromkeys((*names, "ld", "train_loss", "test_loss", *(f"val_{k}" for k in names), "val_loss"))
+        metrics["n_param"] = self.controller.n_param
+        if self.status != "ok" or self.last_eval is None:
+            return metrics, {}
+        test, val = self.last_eval["test"], self.last_eval["val"]
+        train_loss = evaluate(self.model, self.task, "train").loss
+        metrics.update(train_loss=train_loss, test_loss=test.loss, val_loss=val.loss, ld=test.loss - train_loss)
+        if test.probs is None:
+            return metrics, {}
+        correct = {}
+        for split, prefix in (("test", ""), ("val", "val_")):
+            ev = self.last_eval[split]
+            metrics.update({prefix + k: v for k, v in classification_metrics(ev.probs, ev.labels).items()})
+            evals = [(i, r[f"{split}_top1"]) for i, r in sorted(self.rows.items()) if f"{split}_top1" in r]
+            metrics[prefix + "best_top1"] = max(t for _, t in evals)
+            metrics[prefix + "iters_at_best"] = iters_at_best([i for i, _ in evals], [t for _, t in evals])
+            correct[split] = outcomes.encode((ev.probs.argmax(dim=1) == ev.labels).cpu().numpy())
+        return metrics, correct
 
     # --- checkpoints ----------------------------------------------------------------------
 
@@ -372,7 +391,7 @@ class Run:
             "controller": self.controller.state_dict(), "tracker": self.tracker.state_dict(),
             "angles": list(self.angles), "torch_rng": torch.get_rng_state(), "data_rng": self.data_gen.get_state(),
             "epoch_rng": self.epoch_rng, "controller_rng": self.controller_gen.get_state(),
-            "last_eval": None if self.last_eval is None else vars(self.last_eval),
+            "last_eval": None if self.last_eval is None else {k: vars(ev) for k, ev in self.last_eval.items()},
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -392,7 +411,8 @@ class Run:
         self.wall_s, self.rows, self.first_loss = state["wall_s"], state["rows"], state["first_loss"]
         self.interval_sum = state["interval_sum"].to(self.device)
         self.interval_n, self.status = state["interval_n"], state["status"]
-        self.last_eval = None if state["last_eval"] is None else Evaluation(**state["last_eval"])
+        last = state["last_eval"]
+        self.last_eval = None if last is None else {k: Evaluation(**last[k]) for k in EVAL_SPLITS}
 
 
 def _cap(value: Any, n: int = 200) -> str:

@@ -10,11 +10,16 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
+from lrpilot import outcomes as _outcomes
 
 @dataclass
 class RunResult:
     """One finished training run: identity, status, LRBench metrics, cost, curves, the controller's record
-    (an adaptive one's ``trajectory``, ``[[step, lr], ...]``) and the budget in iterations it was given."""
+    (an adaptive one's ``trajectory``, ``[[step, lr], ...]``), the budget in iterations it was given and the
+    final model's per-example correctness on each split (``outcomes``: ``{"val": ..., "test": ...}`` as
+    :func:`lrpilot.outcomes.encode` writes it; ok runs of classification tasks, else empty)."""
 
     task: str
     policy: str
@@ -25,12 +30,13 @@ class RunResult:
     curves: dict[str, list]
     record: dict[str, Any] = field(default_factory=dict)
     budget: int | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: NaN and infinity become None."""
         return _json_safe({"task": self.task, "policy": self.policy, "seed": self.seed, "status": self.status,
                            "budget": self.budget, "metrics": self.metrics, "cost": self.cost, "curves": self.curves,
-                           "record": self.record})
+                           "record": self.record, "outcomes": self.outcomes})
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -67,6 +73,17 @@ class RunRecord:
     heartbeat_at: float | None
     finished_at: float | None
     purpose: str = "bench"  # "bench", or "range-test" for a range test's probe runs
+    outcomes: dict[str, str] | None = None  # loaded only when asked (Store.runs(outcomes=True))
+
+    @property
+    def has_validation(self) -> bool:
+        """Whether the run was evaluated on a validation split (runs stored before schema v5 were not)."""
+        return (self.metrics or {}).get("val_top1") is not None
+
+    def correct(self, split: str) -> np.ndarray | None:
+        """The final model's per-example correctness on ``split`` ("val" or "test"); None when not stored."""
+        text = (self.outcomes or {}).get(split)
+        return None if text is None else _outcomes.decode(text)
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a plain dict (NaN and infinity kept as floats)."""

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lrpilot.engine import Run, RunConfig, train
-from lrpilot.search.candidate import SearchLR, hold_out
+from lrpilot.search.candidate import SearchLR
 from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.tasks import get_task
 
@@ -35,7 +35,7 @@ def _equal(a, b):
 
 def test_snapshot_restores_exactly(digits):
     run = _run(digits)
-    run.run_until(57)  # mid-epoch 2 (43 iterations per epoch)
+    run.run_until(57)  # mid-epoch 2 (34 iterations per epoch)
     snapshot = pack(run.state())
     run.run_until(70)  # later training does not touch the snapshot, a copy
     assert unpack(snapshot)["step"] == 57 and not _equal(unpack(snapshot)["model"], dict(run.model.state_dict()))
@@ -43,7 +43,7 @@ def test_snapshot_restores_exactly(digits):
     assert not _equal(fresh.state(), unpack(snapshot))
     fresh.restore(unpack(snapshot))
     assert _equal(fresh.state(), unpack(snapshot))
-    assert fresh.step == 57 and fresh.epoch == 1 and fresh.epoch_step == 43
+    assert fresh.step == 57 and fresh.epoch == 1 and fresh.epoch_step == 34
 
 
 def test_resume_mid_epoch_from_a_snapshot_is_bit_identical(digits):
@@ -65,13 +65,3 @@ def test_search_lr_path_travels_with_the_state(digits):
     other = _run(digits, SearchLR("x", 0.3, 1), seed=0)
     other.restore(unpack(pack(run.state())))
     assert other.controller.path == [[0, 0.1], [10, 0.02]] and other.optimizer.param_groups[0]["lr"] == 0.02
-
-
-def test_hold_out_splits_the_training_data_without_overlap(digits):
-    train_task, val_task = hold_out(digits, 0.1, seed=0)
-    n = len(digits.train[1])
-    assert len(train_task.train[1]) + len(val_task.test[1]) == n and len(val_task.test[1]) == math.ceil(0.1 * n)
-    rows = lambda x, y: sorted(r.numpy().tobytes() + bytes([int(c)]) for r, c in zip(x, y))  # noqa: E731
-    assert rows(*(torch.cat(p) for p in zip(train_task.train, val_task.test))) == rows(*digits.train)  # a partition
-    assert train_task.iters_per_epoch == -(-len(train_task.train[1]) // digits.batch_size)
-    assert train_task.test is digits.test and train_task.meta["n_val"] == len(val_task.test[1])

@@ -14,7 +14,6 @@ from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
 from lrpilot.search import candidate
-from lrpilot.search.candidate import hold_out
 from lrpilot.search.run import run_search
 from lrpilot.tasks import get_task
 
@@ -38,17 +37,27 @@ def test_one_lr_scored_on_the_training_split_is_plain_training(digits):
     assert stpt.record["trajectory"] == [[0, 0.05]] and [e["lrs"] for e in stpt.record["epochs"]] == [[0.05]] * 3
 
 
-def test_one_lr_with_a_held_out_slice_is_plain_training_on_the_rest(digits):
-    plain = train(hold_out(digits, 0.2, seed=2)[0], "FIX(k0=0.05)", seed=2, epochs=2)
-    stpt = run_search(digits, "stpt(k0=0.05, set=[1], alpha=0.5, warmup=0, val=0.2)", seed=2, epochs=2)
-    assert _same_run(plain, stpt)
+def test_one_lr_scored_on_validation_is_plain_training_and_scores_the_val_split(digits, monkeypatch):
+    plain = train(digits, "FIX(k0=0.05)", seed=2, epochs=2)
+    seen = []
+    monkeypatch.setattr(type(digits), "evaluate", lambda self, model, split="test", _orig=type(digits).evaluate:
+                        seen.append(split) or _orig(self, model, split))
+    stpt = run_search(digits, "stpt(k0=0.05, set=[1], alpha=0.5, warmup=0)", seed=2, epochs=2)
+    assert _same_run(plain, stpt) and stpt.outcomes == plain.outcomes
     assert all(0 < e["scores"][0] <= 100 for e in stpt.record["epochs"])
+    n_evals = sum(not math.isnan(v) for v in plain.curves["val_loss"])  # the main run evaluates val like any run
+    assert seen.count("val") == n_evals + 2 and "test" in seen  # + one score per epoch (2 epochs)
+
+
+def test_an_old_text_with_val_is_refused_naming_the_change():
+    with pytest.raises(LRPilotError, match="val=0.2 is no longer a setting.*validation split"):
+        build(parse("stpt(k0=0.1, val=0.2)"))
 
 
 def test_the_highest_score_wins_and_the_lr_walks(digits, monkeypatch):
     # rigged: the score is the closeness of the candidate's LR to 0.03
     monkeypatch.setitem(candidate.SCORES, "rigged",
-                        lambda run, val: -abs(math.log(run.optimizer.param_groups[0]["lr"] / 0.03)))
+                        lambda run: -abs(math.log(run.optimizer.param_groups[0]["lr"] / 0.03)))
     r = run_search(digits, "stpt(k0=0.1, set=[2, 1, 0.5], alpha=3, warmup=1, warmup_lr=0.001, score=rigged)",
                    seed=0, epochs=4)
     epochs = r.record["epochs"]
@@ -62,7 +71,7 @@ def test_the_highest_score_wins_and_the_lr_walks(digits, monkeypatch):
 
 
 def test_ties_go_to_the_first_lr_and_bounds_clip_without_repeats(digits, monkeypatch):
-    monkeypatch.setitem(candidate.SCORES, "flat", lambda run, val: 1.0)
+    monkeypatch.setitem(candidate.SCORES, "flat", lambda run: 1.0)
     r = run_search(digits, "stpt(k0=0.05, set=wide, alpha=2, warmup=0, bounds=[0.01, 0.15], score=flat)",
                    seed=0, steps=2 * digits.iters_per_epoch)
     first, second = r.record["epochs"]
@@ -91,10 +100,9 @@ def test_mix_is_table_4_scaled_to_the_run(n, expected):
 
 
 @pytest.mark.parametrize("text, canonical", [
-    ("stpt(k0=0.1, set=mix, alpha=0.08, warmup=0.1, score=val, val=0.1)", "stpt(k0=0.1)"),
+    ("stpt(k0=0.1, set=mix, alpha=0.08, warmup=0.1, score=val)", "stpt(k0=0.1)"),
     ("stpt(k0=0.1, lrs=[0.2, 0.1], alpha=200, warmup=4, warmup_lr=0.005)",
      "stpt(k0=0.1, lrs=[0.2, 0.1], alpha=200, warmup=4, warmup_lr=0.005)"),
-    ("stpt(k0=0.1, score=train, val=0.3)", "stpt(k0=0.1, score=train)"),
     ("alr(k0=0.1, beam=2, factors=3)", "alr(k0=0.1)"),
     ("alr(k0=0.1, beam=3, factors=[4, 1, 0.25], bounds=[0.001, 0.5])",
      "alr(k0=0.1, beam=3, factors=[4, 1, 0.25], bounds=[0.001, 0.5])"),

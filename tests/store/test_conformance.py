@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import subprocess
@@ -10,9 +11,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from lrpilot import outcomes
 from lrpilot.engine import CURVES
 from lrpilot.records import RunResult
 from lrpilot.errors import LRPilotError
@@ -158,6 +161,18 @@ def test_curves_round_trip(open_store):
     assert [r.policy for r in store.runs(policy=" FIX( k0 = 0.02 )")] == ["FIX(k0=0.02)"]  # canonicalised
 
 
+def test_outcomes_round_trip_only_when_asked(open_store):
+    store = open_store()
+    correct = np.arange(1001) % 3 == 0
+    stored = {"val": outcomes.encode(correct[:7]), "test": outcomes.encode(correct)}
+    store.finish(store.claim("tiny", "FIX(k0=0.01)", 0, 100), dataclasses.replace(result(), outcomes=stored))
+    store.finish(store.claim("tiny", "FIX(k0=0.01)", 1, 100), result(seed=1))  # none: NULL
+    with_, without = open_store().runs(outcomes=True)
+    assert with_.outcomes == stored and np.array_equal(with_.correct("test"), correct)
+    assert without.outcomes is None and without.correct("val") is None
+    assert [r.outcomes for r in store.runs()] == [None, None]  # listings stay light by default
+
+
 def test_task_and_policy_rows(open_store, url):
     store = open_store()
     task = SimpleNamespace(name="tiny", num_classes=10,
@@ -269,6 +284,26 @@ def test_a_v3_store_migrates_with_its_range_test_probes_tagged(url):
     engine.dispose()
     with Store(url) as again:
         assert again.migrated_from == schema.VERSION and len(again.runs(purpose="bench")) == 5
+
+
+def test_a_v4_store_migrates_with_no_outcomes_and_no_validation(url):
+    load_fixture(url, 4)
+    with Store(url, heartbeat_timeout=60) as store:
+        assert store.migrated_from == 4 and version(url) == schema.VERSION
+        runs = store.runs(outcomes=True)
+        assert [(r.id, r.status, r.purpose) for r in runs] == [(1, "ok", "bench"), (2, "ok", "range-test"),
+                                                                (3, "running", "bench")]
+        assert all(r.outcomes is None and not r.has_validation for r in runs)
+        assert math.isnan(runs[0].metrics["ld"]) and runs[0].curves["test_top1"] == [10.0, 98.6, 98.5]
+        assert store.claim("mnist-lenet", "FIX(k0=0.01)", 1, 1000) == 3  # no heartbeat: its process is gone
+        stored = {"val": outcomes.encode(np.array([True, False])), "test": outcomes.encode(np.array([True]))}
+        done = dataclasses.replace(result(task="mnist-lenet", seed=1), outcomes=stored,
+                                   metrics={"top1": 100.0, "val_top1": 50.0})
+        assert store.finish(3, done) is True
+        again = store.runs(outcomes=True)[2]
+        assert again.outcomes == stored and again.has_validation
+    with Store(url) as reopened:
+        assert reopened.migrated_from == schema.VERSION
 
 
 def test_purpose_is_part_of_a_runs_identity(open_store):

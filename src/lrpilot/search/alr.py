@@ -40,8 +40,6 @@ class Alr(Configured):
         Param("bounds", lr_bounds, None),
     ))
 
-    holdout = 0.0  # scored on the training split: nothing held out
-
     def __init__(self, **settings: Any):
         super().__init__(**settings)
         self.factors = factor_list(self.TABLE.owner, "factors", self.params["factors"], self.params)

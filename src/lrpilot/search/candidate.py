@@ -8,8 +8,6 @@ from the snapshot under a constant LR and returns its score and its end snapshot
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,7 +18,6 @@ from lrpilot.controllers.base import Context, Controller
 from lrpilot.controllers.scheduler import set_lr
 from lrpilot.distill import merged
 from lrpilot.engine import Run, RunConfig, evaluate
-from lrpilot.errors import LRPilotError
 from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.metrics import top1
 from lrpilot.tasks import TaskRef
@@ -71,43 +68,9 @@ class SearchLR(Controller):
 # --- where the task comes from ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Holdout:
-    """A task (by reference, rebuilt in each worker) with a random ``fraction`` of its training data, drawn
-    with ``seed``, held out as the validation slice (0: none)."""
-
-    task: TaskRef
-    fraction: float = 0.0
-    seed: int = 0
-
-    def build(self) -> tuple[Task, Task | None]:
-        """(training task, validation task or None), built once per process."""
-        return _held_out(self)
-
-
-@functools.cache
-def _held_out(h: Holdout) -> tuple[Task, Task | None]:
-    task = h.task.build()
-    return hold_out(task, h.fraction, h.seed) if h.fraction else (task, None)
-
-
-def resolve(source: Holdout | tuple[Task, Task | None]) -> tuple[Task, Task | None]:
-    """(training task, validation task or None) of a candidate's source: a :class:`Holdout`, or the pair itself."""
-    return source.build() if isinstance(source, Holdout) else source
-
-
-def hold_out(task: Task, fraction: float, seed: int) -> tuple[Task, Task]:
-    """(``task`` without a random ``fraction`` of its training data, a task whose test split is that slice)."""
-    if not hasattr(task, "train") or not dataclasses.is_dataclass(task):
-        raise LRPilotError(f"task {task.name!r} has no training tensors to hold a validation slice out of; "
-                           "use score=train")
-    x, y = task.train
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).to(y.device)
-    n_val = max(1, math.ceil(fraction * len(y)))
-    keep, val = order[n_val:], order[:n_val]
-    meta = {**task.meta, "n_train": len(keep), "n_val": n_val}
-    train = dataclasses.replace(task, train=(x[keep], y[keep]), meta=meta)
-    return train, dataclasses.replace(train, test=(x[val], y[val]))
+def resolve(source: TaskRef | Task) -> Task:
+    """The task of a candidate's source: a :class:`TaskRef` (built once per process), or the task itself."""
+    return source.build() if isinstance(source, TaskRef) else source
 
 
 # --- scores: higher is better ---------------------------------------------------------------------
@@ -118,24 +81,23 @@ def _accuracy(ev: Evaluation) -> float:
     return -ev.loss if ev.probs is None else top1(ev.probs, ev.labels)
 
 
-def score_val(run: Run, val: Task | None) -> float:
-    """Top-1 on the held-out validation slice (STPT's default)."""
-    return _accuracy(evaluate(run.model, val.to(run.device), "test"))
+def score_val(run: Run) -> float:
+    """Top-1 on the task's validation split (STPT's default; the test split is never looked at)."""
+    return _accuracy(evaluate(run.model, run.task, "val"))
 
 
-def score_train(run: Run, val: Task | None) -> float:
-    """Top-1 on the training split the candidate trains on (no slice held out)."""
+def score_train(run: Run) -> float:
+    """Top-1 on the training split the candidate trains on."""
     return _accuracy(evaluate(run.model, run.task, "train"))
 
 
-def score_loss(run: Run, val: Task | None) -> float:
+def score_loss(run: Run) -> float:
     """Minus the loss on the training split (ALR keeps the lowest training loss)."""
     return -evaluate(run.model, run.task, "train").loss
 
 
 #: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable.
-SCORES: dict[str, Callable[[Run, Task | None], float]] = {"val": score_val, "train": score_train,
-                                                          "loss": score_loss}
+SCORES: dict[str, Callable[[Run], float]] = {"val": score_val, "train": score_train, "loss": score_loss}
 
 
 # --- one candidate ------------------------------------------------------------------------------------
@@ -149,7 +111,7 @@ class Candidate:
     divergence where the search's own run would.
     """
 
-    source: Any  # Holdout, or (training task, validation task) in this process
+    source: Any  # a TaskRef (rebuilt in each worker), or the Task itself in this process
     snapshot: bytes
     lr: float
     until: int
@@ -171,9 +133,8 @@ class Outcome:
 
 
 def new_run(source: Any, text: str, lr: float, n_param: int, config: RunConfig) -> Run:
-    """An engine run of the source's training task under a :class:`SearchLR` at ``lr``."""
-    task, _ = resolve(source)
-    return Run(task, SearchLR(text, lr, n_param), config)
+    """An engine run of the source's task under a :class:`SearchLR` at ``lr``."""
+    return Run(resolve(source), SearchLR(text, lr, n_param), config)
 
 
 def run_candidate(c: Candidate) -> Outcome:
@@ -181,7 +142,7 @@ def run_candidate(c: Candidate) -> Outcome:
     run = new_run(c.source, c.text, c.lr, c.n_param, c.config)
     run.restore(unpack(c.snapshot))
     iterations, samples = segment(run, c.lr, c.until)
-    score = -math.inf if run.status == "diverged" else SCORES[c.score](run, resolve(c.source)[1])
+    score = -math.inf if run.status == "diverged" else SCORES[c.score](run)
     return Outcome(score, pack(run.state()), run.status, iterations, samples)
 
 

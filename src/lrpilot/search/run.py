@@ -24,7 +24,7 @@ from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.policy.base import build, lookup
 from lrpilot.policy.text import parse
 from lrpilot.records import RunResult
-from lrpilot.search.candidate import Candidate, Holdout, Outcome, hold_out, new_run, resolve, run_candidate, segment
+from lrpilot.search.candidate import Candidate, Outcome, new_run, resolve, run_candidate, segment
 from lrpilot.tasks import TaskRef
 from lrpilot.tasks.base import Task
 
@@ -50,7 +50,7 @@ class Search:
 
     @property
     def iters_per_epoch(self) -> int:
-        """Iterations in an epoch of the training task (validation slice held out)."""
+        """Iterations in an epoch of the task's training part."""
         return self.main.task.iters_per_epoch
 
     @property
@@ -98,10 +98,9 @@ class Search:
         self.main.controller.epochs.append(row)
 
     def finish(self) -> RunResult:
-        """The kept trajectory's result, with the whole search's cost."""
+        """The kept trajectory's result (metrics and outcomes of its final model), with the whole search's cost."""
         result = self.main.run()
-        task = self.main.task
-        n = epoch_samples(task) + task.meta.get("n_val", 0)  # the whole training set, validation slice included
+        n = epoch_samples(self.main.task)
         result.cost.update(iterations=self.iterations, samples=self.samples, epoch_equivalents=self.samples / n,
                            wall_s=time.perf_counter() - self.clock, workers=self.executor.workers)
         return result
@@ -125,15 +124,15 @@ def run_search(task: str | TaskRef | Task, text: str, *, seed: int = 0, steps: i
     ex = executor if isinstance(executor, Executor) else make_executor(executor, workers)
     with ex:  # its workers serve every epoch's candidates
         if isinstance(task, (str, TaskRef)):
-            source: Any = Holdout(TaskRef.of(task, data_dir), spec.holdout, seed)
+            source: Any = TaskRef.of(task, data_dir)
         elif isinstance(ex, InProcess):
-            source = hold_out(task, spec.holdout, seed) if spec.holdout else (task, None)
+            source = task
         else:
             raise LRPilotError(f"the {type(ex).__name__} executor rebuilds the task in each worker from its name; "
                                f"give the task's name (or module:function), not a {type(task).__name__} object")
         if ex.distributed and torch.cuda.is_available() and device is None:
             device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
-        config = RunConfig(total=budget(resolve(source)[0], steps, epochs), seed=seed, eval_every=eval_every,
+        config = RunConfig(total=budget(resolve(source), steps, epochs), seed=seed, eval_every=eval_every,
                            diverge_factor=diverge_factor, device=device, progress=progress)
         search = Search(source, spec, ex, config)
         spec.drive(search)

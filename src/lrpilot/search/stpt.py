@@ -17,10 +17,11 @@ Readings lrpilot takes where the paper leaves room:
 - ``alpha``: iterations (an integer, e.g. the paper's 200), or a fraction of the epoch (default
   0.08, the paper's 200 of 2,500); the pre-train uses the epoch's first alpha batches, the
   main-train the rest, so every sample is trained on once per epoch, as in plain training.
-- The score is Top-1 at iteration alpha on a validation slice held out of the training data
-  (``score=val``, ``val=0.1`` of it; the test split is never looked at), or on the training split
-  itself (``score=train``, nothing held out). Tasks without classes score minus the loss. Ties go to
-  the LR listed first, as Algorithm 1's strict ``>`` does.
+- The score is Top-1 at iteration alpha on the task's validation split (``score=val``; the slice
+  every task holds out of its training data, see :class:`lrpilot.tasks.base.ClassificationTask`; the
+  test split is never looked at), or on the training part itself (``score=train``). STPT trains on the
+  task's training part like every run. Tasks without classes score minus the loss. Ties go to the LR
+  listed first, as Algorithm 1's strict ``>`` does.
 - ``warmup``: epochs (an integer), or a fraction of the run's epochs (default 0.1, the paper's 4 of
   40); ``warmup_lr`` defaults to k0 / 20 (the paper's 0.005 for its 0.1).
 """
@@ -84,8 +85,7 @@ def _absolute_lrs(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> 
 class Stpt(Configured):
     """STPT's settings, validated, and its loop (:meth:`drive`); text ``stpt(k0=0.1, set=mix, alpha=0.08)``."""
 
-    #: Algorithm 1's settings in canonical order (``warmup_lr`` and ``bounds`` are written when given;
-    #: ``val`` only with ``score=val``); #Param counts k0, the LR set, alpha, the warmup epochs and the warmup LR.
+    #: Algorithm 1's settings in canonical order (``warmup_lr`` and ``bounds`` are written when given); #Param counts k0, the LR set, alpha, the warmup epochs and the warmup LR.
     TABLE = ParamTable("stpt", "stpt(k0=0.1, set=mix, alpha=0.08)", 5, (
         Param("k0", number(lambda x: x > 0, "a finite number > 0 (the LR after the warmup)")),
         Param("set", _lr_set, "mix"),
@@ -95,19 +95,21 @@ class Stpt(Configured):
         Param("warmup_lr", number(lambda x: x > 0, "a finite LR > 0"), None),
         Param("bounds", lr_bounds, None),
         Param("score", score_name, "val"),
-        Param("val", number(lambda x: 0 < x < 1, "a fraction in (0, 1) of the training data held out for scoring"),
-              0.1, shown=lambda v: v["score"] == "val"),
     ))
+
+    @classmethod
+    def from_call(cls, c: Any) -> "Stpt":
+        """The STPT a parsed text names; a text of before the tasks' validation splits (``val=``) is refused."""
+        if "val" in c.kwargs:
+            raise LRPilotError(f"{cls.TABLE.owner}: val={c.kwargs['val']!r} is no longer a setting: score=val now "
+                               "scores on the task's own validation split (its size: ClassificationTask's "
+                               "val_fraction); drop val=")
+        return super().from_call(c)
 
     def __init__(self, **settings: Any):
         super().__init__(**settings)
         self.warmup_lr = self.params["warmup_lr"] or self.k0 / 20
         self.bounds = search_bounds(self.TABLE.owner, self.params)
-
-    @property
-    def holdout(self) -> float:
-        """The share of the training data held out for scoring (0 unless score=val)."""
-        return self.val if self.score == "val" else 0.0
 
     # --- the loop ---------------------------------------------------------------------------------
 

@@ -85,8 +85,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
-             purpose: str | None = None, curves: bool = True) -> list[RunRecord]:
-        """The stored runs, filtered, in id order (``curves=False`` leaves the curves empty)."""
+             purpose: str | None = None, curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
+        """The stored runs, filtered, in id order (``curves=False`` leaves the curves empty; ``outcomes=True``
+        loads each run's per-example outcomes, else ``RunRecord.outcomes`` is None)."""
 
     @abc.abstractmethod
     def tasks(self) -> list[dict[str, Any]]:

@@ -98,7 +98,13 @@ def _rebuild_sqlite_runs(conn: sa.Connection) -> None:
     conn.execute(sa.text("DROP TABLE runs_v3"))
 
 
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(conn: sa.Connection) -> None:
+    """The final model's per-example outcomes on the validation and test splits; older runs have none (NULL), and
+    no val_* metrics: they had no validation split."""
+    _add_columns(conn, "runs", sa.Column("outcomes", sa.JSON))
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def version(conn: sa.Connection, where: str) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-VERSION = 4
+VERSION = 5
 STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
 FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
 PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
@@ -52,6 +52,7 @@ runs = sa.Table(
     sa.Column("heartbeat_at", sa.Float),
     sa.Column("finished_at", sa.Float),
     sa.Column("purpose", sa.String(50), nullable=False, server_default="bench"),
+    sa.Column("outcomes", sa.JSON),  # {"val": text, "test": text} (lrpilot.outcomes); NULL: none stored
     sa.UniqueConstraint("task_id", "policy_id", "seed", "budget", "purpose"),
 )
 

@@ -153,6 +153,7 @@ class Store(Storage):
                                                              R.status == "running")
                                 .values(status=result.status, metrics=codec.encode(result.metrics),
                                         cost=codec.encode(result.cost), record=codec.encode(result.record),
+                                        outcomes=result.outcomes or None,
                                         heartbeat_at=now, finished_at=now)).rowcount
             if not done:
                 raise ClaimLost(f"run {run_id} is held by another process in {self.where}: its result "
@@ -176,7 +177,7 @@ class Store(Storage):
     # --- queries -----------------------------------------------------------------------------
 
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
-             purpose: str | None = None, curves: bool = True) -> list[RunRecord]:
+             purpose: str | None = None, curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
         if status is not None and status not in schema.STATUSES:
             raise LRPilotError(f"unknown run status {status!r}: use one of {schema.STATUSES}")
         if purpose is not None:
@@ -186,7 +187,7 @@ class Store(Storage):
                  if v is not None]
 
         def tx(conn):
-            rows = conn.execute(_runs_query().where(*where).order_by(R.id)).all()
+            rows = conn.execute(_runs_query(outcomes).where(*where).order_by(R.id)).all()
             points: dict[int, dict[str, list]] = {row.id: {} for row in rows}
             if curves and rows:
                 q = (sa.select(schema.curves).select_from(_joined(schema.curves.join(schema.runs)))
@@ -372,8 +373,10 @@ def _joined(runs: sa.FromClause) -> sa.FromClause:
     return runs.join(schema.tasks, R.task_id == TK.id).join(schema.policies, R.policy_id == P.id)
 
 
-def _runs_query() -> sa.Select:
-    return sa.select(schema.runs, TK.name.label("task"), P.text.label("policy")).select_from(_joined(schema.runs))
+def _runs_query(outcomes: bool = False) -> sa.Select:
+    """The runs with their task's name and policy's text; the (large) outcomes column only when asked."""
+    columns = [c for c in schema.runs.c if outcomes or c.name != "outcomes"]
+    return sa.select(*columns, TK.name.label("task"), P.text.label("policy")).select_from(_joined(schema.runs))
 
 
 def _record(row: sa.Row, curves: dict[str, list], where: str) -> RunRecord:
@@ -385,7 +388,7 @@ def _record(row: sa.Row, curves: dict[str, list], where: str) -> RunRecord:
                      status=row.status, metrics=codec.decode(row.metrics), cost=codec.decode(row.cost),
                      curves=curves, record=codec.decode(row.record), host=row.host, created_at=row.created_at,
                      started_at=row.started_at, heartbeat_at=row.heartbeat_at, finished_at=row.finished_at,
-                     purpose=row.purpose)
+                     purpose=row.purpose, outcomes=row._mapping.get("outcomes"))
 
 
 def _sentence(text: str) -> str:

@@ -8,6 +8,7 @@ noisy quadratic model look the same to it.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -35,7 +36,7 @@ class Task:
     Attributes every task sets: ``name``; ``batch_size``; ``epochs`` (default budget);
     ``iters_per_epoch``; ``lr`` (a sensible fixed LR, used as the default policy FIX(k0=lr));
     ``momentum`` and ``weight_decay`` (SGD defaults); ``num_classes`` (None without classes);
-    ``meta`` (dataset, model, input_shape, n_train: what the results store records);
+    ``meta`` (dataset, model, input_shape, n_train, n_val: what the results store records);
     ``av_period`` and ``av_window``: the angular velocity of the parameters is measured every
     ``av_period`` iterations (None: every epoch) and recorded as the mean of the last
     ``av_window`` measurements (the AutoDrop paper measures the NQM per iteration, window 20);
@@ -76,7 +77,9 @@ class Task:
         raise NotImplementedError
 
     def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
-        """Evaluate ``model`` (already in eval mode, under no_grad) on ``split``: "test" or "train"."""
+        """Evaluate ``model`` (already in eval mode, under no_grad) on ``split``: "train", "val" or "test".
+
+        Selections (searches, tuning, recommendations) read "val"; "test" is only reported."""
         raise NotImplementedError
 
     def loss_sum(self, local: Tensor) -> Tensor:
@@ -85,12 +88,21 @@ class Task:
         return local
 
 
+#: The seed of the generator that draws the validation slice out of a task's training data: a constant, so
+#: every policy and every run seed of a task sees the same train / validation split.
+VAL_SEED = 20_240_917
+SPLITS = ("train", "val", "test")
+
+
 @dataclass
 class ClassificationTask(Task):
     """A classification task whose splits fit in memory as tensors.
 
-    ``train`` and ``test`` are ``(inputs, labels)`` pairs: float inputs of shape
+    ``train``, ``test`` and ``val`` are ``(inputs, labels)`` pairs: float inputs of shape
     (N, *input_shape) and int64 labels in [0, num_classes). ``make_model`` builds the network.
+    Without ``val``, a stratified ``val_fraction`` (in (0, 0.5]) of ``train`` is moved out of it into the
+    validation split (:func:`stratified_slice`, drawn with the constant :data:`VAL_SEED`), and training
+    uses only the rest; selections read the validation split, the test split is only reported.
     A user's own task (``--task package.module:function``) usually returns one of these.
     ``meta`` declares what the results store records and recommendation compares: ``dataset`` (default:
     the task's name) and ``model`` (default: the name of ``make_model_fn``, e.g. its class; None for a
@@ -113,9 +125,15 @@ class ClassificationTask(Task):
     meta: dict[str, Any] = field(default_factory=dict)
     eval_every: int | None = None
     channels_last: bool = False
+    val: tuple[Tensor, Tensor] | None = None
+    val_fraction: float = 0.1
 
     def __post_init__(self) -> None:
         self._validate()
+        if self.val is None:
+            keep, held = stratified_slice(self.train[1], self.val_fraction, self.name)
+            x, y = self.train
+            self.train, self.val = (x[keep], y[keep]), (x[held], y[held])
         n = len(self.train[1])
         self.iters_per_epoch = -(-n // self.batch_size)
         self.meta = {
@@ -123,6 +141,7 @@ class ClassificationTask(Task):
             "model": _model_name(self.make_model_fn),
             "input_shape": list(self.train[0].shape[1:]),
             "n_train": n,
+            "n_val": len(self.val[1]),
             "n_test": len(self.test[1]),
             "num_classes": self.num_classes,
             **self.meta,
@@ -139,7 +158,13 @@ class ClassificationTask(Task):
             value = getattr(self, attr)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LRPilotError(f"{where}: {attr}={clip(value)} must be a whole number >= 1")
-        for split in ("train", "test"):
+        fraction = self.val_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 0.5:
+            raise LRPilotError(f"{where}: val_fraction={clip(fraction)} must be a number in (0, 0.5], the share of "
+                               "the training data held out for validation (or pass val=(inputs, labels))")
+        for split in SPLITS:
+            if split == "val" and self.val is None:
+                continue
             pair = getattr(self, split)
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2
                     and all(isinstance(t, Tensor) for t in pair)):
@@ -159,16 +184,18 @@ class ClassificationTask(Task):
                 bad = low if low < 0 else high
                 raise LRPilotError(f"{where}: the {split} split has label {bad}, outside [0, {self.num_classes}) "
                                    f"for num_classes={self.num_classes}")
-        if tuple(self.train[0].shape[1:]) != tuple(self.test[0].shape[1:]):
-            raise LRPilotError(f"{where}: train inputs of shape {tuple(self.train[0].shape[1:])} and test inputs of "
-                               f"shape {tuple(self.test[0].shape[1:])} differ")
+        for split in ("val", "test"):
+            pair = getattr(self, split)
+            if pair is not None and tuple(self.train[0].shape[1:]) != tuple(pair[0].shape[1:]):
+                raise LRPilotError(f"{where}: train inputs of shape {tuple(self.train[0].shape[1:])} and {split} "
+                                   f"inputs of shape {tuple(pair[0].shape[1:])} differ")
 
     def make_model(self) -> nn.Module:
         model = self.make_model_fn()
         return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def to(self, device: torch.device | str) -> "ClassificationTask":
-        self.train, self.test = (self._placed(*split, device) for split in (self.train, self.test))
+        self.train, self.val, self.test = (self._placed(*getattr(self, s), device) for s in SPLITS)
         return self
 
     def _placed(self, x: Tensor, y: Tensor, device: torch.device | str) -> tuple[Tensor, Tensor]:
@@ -190,10 +217,43 @@ class ClassificationTask(Task):
         return F.cross_entropy(model(x), y)
 
     def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
-        x, y = self.train if split == "train" else self.test
+        if split not in SPLITS:
+            from lrpilot.errors import LRPilotError
+
+            raise LRPilotError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+        x, y = getattr(self, split)
         logits = torch.cat([model(x[i : i + self.eval_batch_size]) for i in range(0, len(y), self.eval_batch_size)])
         loss = F.cross_entropy(logits, y).item()
         return Evaluation(loss=loss, probs=torch.softmax(logits, dim=1), labels=y)
+
+
+def stratified_slice(labels: Tensor, fraction: float, name: str = "task") -> tuple[Tensor, Tensor]:
+    """(kept, held-out) indices of ``labels``: ``round(fraction * n)`` held out, each class's share proportional
+    to its size (largest remainders first) and at least one of every class with two or more examples; drawn
+    with a generator seeded by :data:`VAL_SEED`, so the slice depends on the labels alone."""
+    from lrpilot.errors import LRPilotError
+
+    y = labels.cpu()
+    n = len(y)
+    if n < 2:
+        raise LRPilotError(f"task {name}: the train split has {n} example(s), too few to hold out a validation "
+                           "slice; pass val=(inputs, labels)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(VAL_SEED))
+    classes, sizes = torch.unique(y, return_counts=True)
+    quota = [fraction * int(c) for c in sizes]
+    take = [max(math.floor(q), 1 if int(c) >= 2 else 0) for q, c in zip(quota, sizes)]
+    by_remainder = sorted(range(len(take)), key=lambda i: (take[i] - quota[i], i))
+    for i in by_remainder[: max(0, max(1, round(fraction * n)) - sum(take))]:
+        take[i] += int(take[i] < int(sizes[i]) - 1)
+    held = torch.zeros(n, dtype=torch.bool)
+    for c, k in zip(classes, take):
+        members = order[y[order] == c]
+        held[members[:k]] = True
+    if not held.any():
+        raise LRPilotError(f"task {name}: no class of the train split has two examples to spare one for validation; "
+                           "pass val=(inputs, labels)")
+    idx = torch.arange(n)
+    return idx[~held].to(labels.device), idx[held].to(labels.device)
 
 
 def _model_name(make_model: Callable[[], nn.Module]) -> str | None:

