@@ -1,0 +1,193 @@
+"""The statistics of a decision: interval coverage on simulated benchmarks of known Top-1, ties, Holm, cheapest."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+import lrpilot
+from lrpilot.bench.stats import (METHOD, Interval, cheapest, paired_difference, tied_with_best, top1_interval)
+from lrpilot.errors import LRPilotError
+
+MU, SB = 3.0, 1.5          # logit of a typical example (about 90 % Top-1) and the spread of example difficulty
+
+
+def expected_top1(mu: float, sa: float, sb: float) -> float:
+    """E[sigmoid(mu + a + b)], a ~ N(0, sa), b ~ N(0, sb), in percent, by Gauss-Hermite quadrature."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    return 100 * float((w * expit(mu + math.hypot(sa, sb) * x)).sum() / w.sum())
+
+
+def simulate(rng, n: int, seeds: int, m: int, mu: float = MU, sa: float = 0.2, sb: float = SB,
+             b: np.ndarray | None = None) -> np.ndarray:
+    """``n`` benchmarks (n x seeds x m bool): y ~ Bernoulli(sigmoid(mu + a_s + b_i)), a_s and b_i drawn afresh
+    per benchmark (``b``: these example effects instead)."""
+    a = rng.normal(0, sa, (n, seeds, 1))
+    b = rng.normal(0, sb, (n, 1, m)) if b is None else b
+    return rng.random((n, seeds, m)) < expit(mu + a + b)
+
+
+def as_outcomes(y: np.ndarray, first_seed: int = 0) -> dict[int, np.ndarray]:
+    """A (seeds x examples) matrix as ``{seed: correct}``."""
+    return {first_seed + s: row for s, row in enumerate(y)}
+
+
+def coverage(seeds: int, m: int, sa: float, n: int = 1000) -> float:
+    """The share of ``n`` simulated benchmarks whose 95 % interval covers the expected Top-1."""
+    truth = expected_top1(MU, sa, SB)
+    y = simulate(np.random.default_rng(seeds * 10_000 + m), n, seeds, m, sa=sa)
+    intervals = [top1_interval(as_outcomes(one)) for one in y]
+    return float(np.mean([i.low <= truth <= i.high for i in intervals]))
+
+
+@pytest.mark.parametrize("seeds, m", [(3, 450), (5, 1000)])
+def test_interval_covers_the_expected_top1_over_seeds_and_examples(seeds, m):
+    share = coverage(seeds, m, sa=0.2)
+    assert 0.93 <= share <= 0.99                       # neither too narrow nor uselessly wide
+
+
+def test_interval_without_seed_variance_covers_with_one_seed():
+    assert coverage(1, 450, sa=0.0) >= 0.93
+
+
+def test_interval_is_the_mean_with_bounds_in_percent():
+    y = np.zeros((3, 200), bool)
+    y[:, :150] = True
+    y[0, 150:160] = True                               # 160/200, 150/200, 150/200
+    interval = top1_interval(as_outcomes(y))
+    assert interval.mean == pytest.approx(100 * 460 / 600)
+    assert interval.low < interval.mean < interval.high
+    assert interval.to_list() == [interval.low, interval.high]
+    assert top1_interval(as_outcomes(y), level=0.5).high < interval.high
+
+
+def test_all_correct_gets_the_exact_bound_and_one_example_says_nothing():
+    assert top1_interval({0: np.ones(135, bool)}) == Interval(100.0, 100 * 0.025 ** (1 / 135), 100.0)
+    assert top1_interval({0: np.zeros(135, bool)}).to_list() == [0.0, 100 - 100 * 0.025 ** (1 / 135)]
+    assert top1_interval({0: np.ones(1, bool)}).to_list() == [0.0, 100.0]
+
+
+def test_identical_outcomes_are_tied_with_p_one():
+    y = simulate(np.random.default_rng(1), 1, 3, 450)[0]
+    difference, p = paired_difference(as_outcomes(y), as_outcomes(y))
+    assert (difference, p) == (Interval(0.0, 0.0, 0.0), 1.0)
+    ties = tied_with_best({"a": as_outcomes(y), "b": as_outcomes(y.copy())})
+    assert ties.tied == ("a", "b") and ties.comparisons["b"].p_value == 1.0
+    assert ties.method == METHOD
+
+
+def test_a_clearly_worse_policy_is_never_tied():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        good = rng.random((3, 450)) < 0.98
+        bad = rng.random((3, 450)) < 0.70
+        ties = tied_with_best({"bad": as_outcomes(bad), "good": as_outcomes(good)})
+        assert (ties.best, ties.tied) == ("good", ("good",))
+        comparison = ties.comparisons["bad"]
+        assert comparison.difference.low > 0 and comparison.p_adjusted < 1e-3
+
+
+def false_not_tied(k: int, n: int, common_seeds: bool = True) -> float:
+    """The share of ``n`` simulated benchmarks of ``k`` equally good policies (shared examples, their own seed
+    effects) in which some policy is declared significantly worse than the best."""
+    rng = np.random.default_rng(k)
+    wrong = 0
+    for _ in range(n):
+        b = rng.normal(0, SB, (1, 1, 450))
+        runs = {f"p{j}": as_outcomes(simulate(rng, 1, 3, 450, b=b)[0], 0 if common_seeds else 3 * j)
+                for j in range(k)}
+        wrong += len(tied_with_best(runs).tied) < k
+    return wrong / n
+
+
+@pytest.mark.parametrize("common_seeds", [True, False])
+def test_equally_good_policies_are_declared_worse_at_most_alpha_of_the_time(common_seeds):
+    assert false_not_tied(2, 600, common_seeds) <= 0.05 + 0.025      # 0.025: about 3 Monte Carlo errors
+
+
+def test_holm_adjusts_the_p_values():
+    best = np.ones(400, bool)
+    worse = best.copy()
+    worse[:5] = False                                  # 5 errors in 400: p about 0.03
+    alone = tied_with_best({"best": {0: best}, "b": {0: worse}})
+    assert alone.comparisons["b"].p_value < 0.05 and not alone.comparisons["b"].tied
+    other = best.copy()
+    other[-5:] = False
+    both = tied_with_best({"best": {0: best}, "b": {0: worse}, "c": {0: other}})
+    for name in ("b", "c"):
+        comparison = both.comparisons[name]
+        assert comparison.p_value < 0.05 < comparison.p_adjusted == pytest.approx(2 * comparison.p_value)
+    assert both.tied == ("best", "b", "c")
+
+
+def test_ties_order_by_mean_and_leave_out_policies_without_outcomes():
+    rng = np.random.default_rng(3)
+    runs = {name: as_outcomes(rng.random((3, 450)) < p) for name, p in (("low", 0.90), ("top", 0.93),
+                                                                          ("mid", 0.92))}
+    ties = tied_with_best({**runs, "empty": {}})
+    means = {name: top1_interval(outcomes).mean for name, outcomes in runs.items()}
+    assert ties.best == max(means, key=means.get) and "empty" not in ties.comparisons
+    assert set(ties.comparisons) == set(runs) - {ties.best}
+    assert list(ties.tied) == sorted(ties.tied, key=lambda name: -means[name])
+    assert tied_with_best({"only": runs["low"], "empty": {}}).tied == ("only",)
+
+
+def test_without_common_seeds_the_difference_is_unpaired_over_seeds():
+    rng = np.random.default_rng(4)
+    y = rng.random((6, 450)) < 0.9
+    paired, _ = paired_difference(as_outcomes(y[:3]), as_outcomes(y[3:]))
+    unpaired, p = paired_difference(as_outcomes(y[:3]), as_outcomes(y[3:], first_seed=10))
+    assert unpaired.mean == pytest.approx(paired.mean)
+    assert unpaired.high - unpaired.low != pytest.approx(paired.high - paired.low)
+    assert 0 < p < 1
+    same, p_same = paired_difference(as_outcomes(y[:3]), as_outcomes(y[:3], first_seed=10))
+    assert same.mean == 0.0 and p_same == 0.5 and same.low < 0 < same.high
+
+
+@pytest.mark.parametrize("outcomes, fix", [
+    ({0: np.ones((2, 3), bool)}, "1-D bool array"),
+    ({0: np.array([0.5, 1.0])}, "1-D bool array"),
+    ({0: np.ones(3, bool), 1: np.ones(4, bool)}, "same examples"),
+    ({}, "at least one seed"),
+])
+def test_bad_outcomes_raise_one_clear_error(outcomes, fix):
+    with pytest.raises(LRPilotError, match=fix):
+        top1_interval(outcomes)
+
+
+def test_policies_scored_on_different_examples_raise():
+    with pytest.raises(LRPilotError, match="450 and 449 examples"):
+        tied_with_best({"a": {0: np.ones(450, bool)}, "b": {0: np.zeros(449, bool)}})
+
+
+def test_bad_level_alpha_and_no_outcomes_raise():
+    with pytest.raises(LRPilotError, match="level = 1.5"):
+        top1_interval({0: np.ones(3, bool)}, level=1.5)
+    with pytest.raises(LRPilotError, match="alpha = 0"):
+        tied_with_best({"a": {0: np.ones(3, bool)}}, alpha=0)
+    with pytest.raises(LRPilotError, match="no policy has outcomes"):
+        tied_with_best({"a": {}})
+
+
+def test_cheapest_takes_the_smallest_cost_tuple_keeping_the_given_order():
+    cost = {"a": (100, 50), "b": (100, 40), "c": (100, 40), "d": (math.nan, 1)}
+    assert cheapest(["a", "b", "c", "d"], cost) == "b"
+    assert cheapest(["c", "b"], cost) == "c"
+    assert cheapest(["d", "a"], cost) == "a"
+    assert cheapest(["a"], cost) == "a"
+    with pytest.raises(LRPilotError, match="no cost for \\['e'\\]"):
+        cheapest(["a", "e"], cost)
+
+
+def test_the_module_does_not_import_torch():
+    code = "import sys, lrpilot.bench.stats; print('torch' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": str(Path(lrpilot.__file__).parents[1])}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert run.stdout == "False\n"
