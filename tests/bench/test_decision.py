@@ -62,7 +62,7 @@ def test_policies_with_diverged_pruned_or_unvalidated_runs_take_no_part():
 def test_identical_training_is_always_tied_and_a_clearly_worse_lr_never(store):
     # real runs on digits-lenet at its budget: two texts that train identically, and an LR 100x too small
     texts = ["FIX(k0=0.05)", "clamp(FIX(k0=0.05), max=1)", "FIX(k0=0.0005)"]
-    bench(store, "digits-lenet", texts, seeds=[0, 1], executor=Inline())
+    bench(store, "digits-lenet", texts, seeds=[0, 1, 2], executor=Inline())
     runs = store.runs(task="digits-lenet", outcomes=True)
     a, b = ([r.correct("val") for r in runs if r.policy == t and r.seed == 0][0] for t in texts[:2])
     assert np.array_equal(a, b)

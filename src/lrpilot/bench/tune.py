@@ -28,6 +28,7 @@ range test's runs and every candidate's runs, pruned ones and a search's probes 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -175,7 +176,8 @@ class _Tune:
             self.say("range test (decade search, one seed, one epoch per LR)")
             found = decade_test(self.store, self.ref.name, seeds=(0,), epochs=1.0, data_dir=self.ref.data_dir,
                                 executor=self.grid.executor, progress=self.say)
-            self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
+        # counted whether run now or before, so that a second tune spends (and reuses) exactly what the first did
+        self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
         return found
 
     def train(self, texts: list[str], seed: int | None = None) -> None:
@@ -190,8 +192,11 @@ class _Tune:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
-            seed=self.sampler_seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=8))
+        with warnings.catch_warnings():  # multivariate, group and constant_liar are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.TPESampler(seed=self.sampler_seed, multivariate=True, group=True,
+                                                 constant_liar=True, n_startup_trials=8)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
         chance = 100.0 / (self.task.num_classes or 100)
         while True:
             trials, texts = [], []
