@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from lrpilot.controllers.base import make_controller
+from lrpilot.policy.base import build
 from lrpilot.execution.executors import InProcess
 from lrpilot.outcomes import encode
 from lrpilot.policy.text import parse
@@ -68,7 +68,7 @@ class Graded(Inline):
                              job.steps)
         val, test = correct(q, job.seed), correct(q, job.seed + 1000)
         metrics = {"val_top1": 100 * val.mean(), "top1": 100 * test.mean(),
-                   "n_param": make_controller(job.policy).n_param, "val_iters_at_best": its[0],
+                   "n_param": build(parse(job.policy)).n_param, "val_iters_at_best": its[0],
                    "ac": 0.9, "cd": 0.1, "cdac": 0.1}
         return RunResult(job.task.name, job.policy, job.seed, status, metrics, cost, curves, record, job.steps,
                          outcomes={"val": encode(val), "test": encode(test)})
