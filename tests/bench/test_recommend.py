@@ -16,7 +16,7 @@ from lrpilot.tasks import TaskRef
 
 from tests.bench.conftest import Scripted
 
-TASK = "digits-lenet"  # 10 classes, input 1 x 8 x 8, 645 iterations by default
+TASK = "digits-lenet"  # 10 classes, input 1 x 8 x 8, 510 iterations by default
 SCRIPT = {0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5, 0.02: 89.2, 0.05: 60.0}
 
 
@@ -171,7 +171,7 @@ def test_empty_store_runs_the_range_test_and_scales_the_suite_to_it(store):
     rec = recommend(store, TASK, top=13, executor=ex, seeds=(0,), steps=10)
     assert rec.case == "range-test" and len(ex.jobs) == 8
     assert "no stored runs" in rec.note and "new range test [0.005, 0.02] (best 0.01)" in rec.note
-    assert texts(rec) == lrbench13(645, 0.005, 0.02, 0.01)
+    assert texts(rec) == lrbench13(510, 0.005, 0.02, 0.01)
     assert texts(rec)[0] == "FIX(k0=0.01)" and len(rec.policies) == 13
     assert {(p["source"], p["top1_mean"], p["n"]) for p in rec.policies} == {("range test", None, 0)}
     assert store.analyses(task=TASK, kind="range-decade") and accepted(rec)
@@ -183,7 +183,7 @@ def test_range_test_case_uses_a_stored_range_test_without_training(store):
     ex = Scripted(SCRIPT.get)
     rec = recommend(store, TASK, executor=ex)
     assert ex.jobs == [] and rec.case == "range-test" and "stored range test [0.01, 0.08]" in rec.note
-    assert texts(rec) == lrbench13(645, 0.01, 0.08, 0.04)[:5] and accepted(rec)
+    assert texts(rec) == lrbench13(510, 0.01, 0.08, 0.04)[:5] and accepted(rec)
 
 
 def test_recommending_twice_from_an_empty_store_gives_the_same_answer(store):
