@@ -25,7 +25,7 @@ def filled(tmp_path_factory):
     db = str(tmp_path_factory.mktemp("filled") / "results.db")
     with Store(db) as s:
         bench(s, TASK, POLICIES, seeds=[0, 1], steps=10, executor=Inline())
-        order = [r.policy for r in rank(s.runs(task=TASK, curves=False), task=TASK).rows]
+        order = [r.policy for r in rank(s.runs(task=TASK, curves=False, outcomes=True), task=TASK).rows]
     assert sorted(order) == sorted(POLICIES)
     return db, order
 
@@ -56,11 +56,12 @@ def test_rank_prints_the_table_in_ranking_order(filled, capsys):
     assert main(["rank", "--task", TASK, "--db", db]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"LR policies for task {TASK} ranked by utility")
-    assert "policy" in lines[1] and "Top-1 (%)" in lines[1]
-    rows = lines[2:]
-    assert len(rows) == 3
+    assert "policy" in lines[1] and "val Top-1 % [95% CI]" in lines[1] and "test Top-1 % [95% CI]" in lines[1]
+    rows = lines[2:5]
+    assert len(rows) == 3 and lines[5].startswith("= statistically tied with the best on validation")
     for place, (line, policy) in enumerate(zip(rows, order), 1):
-        assert line.split()[0] == str(place) and policy in line and " 10 " in line
+        assert line.split()[0].rstrip("*=") == str(place) and policy in line and " 10 " in line
+    assert sum(line.split()[0].endswith("*") for line in rows) == 1  # one decision
 
 
 def test_rank_json_has_the_fields(filled, capsys):
@@ -149,7 +150,11 @@ def test_recommend_from_the_stored_runs(filled, capsys):
     assert main(["recommend", "--task", TASK, "--top", "2", "--db", db]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{TASK}: its 2 best stored policies, by utility"
-    assert [line.split(". ", 1)[1].split("  Top-1 ")[0] for line in lines[1:]] == order[:2]
+    with Store(db) as s:
+        rows = rank(s.runs(task=TASK, curves=False, outcomes=True), task=TASK).rows
+    decided = [r.policy for r in sorted(rows, key=lambda r: not r.chosen)]  # the decision first
+    assert [line.split(". ", 1)[1].split("  validation Top-1 ")[0] for line in lines[1:]] == decided[:2]
+    assert "chosen: the cheapest of the policies tied with the best" in lines[1]
 
 
 def test_recommend_with_the_ray_executor_option_and_nothing_to_run(db, capsys):
@@ -221,13 +226,13 @@ def test_bench_trains_in_a_worker_ranks_and_a_rerun_trains_nothing(db, capsys):
             "--repeats", "1", "--db", db]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert f"{TASK}: 1 runs trained, 0 failed, 0 already in" in out
-    assert "ranked by utility" in out and any(line.split()[:2] == ["1", "FIX(k0=0.05)"] for line in out.splitlines())
+    assert f"{TASK}: 1 runs trained, 0 pruned, 0 failed, 0 already in" in out
+    assert "ranked by utility" in out and any(line.split()[:2] == ["1*", "FIX(k0=0.05)"] for line in out.splitlines())
     (run,) = stored_runs(db)
     assert (run.policy, run.seed, run.budget, run.status) == ("FIX(k0=0.05)", 0, 10, "ok")
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "0 runs trained, 0 failed, 1 already in" in out and "FIX(k0=0.05)" in out
+    assert "0 runs trained, 0 pruned, 0 failed, 1 already in" in out and "FIX(k0=0.05)" in out
     assert len(stored_runs(db)) == 1
 
 

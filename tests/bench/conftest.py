@@ -85,8 +85,8 @@ class Scripted(Inline):
         def fake(job):
             value = self.top1(float(parse(job.policy).kwargs["k0"]))
             status = "diverged" if value is None else "ok"
-            return RunResult(job.task.name, job.policy, job.seed, status, {"top1": value, "ac": 0.9, "cd": 0.1,
-                             "cdac": 0.1, "ld": 0.01, "iters_at_best": job.steps, "n_param": 1},
+            return RunResult(job.task.name, job.policy, job.seed, status, {"top1": value, "val_top1": value,
+                             "ac": 0.9, "cd": 0.1, "cdac": 0.1, "ld": 0.01, "iters_at_best": job.steps, "n_param": 1},
                              {"iterations": job.steps, "wall_s": 0.0}, {}, {})
         super().run(fake, jobs, on_done, on_failed, tick, every)
 

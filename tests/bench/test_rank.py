@@ -20,9 +20,11 @@ _ids = iter(range(1, 10**6))
 
 def rec(policy, seed=0, status="ok", budget=100, task="digits-lenet", top1=99.0, ac=0.99, cd=0.03, cdac=0.002,
         ld=0.02, iters_at_best=80, n_param=3, wall_s=10.0, **metrics):
-    """A stored run with the given metrics (accuracy metrics None when it did not finish ok)."""
+    """A stored run with the given metrics, the same on validation as on test (accuracy metrics None when it did
+    not finish ok)."""
     m = dict(top1=top1, top5=99.9, ac=ac, cd=cd, cdac=cdac, best_top1=top1, iters_at_best=iters_at_best, ld=ld,
              train_loss=0.05, test_loss=0.05 + ld, n_param=n_param) | metrics
+    m |= {f"val_{k}": m[k] for k in ("top1", "ac", "cd", "cdac", "iters_at_best")} | {"val_loss": 0.05 + m["ld"]}
     if status != "ok":
         m = dict.fromkeys(m) | {"n_param": n_param}
     cost = {"iterations": budget, "samples": 32 * budget, "epochs": budget / 43, "wall_s": wall_s}
@@ -131,12 +133,12 @@ def test_format_cells():
     ranking = rank([rec("TRI2(k0=0.01, k1=0.06, l=2000)", 0, top1=99.26), rec("TRI2(k0=0.01, k1=0.06, l=2000)", 1,
                     top1=99.30), rec("FIX(k0=0.01)", top1=98.0)])
     text = ranking.format()
-    assert "digits-lenet" in text and "Top-1 desc, AC desc, CD asc, CDAC asc" in text
+    assert "digits-lenet" in text and "val Top-1 desc, val AC desc, val CD asc, val CDAC asc" in text
     lines = text.splitlines()
-    assert lines[1].split()[:4] == ["#", "policy", "budget", "Top-1"]
-    assert "99.28 +- 0.03" in lines[2] and lines[2].lstrip().startswith("1  TRI2(k0=0.01, k1=0.06, l=2000)")
+    assert lines[1].split()[:5] == ["#", "policy", "budget", "val", "Top-1"]
+    assert "99.28" in lines[2] and lines[2].split()[:2] == ["1", "TRI2(k0=0.01,"]
     assert "0.9900 +- 0.0000" in lines[2]
-    assert "98.00 " in lines[3] and "+-" not in lines[3].split("98.00")[1].split()[0]
+    assert lines[3].split()[3:5] == ["98.00", "98.00"]  # one run: no interval without outcomes, no std
     assert len({len(line) for line in lines[1:]}) == 1  # aligned columns
 
 
@@ -211,7 +213,7 @@ def test_runs_of_several_tasks_are_an_error():
 def test_ranks_the_runs_of_a_real_store(tmp_path):
     def result(policy, seed, status, top1):
         metrics = dict(top1=top1, top5=100.0, ac=0.9, cd=0.1, cdac=0.01, best_top1=top1, iters_at_best=40, ld=0.1,
-                       train_loss=0.2, test_loss=0.3, n_param=1)
+                       train_loss=0.2, test_loss=0.3, n_param=1, val_top1=top1)
         if status != "ok":
             metrics = dict.fromkeys(metrics) | {"n_param": 1, "ld": math.nan}
         cost = dict(iterations=50, samples=1600, epochs=1.2, wall_s=0.5)

@@ -38,7 +38,7 @@ def put(store, task, policy, top1, seeds=(0, 1), budget=100):
     for seed in seeds:
         run_id = store.claim(task, policy, seed, budget)
         status = "ok" if top1 is not None else "diverged"
-        metrics = {"top1": top1, "ac": 0.9, "cd": 0.1, "cdac": 0.1, "ld": 0.01, "iters_at_best": budget}
+        metrics = {"top1": top1, "val_top1": top1, "ac": 0.9, "cd": 0.1, "cdac": 0.1, "ld": 0.01, "iters_at_best": budget}
         assert store.finish(run_id, RunResult(task.name, policy, seed, status, metrics,
                                               {"iterations": budget, "wall_s": 1.0}, {}, {}))
 
@@ -85,7 +85,7 @@ def test_stored_case_format_lists_the_policies_with_their_top1(store):
     bench(store, TASK, ["FIX(k0=0.05)"], seeds=[0, 1], steps=20, executor=Scripted(lambda lr: 95.0))
     lines = recommend(store, TASK).format().splitlines()
     assert lines[0].startswith(f"{TASK}: its 1 best stored")
-    assert lines[1] == f"  1. FIX(k0=0.05)  Top-1 95.00 +- 0.00 (2 runs on {TASK})"
+    assert lines[1] == f"  1. FIX(k0=0.05)  validation Top-1 95.00 %, test 95.00 % (2 runs on {TASK})"
 
 
 # --- case 2: similar --------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ def test_stored_case_format_lists_the_policies_with_their_top1(store):
 def test_an_adaptive_policy_comes_with_its_distilled_trajectory_to_replay(store):
     replay = "piecewise(FIX(k0=0.05), FIX(k0=0.005)@60)"
     run_id = store.claim(TaskRef(TASK).build(), "autodrop(k0=0.05, rho=0.2)", 0, 100)
-    store.finish(run_id, RunResult(TASK, "autodrop(k0=0.05, rho=0.2)", 0, "ok", {"top1": 99.0}, {}, {},
+    store.finish(run_id, RunResult(TASK, "autodrop(k0=0.05, rho=0.2)", 0, "ok", {"top1": 99.0, "val_top1": 99.0}, {}, {},
                                    {"distilled": {"piecewise": replay, "fit": "FIX(k0=0.05)", "fit_error": 1.0}}))
     put(store, TaskRef(TASK).build(), "FIX(k0=0.05)", 95.0)
     rec = recommend(store, TASK)

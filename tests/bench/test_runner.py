@@ -101,7 +101,7 @@ def test_a_bench_killed_with_sigkill_and_restarted_ends_with_each_run_once(tmp_p
     assert 2 <= before < 8
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
-    assert f"{8 - before} runs trained, 0 failed, {before} already in" in second.stdout
+    assert f"{8 - before} runs trained, 0 pruned, 0 failed, {before} already in" in second.stdout
     with Store(url) as s:
         runs = s.runs(curves=False)
     assert sorted((r.policy, r.seed) for r in runs) == sorted((p, k) for p in policies for k in (0, 1))

@@ -75,7 +75,7 @@ def test_markdown_links_its_png_files(records, tmp_path):
     text = path.read_text()
     lines = text.splitlines()
     table = [line for line in lines if line.startswith("| ")]
-    assert table[0].startswith("| # | policy | budget | Top-1 (%) |")
+    assert table[0].startswith("| # | policy | budget | val Top-1 % \\[95% CI\\] | test Top-1 % \\[95% CI\\] |")
     assert lines[lines.index(table[0]) + 1].startswith("|---:|:---|---:|")
     assert len(table) == 3  # header and the top 2
     assert "ranked by cost (#Iter at best asc, #Param asc, wall s asc)" in text

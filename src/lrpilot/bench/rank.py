@@ -134,10 +134,10 @@ class Ranking:
     def table(self) -> tuple[list[str], list[list[str]]]:
         """The terminal and report table: headers and cells such as ``99.28 +- 0.02``."""
         score = self.by == "score"
-        headers = ["#", "", "policy", "budget", *(c[0] for c in COLUMNS), "runs"] + (["score"] if score else [])
+        headers = ["#", "policy", "budget", *(c[0] for c in COLUMNS), "runs"] + (["score"] if score else [])
         cells = []
         for r in self.rows:
-            row = [str(r.rank), "*" if r.chosen else "=" if r.tied_with_best else "", r.policy, str(r.budget)]
+            row = [f"{r.rank}{'*' if r.chosen else '=' if r.tied_with_best else ''}", r.policy, str(r.budget)]
             intervals = {"val_top1": r.val_ci, "top1": r.top1_ci}
             row += [_interval_cell(r.mean[m], intervals[m]) if m in intervals else
                     _cell(r.mean[m], r.std[m] if spread and r.n_ok > 1 else math.nan, fmt)
@@ -157,10 +157,9 @@ class Ranking:
         widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
         lines = [f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}"]
         for row in [headers, *cells]:
-            lines.append("  ".join(c.ljust(w) if i in (1, 2) else c.rjust(w)
-                                   for i, (c, w) in enumerate(zip(row, widths))))
+            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if any(r.tied_with_best for r in self.rows):
-            lines.append(f"= statistically tied with the best on validation; * the decision, the cheapest of them "
+            lines.append("= statistically tied with the best on validation; * the decision, the cheapest of them "
                          f"(#Param, then #Iterations at the best). {stats_method()}")
         return "\n".join(lines)
 
