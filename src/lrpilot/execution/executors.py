@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from lrpilot.errors import LRPilotError
+from lrpilot.extras import require
 
 Done = Callable[[Any, Any], None]  # (job, result)
 Failed = Callable[[Any, str], None]  # (job, reason)
@@ -332,11 +333,7 @@ class RayExecutor(Executor):
 
 
 def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise LRPilotError("--executor ray needs Ray: pip install 'lrpilot[ray]' (or use --executor local)") from None
-    return ray
+    return require("ray", "ray", "--executor ray", "or use --executor local")
 
 
 def _under_torchrun() -> bool:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lrpilot.errors import LRPilotError
+from lrpilot.extras import require
 from lrpilot.store.urls import mask
 
 INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -36,6 +37,8 @@ def make_engine(url: sa.URL) -> sa.Engine:
                            "or postgresql+psycopg://USER:PASSWORD@HOST/DB")
     try:
         if backend == "postgresql":
+            if url.get_driver_name() == "psycopg":
+                require("psycopg", "postgres", f"the PostgreSQL store {mask(url)}")
             return sa.create_engine(url, json_serializer=_dumps, pool_pre_ping=True,
                                     connect_args={"connect_timeout": 10, "options": f"-c lock_timeout={_BUSY_MS}"})
         return _sqlite(url)

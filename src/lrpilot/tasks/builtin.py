@@ -23,6 +23,7 @@ import torch
 from lrpilot.tasks import models
 from lrpilot.data import default_mnist_dir, load_cifar10, load_mnist
 from lrpilot.errors import LRPilotError
+from lrpilot.extras import require
 from lrpilot.tasks.augment import AugmentedClassificationTask
 from lrpilot.tasks.base import ClassificationTask
 
@@ -152,7 +153,8 @@ def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     ``make_dataset`` reseeds the global ``random`` and ``numpy.random`` generators; their states are
     restored afterwards. Nothing is downloaded or written to disk.
     """
-    from mnist1d.data import get_dataset_args, make_dataset
+    mnist1d = require("mnist1d.data", "mnist1d", "the built-in task mnist1d-mlp or mnist1d-cnn")
+    get_dataset_args, make_dataset = mnist1d.get_dataset_args, mnist1d.make_dataset
 
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
