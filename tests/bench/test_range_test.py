@@ -213,21 +213,28 @@ def test_real_decade_search_on_digits_follows_its_own_rule(store):
 LRS = list(10 ** np.linspace(-4, 1, 51))  # 0.1 apart in log10; index 20 is 0.01
 
 
-def test_suggest_is_the_steepest_fall_before_the_minimum():
+def test_suggest_is_a_tenth_of_the_lr_at_the_loss_minimum():
     x = np.log10(LRS)
-    loss = 2 - np.tanh(2 * (x + 2)) + 5 * np.maximum(0, x + 0.5) ** 2
-    assert suggest(LRS, list(loss)) == pytest.approx(0.01)
-    assert suggest(LRS, list(loss)) == LRS[20]
+    loss = 2 - np.tanh(2 * (x + 2)) + 5 * np.maximum(0, x + 0.5) ** 2  # steepest at 0.01, minimum further on
+    low = int(np.argmin(loss))
+    assert 20 < low < 50 and suggest(LRS, list(loss)) == pytest.approx(LRS[low] / 10)
 
 
-def test_suggest_ignores_falls_after_the_minimum_and_in_the_first_tenth():
-    x = np.log10(LRS)
-    loss = 3 - 0.5 * np.tanh(2 * (x + 2))  # gentle fall, steepest at 0.01
-    loss[:3] += [5.0, 2.5, 1.0]  # start-up noise: a steep fall in the skipped first 10% (5 points)
-    loss[31:] = 3.0 + np.abs(np.arange(20) - 10.0) * 0.1 * (np.arange(20) < 10)  # rise, then a steep fall
-    loss[41:] = [3.0 - 0.04 * i for i in range(10)]  # steep fall after the minimum, above it
-    assert int(np.argmin(loss)) == 30 and min(loss[31:]) > loss[30]
-    assert suggest(LRS, list(loss)) == LRS[20]
+@pytest.mark.parametrize("cliff", [0, 1])  # the steepest fall is the minimum itself, or the point before it
+def test_suggest_is_never_the_lr_at_the_minimum_where_the_steepest_fall_ends_there(cliff):
+    loss = np.r_[np.linspace(3.0, 2.8, 30), [1.0], np.linspace(1.5, 4.0, 20)]  # a cliff down to index 30
+    if cliff:
+        loss[31] = 0.9  # the minimum one point past the cliff
+    slope = np.gradient(loss, np.log(LRS))
+    assert int(np.argmin(slope)) in (29, 30) and int(np.argmin(loss)) == 30 + cliff
+    assert suggest(LRS, list(loss)) == pytest.approx(LRS[30 + cliff] / 10)
+    assert suggest(LRS, list(loss)) <= LRS[20 + cliff] * (1 + 1e-9)  # a decade below: not the minimum or a neighbour
+
+
+def test_suggest_ignores_a_lower_loss_in_the_skipped_first_tenth():
+    loss = list(np.linspace(2.0, 1.5, 51))
+    loss[0] = 0.5  # start-up noise below the real minimum
+    assert suggest(LRS, loss) == pytest.approx(LRS[50] / 10)
 
 
 @pytest.mark.parametrize("loss", [
