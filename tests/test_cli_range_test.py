@@ -24,7 +24,7 @@ class Both(Scripted):
 
 @pytest.fixture
 def scripted(monkeypatch, tmp_path):
-    """A store, Top-1 from TOP1 for the decade search, and sweeps that suggest 0.3 / 10 = 0.03 or 0.0015."""
+    """A store, Top-1 from TOP1 for the decade search, and sweeps whose loss minimum lies at a given LR."""
     monkeypatch.setattr(cli, "_executor", lambda args: Both(lambda lr: TOP1[float(f"{lr:.3g}")]))
 
     def sweep(lr_at_min):
@@ -37,18 +37,18 @@ def range_test(db, *extra):
     return main(["range-test", "--task", TASK, "--steps", "10", "--repeats", "2", "--quiet", "--db", db, *extra])
 
 
-@pytest.mark.parametrize("lr_at_min, method, word", [(0.1, "both", "agree"), (3.0, "decade", "disagree")])
+@pytest.mark.parametrize("lr_at_min, method, word", [(0.1, "both", "agree"), (0.02, "decade", "disagree")])
 def test_both_methods_print_one_answer_and_store_it(scripted, capsys, lr_at_min, method, word):
     db, sweep = scripted
     sweep(lr_at_min)
     assert range_test(db) == 0
     out = capsys.readouterr().out
     (line,) = [x for x in out.splitlines() if x.startswith("answer:")]
-    assert line.startswith(f"answer: constant LR 0.01 ({method}): the methods {word}")
+    assert line.startswith(f"answer: constant LR 0.005 ({method}): the methods {word}")
     assert "FIX 0.01     Top-1  90.00 +- 0.00 (n=2)" in out
     with Store(db) as s:
         (stored,) = s.analyses(task=TASK, kind="range-decade")
-    assert stored["result"]["answer"] == {"lr": 0.01, "method": method, "why": line.split("): ", 1)[1]}
+    assert stored["result"]["answer"] == {"lr": 0.005, "method": method, "why": line.split("): ", 1)[1]}
     assert {"best_lr", "k_low", "k_high"} <= set(stored["result"])  # what tune and the suites read
 
 
@@ -66,4 +66,4 @@ def test_one_method_answers_alone(scripted, capsys):
     assert range_test(db, "--method", "sweep") == 0
     assert "answer: constant LR 0.05 (sweep): the sweep's 0.05" in capsys.readouterr().out
     assert range_test(db, "--method", "decade") == 0
-    assert "answer: constant LR 0.01 (decade): the decade search's best 0.01" in capsys.readouterr().out
+    assert "answer: constant LR 0.005 (decade): the decade search's good range [0.005, 0.02]" in capsys.readouterr().out

@@ -382,19 +382,19 @@ def decade_result(points, best, k_low, k_high, chance=10.0, tolerance=1.0):
             "k_low": k_low, "k_high": k_high, "chance": chance, "tolerance": tolerance}
 
 
-GOOD = decade_result([(0.01, 90.0), (0.02, 95.0), (0.05, 94.5)], 0.02, 0.02, 0.05)
+GOOD = decade_result([(0.005, 80.0), (0.01, 94.5), (0.02, 95.0), (0.05, 94.2), (0.1, 60.0)], 0.02, 0.01, 0.05)
 
 
 def test_answer_agrees_when_the_sweep_lies_in_the_good_range():
     a = answer(GOOD, {"suggestion": 0.03})
-    assert (a["lr"], a["method"]) == (0.02, "both")
-    assert "agree" in a["why"] and "0.03" in a["why"] and "[0.02, 0.05]" in a["why"]
+    assert (a["lr"], a["method"]) == (0.01, "both")  # the good range's lower end, not the best LR
+    assert "agree" in a["why"] and "0.03" in a["why"] and "[0.01, 0.05]" in a["why"] and "lower end 0.01" in a["why"]
 
 
-@pytest.mark.parametrize("s, side", [(0.2, "above"), (0.001, "below")])
+@pytest.mark.parametrize("s, side", [(0.2, "above"), (0.005, "below")])
 def test_answer_takes_the_decade_search_when_the_methods_disagree(s, side):
     a = answer(GOOD, {"suggestion": s})
-    assert (a["lr"], a["method"]) == (0.02, "decade")
+    assert (a["lr"], a["method"]) == (0.01, "decade")
     assert "disagree" in a["why"] and f"lies {side} the good range" in a["why"] and "trains each LR" in a["why"]
 
 
@@ -406,7 +406,7 @@ def test_answer_uses_the_sweep_when_no_decade_lr_trained():
 
 
 def test_answer_of_one_method_is_that_method():
-    assert answer(GOOD, None)["lr"] == 0.02 and answer(GOOD, None)["method"] == "decade"
+    assert answer(GOOD, None)["lr"] == 0.01 and answer(GOOD, None)["method"] == "decade"
     assert answer(None, {"suggestion": 0.05}) == {"lr": 0.05, "method": "sweep", "why": answer(None, {
         "suggestion": 0.05})["why"]} and SWEEP_RULE in answer(None, {"suggestion": 0.05})["why"]
     assert answer(None, {"suggestion": None})["lr"] is None

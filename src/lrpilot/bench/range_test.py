@@ -21,9 +21,11 @@ over seeds in parallel workers and the median suggestion is reported with its sp
 Stored as the analysis ``range-sweep``.
 
 **Answer** (:func:`answer`): one recommended constant LR, ``{"lr", "method", "why"}``. The decade
-search trains each LR, so its best LR is the answer, whether the sweep's suggestion lies inside its
-good range (method ``both``) or not (``decade``); the sweep's suggestion is used (``sweep``) only
-when no decade LR trained above chance level + ``tolerance``, or when the sweep ran alone.
+search trains each LR, so the lower end ``k_low`` of its good range is the answer (the lower end:
+a short run favours larger LRs than the full budget, where its best LR can lose a few points),
+whether the sweep's suggestion lies inside the good range (method ``both``) or not (``decade``);
+the sweep's suggestion is used (``sweep``) only when no decade LR trained above chance level +
+``tolerance``, or when the sweep ran alone.
 """
 
 from __future__ import annotations
@@ -270,13 +272,14 @@ def answer(decade: dict[str, Any] | None, sweep: dict[str, Any] | None) -> dict[
     if top <= decade["chance"] + decade["tolerance"]:  # nothing trained: the decade search did not resolve
         return {"lr": s, "method": "sweep", "why": f"no decade LR trained above chance level ({decade['chance']:g}% "
                 f"+ {decade['tolerance']:g}); {said}" + ("" if s is not None else ": try a larger --start or --epochs")}
-    search = f"the decade search's best {best:g} (Top-1 {top:.2f}, good range [{low:g}, {high:g}])"
+    search = (f"the decade search's good range [{low:g}, {high:g}] (best {best:g}, Top-1 {top:.2f}), its lower end "
+              f"{low:g}: a short run favours larger LRs than the full budget does")
     if sweep is None:
-        return {"lr": best, "method": "decade", "why": search}
+        return {"lr": low, "method": "decade", "why": search}
     if s is not None and low <= s <= high:
-        return {"lr": best, "method": "both", "why": f"the methods agree: {said} lies in the good range; {search}"}
+        return {"lr": low, "method": "both", "why": f"the methods agree: {said} lies in the good range; {search}"}
     where = "" if s is None else f" lies {'above' if s > high else 'below'} the good range"
-    return {"lr": best, "method": "decade", "why": f"the methods disagree: {said}{where}; used {search}, "
+    return {"lr": low, "method": "decade", "why": f"the methods disagree: {said}{where}; used {search}, "
             "since it trains each LR while the sweep reads a short loss curve"}
 
 
