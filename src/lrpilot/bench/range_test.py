@@ -279,8 +279,8 @@ def answer(decade: dict[str, Any] | None, sweep: dict[str, Any] | None) -> dict[
     if s is not None and low <= s <= high:
         return {"lr": low, "method": "both", "why": f"the methods agree: {said} lies in the good range; {search}"}
     where = "" if s is None else f" lies {'above' if s > high else 'below'} the good range"
-    return {"lr": low, "method": "decade", "why": f"the methods disagree: {said}{where}; used {search}, "
-            "since it trains each LR while the sweep reads a short loss curve"}
+    return {"lr": low, "method": "decade", "why": f"the methods disagree: {said}{where}; the decade search wins, "
+            f"since it trains each LR while the sweep reads a short loss curve: {search}"}
 
 
 def latest(store: Storage, task: str, kind: str = "range-decade") -> dict[str, Any] | None:
