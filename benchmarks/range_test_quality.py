@@ -8,7 +8,7 @@ whether the answer is within 1 point of it. Runs go to a store in a temporary fo
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/range_test_quality.py [--tasks digits-lenet mnist1d-cnn]
      [--epochs E] [--workers 2]   (on 2 cores: digits-lenet about 2 minutes, mnist1d-cnn
-     --epochs 30 about 3)
+     at its 100 epochs about 2)
 """
 
 from __future__ import annotations
