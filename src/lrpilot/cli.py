@@ -382,28 +382,32 @@ def _run_range_test(args: argparse.Namespace) -> int:
     seeds = tuple(range(args.repeats))
     out = {}
     with _open_store(args) as store, _executor(args) as executor:
-        if args.method in ("decade", "both"):
-            out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
-                                        start=args.start, tolerance=args.tolerance, data_dir=args.data_dir,
-                                        executor=executor, progress=_progress(args))
-        if args.method in ("sweep", "both"):
+        if args.method in ("sweep", "both"):  # first: it is quick, and the decade search's answer weighs it
             out["sweep"] = sweep_test(store, args.task, seeds=seeds, steps=args.sweep_steps, lr_min=args.lr_min,
                                       lr_max=args.lr_max, data_dir=args.data_dir, executor=executor,
                                       progress=_progress(args))
+        if args.method in ("decade", "both"):
+            out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
+                                        start=args.start, tolerance=args.tolerance, sweep=out.get("sweep"),
+                                        data_dir=args.data_dir, executor=executor, progress=_progress(args))
+    out["answer"] = (out.get("decade") or out["sweep"])["answer"]
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
     if d := out.get("decade"):
-        print(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds): good range "
-              f"[{d['k_low']:g}, {d['k_high']:g}], best constant LR {d['best_lr']:g}")
+        print(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds, more where the std "
+              f"exceeds {d['spread']:g} points, up to {d['max_seeds']}): good range [{d['k_low']:g}, {d['k_high']:g}], "
+              f"best constant LR {d['best_lr']:g}")
         for p in d["points"]:
-            print(f"  FIX {p['lr']:<8g} Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f}")
+            print(f"  FIX {p['lr']:<8g} Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
     if w := out.get("sweep"):
         if w["suggestion"] is None:
             print("LR sweep: no suggestion (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps")
         else:
             print(f"LR sweep ({len(w['curves'])} seeds): suggested LR {w['suggestion']:.3g}, spread "
                   f"{w['spread'][0]:.3g}..{w['spread'][1]:.3g}; rule: {w['rule']}")
+    a = out["answer"]
+    print(f"answer: constant LR {'none' if a['lr'] is None else format(a['lr'], '.3g')} ({a['method']}): {a['why']}")
     return 0
 
 

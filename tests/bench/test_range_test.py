@@ -6,7 +6,8 @@ import statistics
 import numpy as np
 import pytest
 
-from lrpilot.bench.range_test import SweepJob, _fix, _good_range, decade_test, latest, suggest, sweep_job, sweep_test
+from lrpilot.bench.range_test import (SWEEP_RULE, SweepJob, _fix, _good_range, answer, decade_test, latest, suggest,
+                                      sweep_job, sweep_test)
 from lrpilot.bench.runner import bench
 from lrpilot.errors import LRPilotError
 
@@ -19,6 +20,20 @@ TASK = "digits-lenet"
 def table(top1: dict[float, float | None]):
     """Scripted Top-1 from a table of LRs (KeyError: an LR the test did not expect)."""
     return Scripted(lambda lr: top1[float(f"{lr:.3g}")])
+
+
+class Seeded(Scripted):
+    """Scripted Top-1 that depends on the seed too: ``top1(lr, seed)``."""
+
+    def __init__(self, top1):
+        super().__init__(None)
+        self.by_seed = top1
+
+    def run(self, fn, jobs, on_done, on_failed, tick=lambda: None, every=10.0) -> None:
+        jobs = list(jobs)
+        seeds = iter([j.seed for j in jobs])
+        self.top1 = lambda lr: self.by_seed(float(f"{lr:.3g}"), next(seeds))
+        super().run(fn, iter(jobs), on_done, on_failed, tick, every)
 
 
 def tried(executor) -> list[str]:
@@ -213,21 +228,28 @@ def test_real_decade_search_on_digits_follows_its_own_rule(store):
 LRS = list(10 ** np.linspace(-4, 1, 51))  # 0.1 apart in log10; index 20 is 0.01
 
 
-def test_suggest_is_the_steepest_fall_before_the_minimum():
+def test_suggest_is_a_tenth_of_the_lr_at_the_loss_minimum():
     x = np.log10(LRS)
-    loss = 2 - np.tanh(2 * (x + 2)) + 5 * np.maximum(0, x + 0.5) ** 2
-    assert suggest(LRS, list(loss)) == pytest.approx(0.01)
-    assert suggest(LRS, list(loss)) == LRS[20]
+    loss = 2 - np.tanh(2 * (x + 2)) + 5 * np.maximum(0, x + 0.5) ** 2  # steepest at 0.01, minimum further on
+    low = int(np.argmin(loss))
+    assert 20 < low < 50 and suggest(LRS, list(loss)) == pytest.approx(LRS[low] / 10)
 
 
-def test_suggest_ignores_falls_after_the_minimum_and_in_the_first_tenth():
-    x = np.log10(LRS)
-    loss = 3 - 0.5 * np.tanh(2 * (x + 2))  # gentle fall, steepest at 0.01
-    loss[:3] += [5.0, 2.5, 1.0]  # start-up noise: a steep fall in the skipped first 10% (5 points)
-    loss[31:] = 3.0 + np.abs(np.arange(20) - 10.0) * 0.1 * (np.arange(20) < 10)  # rise, then a steep fall
-    loss[41:] = [3.0 - 0.04 * i for i in range(10)]  # steep fall after the minimum, above it
-    assert int(np.argmin(loss)) == 30 and min(loss[31:]) > loss[30]
-    assert suggest(LRS, list(loss)) == LRS[20]
+@pytest.mark.parametrize("cliff", [0, 1])  # the steepest fall is the minimum itself, or the point before it
+def test_suggest_is_never_the_lr_at_the_minimum_where_the_steepest_fall_ends_there(cliff):
+    loss = np.r_[np.linspace(3.0, 2.8, 30), [1.0], np.linspace(1.5, 4.0, 20)]  # a cliff down to index 30
+    if cliff:
+        loss[31] = 0.9  # the minimum one point past the cliff
+    slope = np.gradient(loss, np.log(LRS))
+    assert int(np.argmin(slope)) in (29, 30) and int(np.argmin(loss)) == 30 + cliff
+    assert suggest(LRS, list(loss)) == pytest.approx(LRS[30 + cliff] / 10)
+    assert suggest(LRS, list(loss)) <= LRS[20 + cliff] * (1 + 1e-9)  # a decade below: not the minimum or a neighbour
+
+
+def test_suggest_ignores_a_lower_loss_in_the_skipped_first_tenth():
+    loss = list(np.linspace(2.0, 1.5, 51))
+    loss[0] = 0.5  # start-up noise below the real minimum
+    assert suggest(LRS, loss) == pytest.approx(LRS[50] / 10)
 
 
 @pytest.mark.parametrize("loss", [
@@ -310,3 +332,90 @@ def test_bad_sweep_arguments_are_refused(store, kw, fragment):
     with pytest.raises(LRPilotError) as e:
         sweep_test(store, TASK, **{"executor": ex, **kw})
     assert fragment in str(e.value) and ex.jobs == [] and store.analyses() == []
+
+
+# --- extra seeds where the decade search's spread is large ------------------------------------------
+
+def test_noisy_lrs_in_or_next_to_the_good_range_get_more_seeds_up_to_the_cap(store):
+    noisy = {0.01: {0: 80.0, 1: 96.0}, 0.02: {0: 90.0, 1: 91.0}}  # 0.01: std 11.3 before extra seeds
+    base = {0.1: 50.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5, 0.05: 60.0}
+
+    def top1(lr, seed):
+        return noisy[lr].get(seed, 92.0) if lr in noisy else base[lr]
+
+    ex = Seeded(top1)
+    result = decade(store, ex, max_seeds=5)
+    extra = sorted((j.policy, j.seed) for j in ex.jobs if j.seed > 1)
+    assert extra == [("FIX(k0=0.01)", 2), ("FIX(k0=0.01)", 3), ("FIX(k0=0.01)", 4)]  # batches of 2, capped at 5
+    by_lr = {p["lr"]: p for p in result["points"]}
+    assert by_lr[0.01]["n"] == 5 and by_lr[0.01]["top1_mean"] == pytest.approx((80 + 96 + 3 * 92) / 5)
+    assert by_lr[0.01]["top1_std"] == pytest.approx(statistics.stdev([80, 96, 92, 92, 92]))
+    assert by_lr[0.02]["n"] == 2 and by_lr[0.1]["n"] == 2  # calm or far from the range: no more seeds
+    assert (result["spread"], result["max_seeds"], result["seeds"]) == (2.0, 5, [0, 1])
+
+
+def test_a_noisy_lr_far_from_the_good_range_gets_no_more_seeds(store):
+    ex = Seeded(lambda lr, seed: {0.1: 50.0 + 10 * seed, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0,
+                                  0.005: 89.5, 0.02: 89.2, 0.05: 60.0}[lr])
+    result = decade(store, ex)
+    assert {j.seed for j in ex.jobs} == {0, 1} and {p["lr"]: p["n"] for p in result["points"]}[0.1] == 2
+
+
+def test_extra_seeds_can_move_the_good_range(store):
+    # 0.005 looks as good as 0.01 on seeds 0, 1, but not on more: the range is cut after the extra seeds
+    ex = Seeded(lambda lr, seed: {0.005: 96.0 if seed == 0 else 84.0 if seed == 1 else 80.0}.get(lr, {
+        0.1: 50.0, 0.01: 90.0, 0.001: 70.0, 0.0001: 60.0, 0.002: 75.0, 0.02: 89.5, 0.05: 60.0}.get(lr)))
+    result = decade(store, ex, max_seeds=4)
+    assert {p["lr"]: p["n"] for p in result["points"]}[0.005] == 4
+    assert (result["best_lr"], result["k_low"], result["k_high"]) == (0.01, 0.01, 0.02)
+
+
+def test_spread_must_be_nonnegative(store):
+    with pytest.raises(LRPilotError, match="spread -1"):
+        decade(store, Scripted(lambda lr: 50.0), spread=-1.0)
+
+
+# --- one answer from both methods -------------------------------------------------------------------
+
+def decade_result(points, best, k_low, k_high, chance=10.0, tolerance=1.0):
+    return {"kind": "decade", "points": [{"lr": lr, "top1_mean": m} for lr, m in points], "best_lr": best,
+            "k_low": k_low, "k_high": k_high, "chance": chance, "tolerance": tolerance}
+
+
+GOOD = decade_result([(0.005, 80.0), (0.01, 94.5), (0.02, 95.0), (0.05, 94.2), (0.1, 60.0)], 0.02, 0.01, 0.05)
+
+
+def test_answer_agrees_when_the_sweep_lies_in_the_good_range():
+    a = answer(GOOD, {"suggestion": 0.03})
+    assert (a["lr"], a["method"]) == (0.01, "both")  # the good range's lower end, not the best LR
+    assert "agree" in a["why"] and "0.03" in a["why"] and "[0.01, 0.05]" in a["why"] and "lower end 0.01" in a["why"]
+
+
+@pytest.mark.parametrize("s, side", [(0.2, "above"), (0.005, "below")])
+def test_answer_takes_the_decade_search_when_the_methods_disagree(s, side):
+    a = answer(GOOD, {"suggestion": s})
+    assert (a["lr"], a["method"]) == (0.01, "decade")
+    assert "disagree" in a["why"] and f"lies {side} the good range" in a["why"] and "trains each LR" in a["why"]
+
+
+def test_answer_uses_the_sweep_when_no_decade_lr_trained():
+    dead = decade_result([(0.01, 10.0), (0.1, 10.5)], 0.1, 0.01, 0.1)
+    a = answer(dead, {"suggestion": 0.004})
+    assert (a["lr"], a["method"]) == (0.004, "sweep") and "above chance level (10%" in a["why"]
+    assert answer(dead, {"suggestion": None})["lr"] is None
+
+
+def test_answer_of_one_method_is_that_method():
+    assert answer(GOOD, None)["lr"] == 0.01 and answer(GOOD, None)["method"] == "decade"
+    assert answer(None, {"suggestion": 0.05}) == {"lr": 0.05, "method": "sweep", "why": answer(None, {
+        "suggestion": 0.05})["why"]} and SWEEP_RULE in answer(None, {"suggestion": 0.05})["why"]
+    assert answer(None, {"suggestion": None})["lr"] is None
+    assert answer(GOOD, {"suggestion": None})["method"] == "decade"
+
+
+def test_the_answer_is_stored_in_both_analyses(store):
+    sweep = {"suggestion": 0.007}
+    result = decade(store, table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5,
+                                  0.02: 89.2, 0.05: 60.0}), sweep=sweep)
+    assert result["answer"] == answer(result, sweep) and result["answer"]["method"] == "both"
+    assert latest(store, TASK)["answer"] == result["answer"] and result["chance"] == 10.0

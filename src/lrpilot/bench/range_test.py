@@ -1,22 +1,31 @@
-"""The LR range test: LRBench's decade search for a good range, and the exponential sweep of LR finders.
+"""The LR range test: LRBench's decade search for a good range, the exponential sweep of LR finders, one answer.
 
 **Decade** (LRBench Section IV-V): FIX from ``start`` (0.1) down by 10x, a short budget each,
 over seeds, until Top-1 has fallen at two decades in a row (or ``min_lr``); then a 1-2-5 sweep
 around the best decade (best/5, best/2, 2 best, 5 best). A diverged or failed run counts as
-chance level (100 / #classes). The good range ``[k_low, k_high]`` is the contiguous block of
-measured LRs around the best whose mean Top-1 is within ``tolerance`` points of the best one;
-when that block is the best LR alone, it is widened to the next smaller measured LR (the stable
-side; the next larger one if the best is the smallest). The FIX runs are
-stored runs of purpose ``range-test`` (apart from benchmarks); the summary is stored as the
-analysis ``range-decade``.
+chance level (100 / #classes). Short runs are noisy, so before the range is cut, each LR in or
+next to the good range whose Top-1 std over seeds exceeds ``spread`` points gets more seeds (one
+more batch of ``len(seeds)`` at a time, up to ``max_seeds``), and the range is cut again. The good
+range ``[k_low, k_high]`` is the contiguous block of measured LRs around the best whose mean Top-1
+is within ``tolerance`` points of the best one; when that block is the best LR alone, it is widened
+to the next smaller measured LR (the stable side; the next larger one if the best is the smallest).
+Each LR's spread (mean, std, n) is kept. The FIX runs are stored runs of purpose ``range-test``
+(apart from benchmarks); the summary is stored as the analysis ``range-decade``.
 
 **Sweep** (Smith's LR finder): one engine run per seed, the LR growing geometrically from ``lr_min``
 to ``lr_max`` over ``steps`` iterations, the training loss smoothed (EMA, beta 0.98, bias
-corrected), stopped once it exceeds 4x its minimum. Rule: the suggested LR is where the
-smoothed loss falls fastest against log LR, before its minimum (the first 10% of points
-skipped as start-up noise). One curve's steepest point is noisy, so the sweep is repeated over
-seeds in parallel workers and the median suggestion is reported with its spread (min, max).
+corrected), stopped once it exceeds 4x its minimum. Rule (:data:`SWEEP_RULE`): the LR at the
+smoothed loss minimum divided by 10; the steepest-fall rule of LR finders lands 2-5x above the
+largest constant LR that trains (``benchmarks/range_test_quality.py``). The sweep is repeated
+over seeds in parallel workers and the median suggestion is reported with its spread (min, max).
 Stored as the analysis ``range-sweep``.
+
+**Answer** (:func:`answer`): one recommended constant LR, ``{"lr", "method", "why"}``. The decade
+search trains each LR, so the lower end ``k_low`` of its good range is the answer (the lower end:
+a short run favours larger LRs than the full budget, where its best LR can lose a few points),
+whether the sweep's suggestion lies inside the good range (method ``both``) or not (``decade``);
+the sweep's suggestion is used (``sweep``) only when no decade LR trained above chance level +
+``tolerance``, or when the sweep ran alone.
 """
 
 from __future__ import annotations
@@ -40,8 +49,7 @@ from lrpilot.policy.text import fmt_sig
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
-SWEEP_RULE = ("steepest descent of the smoothed training loss against log LR, before the loss minimum "
-              "(median over seeds; spread = min..max)")
+SWEEP_RULE = "LR at the smoothed training loss minimum / 10 (median over seeds; spread = min..max)"
 
 
 def _fix(lr: float) -> str:
@@ -50,42 +58,71 @@ def _fix(lr: float) -> str:
 
 def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
                 epochs: float | None = 2.0, start: float = 0.1, min_lr: float = 1e-6, tolerance: float = 1.0,
+                spread: float = 2.0, max_seeds: int = 6, sweep: dict[str, Any] | None = None,
                 data_dir: str | None = None, executor: Any = None,
                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """LRBench's decade range test on ``task`` (see the module); returns and stores its summary."""
+    """LRBench's decade range test on ``task`` (see the module); returns and stores its summary with the
+    :func:`answer`, which weighs ``sweep`` (a :func:`sweep_test` result) when one is given."""
     if not 0 < min_lr < start:
         raise LRPilotError(f"range test from start={start} down to min_lr={min_lr}: need 0 < min_lr < start")
     if not tolerance >= 0:
         raise LRPilotError(f"--tolerance {tolerance} must be >= 0 (Top-1 points)")
+    if not spread >= 0:
+        raise LRPilotError(f"--spread {spread} must be >= 0 (Top-1 points of std over seeds)")
+    seeds = tuple(dict.fromkeys(seeds))
     task_obj = TaskRef(task, data_dir).build()
     total = budget(task_obj, steps, None if steps is not None else epochs)
     chance = 100.0 / (task_obj.num_classes or 100)
-    top1: dict[float, list[float]] = {}
+    scores: dict[float, dict[int, float]] = {}  # LR -> seed -> Top-1
 
-    def measure(lrs: list[float]) -> None:
+    def measure(lrs: list[float], batch: tuple[int, ...] = seeds) -> None:
         texts = {_fix(lr): lr for lr in lrs}
-        done = bench(store, task, list(texts), seeds=seeds, steps=total, data_dir=data_dir, executor=executor,
+        done = bench(store, task, list(texts), seeds=batch, steps=total, data_dir=data_dir, executor=executor,
                      progress=progress, purpose="range-test")
         for r in done.runs(store):
-            ok = r.status == "ok" and (r.metrics or {}).get("top1") is not None
-            top1.setdefault(texts[r.policy], []).append(r.metrics["top1"] if ok else chance)
+            value = _score(r.metrics) if r.status == "ok" else None
+            scores.setdefault(texts[r.policy], {})[r.seed] = chance if value is None else value
 
     lr, falls, previous = start, 0, None
     with executor or LocalExecutor() as executor:
         while lr >= min_lr * (1 - 1e-9) and falls < 2:
             measure([lr])
-            mean = statistics.fmean(top1[lr])
+            mean = statistics.fmean(scores[lr].values())
             falls = falls + 1 if previous is not None and mean < previous else 0
             previous, lr = mean, float(f"{lr / 10:.3g}")
-        best = max(top1, key=lambda x: statistics.fmean(top1[x]))
+        best = max(scores, key=lambda x: statistics.fmean(scores[x].values()))
         measure([x for x in (best / 5, best / 2, best * 2, best * 5) if x <= 1.0])
-    points = [{"lr": x, "top1_mean": statistics.fmean(v), "top1_std": statistics.stdev(v) if len(v) > 1 else 0.0,
-               "n": len(v)} for x, v in sorted(top1.items())]
-    result = {"kind": "decade", "budget": total, "seeds": list(seeds), "tolerance": tolerance,
-              "points": points, **_good_range(points, tolerance)}
+        more = seeds + tuple(range(max(seeds) + 1, max(seeds) + 1 + max_seeds))  # the seeds added, in order
+        while noisy := _noisy(_points(scores), tolerance, spread, max_seeds):
+            for n in sorted({len(scores[x]) for x in noisy}):
+                measure([x for x in noisy if len(scores[x]) == n], more[n:min(max_seeds, n + len(seeds))])
+    points = _points(scores)
+    result = {"kind": "decade", "budget": total, "seeds": list(seeds), "tolerance": tolerance, "spread": spread,
+              "max_seeds": max_seeds, "chance": chance, "points": points, **_good_range(points, tolerance)}
+    result["answer"] = answer(result, sweep)
     store.save_analysis(task_obj, "range-decade", f"budget={total} seeds={list(seeds)} start={start} "
-                        f"tolerance={tolerance}", result)
+                        f"tolerance={tolerance} spread={spread} max_seeds={max_seeds}", result)
     return result
+
+
+def _score(metrics: dict[str, Any] | None) -> float | None:
+    """The value the decade search selects on (higher is better), or None if the run has none."""
+    return (metrics or {}).get("top1")  # TODO(val): "val_top1" once every task has a validation split
+
+
+def _points(scores: dict[float, dict[int, float]]) -> list[dict[str, Any]]:
+    """Each measured LR's spread over seeds (mean, std, n), sorted by LR."""
+    return [{"lr": x, "top1_mean": statistics.fmean(v.values()),
+             "top1_std": statistics.stdev(v.values()) if len(v) > 1 else 0.0, "n": len(v)}
+            for x, v in sorted(scores.items())]
+
+
+def _noisy(points: list[dict[str, Any]], tolerance: float, spread: float, max_seeds: int) -> list[float]:
+    """The LRs in or next to the good range whose Top-1 std exceeds ``spread`` and that have room for more seeds."""
+    lrs = [p["lr"] for p in points]
+    good = _good_range(points, tolerance)
+    lo, hi = max(0, lrs.index(good["k_low"]) - 1), lrs.index(good["k_high"]) + 1
+    return [p["lr"] for p in points[lo:hi + 1] if p["top1_std"] > spread and p["n"] < max_seeds]
 
 
 def _good_range(points: list[dict[str, Any]], tolerance: float) -> dict[str, float]:
@@ -179,13 +216,13 @@ class _Sweep(Controller):
 
 
 def suggest(lrs: list[float], losses: list[float]) -> float | None:
-    """The sweep's rule: the LR of the steepest fall of the loss against log LR, before the loss minimum."""
-    end = int(np.argmin(losses)) + 1 if losses else 0
+    """The sweep's rule: the LR at the loss minimum / 10, the first 10% of the curve skipped as start-up noise;
+    None if the minimum lies within 2 points of that start (the loss never fell)."""
     skip = len(lrs) // 10
-    if end - skip < 3:
+    if len(losses) - skip < 3:
         return None
-    slope = np.gradient(np.asarray(losses[skip:end]), np.log(np.asarray(lrs[skip:end])))
-    return float(lrs[skip + int(np.argmin(slope))])
+    low = skip + int(np.argmin(losses[skip:]))
+    return float(lrs[low]) / 10 if low - skip >= 2 else None
 
 
 def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 100,
@@ -217,9 +254,33 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
     result = {"kind": "sweep", "rule": SWEEP_RULE, "steps": steps, "lr_min": lr_min, "lr_max": lr_max,
               "curves": curves, "suggestion": median,
               "spread": [min(found), max(found)] if found else None}
+    result["answer"] = answer(None, result)
     store.save_analysis(task_obj, "range-sweep", f"steps={steps} seeds={list(seeds)} lr_min={lr_min} "
                         f"lr_max={lr_max}", result)
     return result
+
+
+def answer(decade: dict[str, Any] | None, sweep: dict[str, Any] | None) -> dict[str, Any]:
+    """One recommended constant LR from the results of either test or both: ``{"lr", "method", "why"}`` (see the module)."""
+    s = sweep["suggestion"] if sweep else None
+    said = f"the sweep's {s:.3g} ({SWEEP_RULE})" if s is not None else "the sweep gave no suggestion"
+    if decade is None:
+        return {"lr": s, "method": "sweep", "why": said if s is not None else
+                f"{said} (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps"}
+    best, low, high = decade["best_lr"], decade["k_low"], decade["k_high"]
+    top = max(p["top1_mean"] for p in decade["points"])
+    if top <= decade["chance"] + decade["tolerance"]:  # nothing trained: the decade search did not resolve
+        return {"lr": s, "method": "sweep", "why": f"no decade LR trained above chance level ({decade['chance']:g}% "
+                f"+ {decade['tolerance']:g}); {said}" + ("" if s is not None else ": try a larger --start or --epochs")}
+    search = (f"the decade search's good range [{low:g}, {high:g}] (best {best:g}, Top-1 {top:.2f}), its lower end "
+              f"{low:g}: a short run favours larger LRs than the full budget does")
+    if sweep is None:
+        return {"lr": low, "method": "decade", "why": search}
+    if s is not None and low <= s <= high:
+        return {"lr": low, "method": "both", "why": f"the methods agree: {said} lies in the good range; {search}"}
+    where = "" if s is None else f" lies {'above' if s > high else 'below'} the good range"
+    return {"lr": low, "method": "decade", "why": f"the methods disagree: {said}{where}; the decade search wins, "
+            f"since it trains each LR while the sweep reads a short loss curve: {search}"}
 
 
 def latest(store: Storage, task: str, kind: str = "range-decade") -> dict[str, Any] | None:
