@@ -399,7 +399,7 @@ def _run_range_test(args: argparse.Namespace) -> int:
               f"exceeds {d['spread']:g} points, up to {d['max_seeds']}): good range [{d['k_low']:g}, {d['k_high']:g}], "
               f"best constant LR {d['best_lr']:g}")
         for p in d["points"]:
-            print(f"  FIX {p['lr']:<8g} Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
+            print(f"  FIX {p['lr']:<8g} validation Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
     if w := out.get("sweep"):
         if w["suggestion"] is None:
             print("LR sweep: no suggestion (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps")

@@ -1,7 +1,7 @@
 """The LR range test: LRBench's decade search for a good range, the exponential sweep of LR finders, one answer.
 
 **Decade** (LRBench Section IV-V): FIX from ``start`` (0.1) down by 10x, a short budget each,
-over seeds, until Top-1 has fallen at two decades in a row (or ``min_lr``); then a 1-2-5 sweep
+over seeds, until validation Top-1 has fallen at two decades in a row (or ``min_lr``); then a 1-2-5 sweep
 around the best decade (best/5, best/2, 2 best, 5 best). A diverged or failed run counts as
 chance level (100 / #classes). Short runs are noisy, so before the range is cut, each LR in or
 next to the good range whose Top-1 std over seeds exceeds ``spread`` points gets more seeds (one
@@ -107,7 +107,7 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
 
 def _score(metrics: dict[str, Any] | None) -> float | None:
     """The value the decade search selects on (higher is better), or None if the run has none."""
-    return (metrics or {}).get("top1")  # TODO(val): "val_top1" once every task has a validation split
+    return (metrics or {}).get("val_top1")  # selection uses the validation split, never the test split
 
 
 def _points(scores: dict[float, dict[int, float]]) -> list[dict[str, Any]]:

@@ -3,8 +3,9 @@
 Steps, all stored, so that a second call reuses what the first measured:
 
 1. the range test's answer (decade search, one seed, one epoch per LR) unless one is stored;
-2. the first candidates: FIX at the range test's best LR, COS from the top of its good range, and the
-   adaptive methods with settings that can move on the task (the rule: ``factor(k0=best)`` with its
+2. the first candidates: FIX at the range test's answer ``best`` (the lower end of its good range, which
+   trains at the full budget), COS from the top of its good range, and the adaptive methods with
+   settings that can move on the task (the rule: ``factor(k0=best)`` with its
    default bounds ``[k0 / 1000, 10 k0]`` around its start; ``autodrop(k0=best, rho=0.2, nd=4,
    period=P)`` with P such that the run has 40 periods, so a drop can fire within it;
    ``stpt(k0=best)``);
@@ -251,9 +252,9 @@ class _Tune:
 
 
 def first_candidates(found: dict[str, Any], total: int) -> list[str]:
-    """FIX at the range test's best LR, COS from the top of its good range, and the adaptive methods with settings
-    that can move within a run of ``total`` iterations (see the module)."""
-    best, high, low = found["best_lr"], found["k_high"], found["k_low"]
+    """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
+    with settings that can move within a run of ``total`` iterations (see the module)."""
+    best, high, low = (found.get("answer") or {}).get("lr") or found["best_lr"], found["k_high"], found["k_low"]
     period = max(1, total // _AUTODROP_PERIODS)
     autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2, nd=4, period={period}"
     autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
