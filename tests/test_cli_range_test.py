@@ -45,7 +45,7 @@ def test_both_methods_print_one_answer_and_store_it(scripted, capsys, lr_at_min,
     out = capsys.readouterr().out
     (line,) = [x for x in out.splitlines() if x.startswith("answer:")]
     assert line.startswith(f"answer: constant LR 0.005 ({method}): the methods {word}")
-    assert "FIX 0.01     Top-1  90.00 +- 0.00 (n=2)" in out
+    assert "FIX 0.01     validation Top-1  90.00 +- 0.00 (n=2)" in out
     with Store(db) as s:
         (stored,) = s.analyses(task=TASK, kind="range-decade")
     assert stored["result"]["answer"] == {"lr": 0.005, "method": method, "why": line.split("): ", 1)[1]}

@@ -211,7 +211,7 @@ def test_real_decade_search_on_digits_follows_its_own_rule(store):
     means = {p["lr"]: p["top1_mean"] for p in result["points"]}
     for p in result["points"]:
         r = runs[_fix(p["lr"])]
-        assert p["top1_mean"] == (r.metrics["top1"] if r.status == "ok" else 10.0)
+        assert p["top1_mean"] == (r.metrics["val_top1"] if r.status == "ok" else 10.0)
     decades = [0.1]
     while len(decades) < len(means) and float(f"{decades[-1] / 10:.3g}") in means:
         decades.append(float(f"{decades[-1] / 10:.3g}"))
