@@ -88,8 +88,10 @@ def test_distilled_texts_train_from_the_command_line(tmp_path):
 
 def test_a_run_too_short_for_the_fit_keeps_its_piecewise_text(capsys):
     assert distill({"trajectory": [[0, 0.05], [2, 0.1]]}, 3) == {
-        "piecewise": "piecewise(FIX(k0=0.05), FIX(k0=0.1)@2)", "fit": None, "fit_error": None}
+        "piecewise": "piecewise(FIX(k0=0.05), FIX(k0=0.1)@2)", "readable": "piecewise(FIX(k0=0.05), FIX(k0=0.1)@2)",
+        "fit": None, "fit_error": None, "moved": True}
     assert main(["train", "--task", "digits-mlp", "--steps", "3", "--policy", "factor(k0=0.05)", "--json", "-"]) == 0
     run = json.loads(capsys.readouterr().out)
-    assert run["status"] == "ok" and run["record"]["distilled"] == {"piecewise": "piecewise(FIX(k0=0.05))",
-                                                                  "fit": None, "fit_error": None}
+    assert run["status"] == "ok" and run["record"]["distilled"] == {
+        "piecewise": "piecewise(FIX(k0=0.05))", "readable": "piecewise(FIX(k0=0.05))", "fit": None,
+        "fit_error": None, "moved": False}
