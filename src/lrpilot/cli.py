@@ -210,7 +210,10 @@ def _print(result, as_json: bool) -> None:
     """A result dataclass as JSON for programs, or its ``format()`` for people."""
     from dataclasses import asdict
 
-    print(json.dumps(asdict(result), indent=1) if as_json else result.format())
+    if not as_json:
+        print(result.format())
+        return
+    print(json.dumps(result.to_dict() if hasattr(result, "to_dict") else asdict(result), indent=1))
 
 
 def _open_store(args: argparse.Namespace):

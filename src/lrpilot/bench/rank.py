@@ -159,8 +159,9 @@ class Ranking:
         for row in [headers, *cells]:
             lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if any(r.tied_with_best for r in self.rows):
-            lines.append("= statistically tied with the best on validation; * the decision, the cheapest of them "
-                         f"(#Param, then #Iterations at the best). {stats_method()}")
+            lines.append("= statistically tied with the best on validation (paired by seed and example, Holm-corrected: "
+                         "lrpilot.bench.stats.METHOD); * the decision, the cheapest of them (#Param, then #Iterations "
+                         "at the best)")
         return "\n".join(lines)
 
 
@@ -281,13 +282,6 @@ def _interval_cell(mean: float, ci: tuple[float, float] | None) -> str:
     if math.isnan(mean):
         return "-"
     return f"{mean:.2f}" if ci is None else f"{mean:.2f} [{ci[0]:.1f}, {ci[1]:.1f}]"
-
-
-def stats_method() -> str:
-    """The statistics behind the intervals and ties, in a sentence (for tables and reports)."""
-    from lrpilot.bench.stats import METHOD
-
-    return METHOD
 
 
 def _runs_cell(r: RankedPolicy) -> str:
