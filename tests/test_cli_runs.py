@@ -147,3 +147,14 @@ def test_delete_on_a_terminal_asks_with_the_count(stored, monkeypatch, capsys, a
 def test_delete_needs_a_task(stored, capsys):
     assert main(["delete", "--status", "failed", "--yes", "--db", stored]) == 2
     assert "--task" in capsys.readouterr().err
+
+
+def test_runs_and_delete_import_no_torch(stored):
+    code = ("import sys\nfrom lrpilot.cli import main\n"
+            f"main(['runs', '--task', 'wine', '--db', {stored!r}])\n"
+            f"main(['delete', '--task', 'wine', '--status', 'failed', '--yes', '--db', {stored!r}])\n"
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": SRC})
+    assert r.returncode == 0, r.stderr
+    assert "deleted 1 runs of wine" in r.stdout and r.stdout.split()[-1] == "False"
