@@ -78,24 +78,26 @@ def test_a_failed_run_is_retried_with_rerun_failed(user_tasks, inline, tmp_path,
 def stored(db):
     """A store with wine's runs: two ok bench runs, a failed one, a range-test probe; another task's run."""
     with Store(db) as s:
-        for policy, seed, status, purpose, task in ((FIX, 0, "ok", "bench", "wine"), (FIX, 1, "failed", "bench", "wine"),
-                                                    ("FIX(k0=0.1)", 0, "ok", "bench", "wine"),
-                                                    (FIX, 0, "ok", "range-test", "wine"), (FIX, 0, "ok", "bench", "beer")):
+        for policy, seed, status, purpose, task in (
+                (FIX, 0, "ok", "bench", "wine"), (FIX, 1, "failed", "bench", "wine"),
+                ("FIX(k0=0.1)", 0, "ok", "bench", "wine"), (FIX, 0, "ok", "range-test", "wine"),
+                (FIX, 0, "ok", "bench", "beer")):
             run_id = s.claim(task, policy, seed, 10, purpose=purpose, fingerprint="ab" * 32 if seed == 0 else None)
             metrics = {"top1": 80.0 + seed, "val_top1": 70.5} if status == "ok" else {}
-            s.finish(run_id, RunResult(task, policy, seed, status, metrics, {}, {"train_loss": [1.0, 0.5]},
-                                       {"error": "ValueError: boom", "error_kind": "run"} if status == "failed" else {}))
+            record = {"error": "ValueError: boom", "error_kind": "run"} if status == "failed" else {}
+            s.finish(run_id, RunResult(task, policy, seed, status, metrics, {}, {"train_loss": [1.0, 0.5]}, record))
     return db
 
 
 def test_runs_lists_a_tasks_runs_filtered(stored, capsys):
     assert main(["runs", "--task", "wine", "--db", stored]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "4 runs of wine" and lines[1].split()[:6] == ["id", "policy", "seed", "budget", "purpose", "status"]
+    assert lines[0] == "4 runs of wine"
+    assert lines[1].split()[:6] == ["id", "policy", "seed", "budget", "purpose", "status"]
     assert "fingerprint" in lines[1] and "val Top-1" in lines[1] and "test Top-1" in lines[1]
     first = lines[2].split()
     assert first[:2] == ["1", FIX] and first[2:6] == ["0", "10", "bench", "ok"] and first[6:8] == ["70.50", "80.00"]
-    assert first[-1] == "abababab" + "ab" and lines[3].split()[-1] == "-"  # seed 1 was claimed without one
+    assert first[-1] == "ab" * 5 and lines[3].split()[-1] == "-"  # seed 1 was claimed without one
     assert main(["runs", "--task", "wine", "--policy", "FIX(k0=0.050)", "--purpose", "bench", "--db", stored]) == 0
     assert capsys.readouterr().out.startswith("2 runs of wine")  # the policy text made canonical
     assert main(["runs", "--task", "wine", "--status", "failed", "--json", "--db", stored]) == 0

@@ -33,7 +33,8 @@ def test_the_same_task_built_twice_has_the_same_digest_and_the_budget_counts():
     a, b = get_task("digits-lenet"), get_task("digits-lenet")
     assert a is not b and digest(fingerprint(a, 100)) == digest(fingerprint(b, 100))
     assert digest(fingerprint(a, 100)) != digest(fingerprint(a, 101))
-    assert len(digest(fingerprint(a, 100))) == 64 and short(digest(fingerprint(a, 100))) == digest(fingerprint(a, 100))[:10]
+    d = digest(fingerprint(a, 100))
+    assert len(d) == 64 and short(d) == d[:10]
     assert short(None) == "-"
 
 
@@ -159,7 +160,7 @@ def test_a_stored_run_of_another_model_is_trained_again_and_said(store, user_tas
 
 
 def test_runs_stored_without_a_fingerprint_are_reused(store, user_tasks):
-    run_id = store.claim("wine", "FIX(k0=0.05)", 0, 4)  # as stored before schema version 6, or by the Lightning callback
+    run_id = store.claim("wine", "FIX(k0=0.05)", 0, 4)  # as stored before schema v6, or by the Lightning callback
     store.finish(run_id, RunResult("wine", "FIX(k0=0.05)", 0, "ok", {"top1": 50.0}, {}, {}))
     done = bench(store, f"{user_tasks}:wine", ["FIX(k0=0.05)"], seeds=[0], steps=4, executor=Inline())
     assert (done.trained, done.finished_before) == (0, 1) and store.runs()[0].fingerprint is None

@@ -9,7 +9,8 @@ from typing import Any
 from lrpilot.records import RunRecord
 from lrpilot.store.base import ClaimLost, Storage, retrain, retryable, stale
 
-__all__ = ["ClaimLost", "RunRecord", "Storage", "Store", "retrain", "retryable", "stale", "default_path", "mask", "resolve"]
+__all__ = ["ClaimLost", "RunRecord", "Storage", "Store", "retrain", "retryable", "stale", "default_path", "mask",
+           "resolve"]
 _LAZY = {"Store": "lrpilot.store.store", "default_path": "lrpilot.store.urls", "mask": "lrpilot.store.urls",
          "resolve": "lrpilot.store.urls"}
 
