@@ -74,6 +74,7 @@ class RunRecord:
     finished_at: float | None
     purpose: str = "bench"  # "bench", or "range-test" for a range test's probe runs
     outcomes: dict[str, str] | None = None  # loaded only when asked (Store.runs(outcomes=True))
+    fingerprint: str | None = None  # lrpilot.fingerprint.digest of what it was trained on; None: not recorded
 
     @property
     def has_validation(self) -> bool:
