@@ -120,15 +120,15 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def bench(store: Storage, task: str | TaskRef, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
+def bench(store: Storage, task: str | TaskRef | Any, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
           progress: Callable[[str], None] | None = None, purpose: str = "bench",
           race: Halving | None = None) -> BenchSummary:
     """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
 
-    ``task``: a name (built in or ``module:function``, with ``data_dir``) or a :class:`TaskRef`, which
-    workers rebuild; ``executor`` defaults to local processes, one per core. ``progress`` receives one
+    ``task``: a name (built in or ``module:function``, with ``data_dir``), a :class:`TaskRef`, which
+    workers rebuild, or a Task object, which workers receive pickled; ``executor`` defaults to local processes, one per core. ``progress`` receives one
     line per finished run. ``purpose``: the runs' purpose in the store ("range-test" for a range test's probes).
     ``race``: successive halving with these settings and seed racing over ``seeds`` (:mod:`lrpilot.bench.racing`).
     """
