@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
 import lrpilot
 from lrpilot import LRPilotError, Problem
 from lrpilot.bench.range_test import decade_test, sweep_test
+from lrpilot.bench.recommend import recommend
 from lrpilot.bench.runner import bench
 from lrpilot.execution.executors import InProcess, LocalExecutor
 from lrpilot.store import Store
@@ -176,6 +177,16 @@ def test_problem_methods_store_under_its_name(store):
     assert swept["answer"]["method"] == "sweep" and "decade" not in swept
     with pytest.raises(LRPilotError, match="method='grid'"):
         p.range_test(store, method="grid")
+
+
+def test_recommend_takes_a_problem(store):
+    p = problem(name="recommended-mlp")
+    fresh = recommend(store, p, top=3, steps=4, start=0.1, min_lr=0.01, seeds=(0,), executor=InProcess())
+    assert fresh.case == "range-test" and len(fresh.policies) == 3
+    assert store.analyses(task="recommended-mlp", kind="range-decade")
+    p.bench(["FIX(k0=0.05)", "FIX(k0=0.2)"], seeds=(0,), store=store, steps=6)
+    stored = recommend(store, p)
+    assert stored.case == "stored" and {q["policy"] for q in stored.policies} == {"FIX(k0=0.05)", "FIX(k0=0.2)"}
 
 
 def test_an_unpicklable_problem_is_one_error_with_the_two_fixes(store):
