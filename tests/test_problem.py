@@ -225,6 +225,9 @@ def test_a_task_object_travels_pickled_once_and_is_unpickled_once_per_process():
     ({"model": lambda: nn.Flatten(0)}, r"expected \(batch, classes\) logits"),
     ({"model": "Net"}, r"model='Net' must be callable"),
     ({"name": ""}, r"name='' must be a non-empty text"),
+    ({"model": None}, r"model=None must be callable"),
+    ({"val_fraction": 0.9}, r"val_fraction=0.9 must be a number in \(0, 0.5\]"),
+    ({"epochs": 0}, r"epochs=0 must be a finite number > 0"),
     ({"train": data(), "batch_size": 0}, r"batch_size=0 must be a whole number >= 1"),
 ])
 def test_bad_inputs_are_one_error_each(change, message):

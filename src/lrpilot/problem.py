@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Subset
 
 from lrpilot.errors import LRPilotError, clip
+from lrpilot.tasks import check_task
 from lrpilot.tasks.base import SPLITS, Evaluation, Task, _model_name, stratified_slice
 
 #: the DataLoader settings a Problem keeps from a given loader (the sampler is its own: seeded shuffling)
@@ -44,23 +45,14 @@ class Problem(Task):
         if not isinstance(name, str) or not name.strip():
             raise LRPilotError(f"Problem name={clip(name)} must be a non-empty text: the store keeps its runs under it")
         for what, fn in (("model", model), ("optimizer", optimizer), ("loss", loss)):
-            if fn is not None and not callable(fn):
+            if not callable(fn) and (fn is not None or what == "model"):
                 raise LRPilotError(f"Problem {name!r}: {what}={clip(fn)} must be callable (see help(lrpilot.Problem))")
         self.name, self.epochs, self.lr, self.eval_every = name, epochs, lr, eval_every
         self.model_fn, self.optimizer_fn, self.optimizer_args = model, optimizer, dict(optimizer_args or {})
         self.loss_fn = loss or F.cross_entropy
         self.device = torch.device("cpu")
-        loaders = {split: _loader_settings(data, split, batch_size, name)
-                   for split, data in (("train", train), ("val", val), ("test", test)) if data is not None}
-        labels = {split: _read_labels(dataset, settings, split, name) for split, (dataset, settings) in loaders.items()}
-        if val is None:
-            keep, held = stratified_slice(labels["train"], val_fraction, name)
-            dataset, settings = loaders["train"]
-            loaders["train"] = (Subset(dataset, keep.tolist()), settings)
-            loaders["val"] = (Subset(dataset, held.tolist()), {**settings, "drop_last": False})
-            labels["train"], labels["val"] = labels["train"][keep], labels["train"][held]
-        self.data = loaders
-        self.batch_size = loaders["train"][1]["batch_size"]
+        self.data, labels = _splits(name, {"train": train, "val": val, "test": test}, batch_size, val_fraction)
+        self.batch_size = self.data["train"][1]["batch_size"]
         self.iters_per_epoch = len(self._loader("train", torch.Generator()))
         if self.iters_per_epoch == 0:
             raise LRPilotError(f"Problem {name!r}: the train loader gives no batch (drop_last with "
@@ -71,6 +63,7 @@ class Problem(Task):
         self.meta = {"dataset": name, "model": _model_name(model), "input_shape": input_shape,
                      "n_train": len(labels["train"]), "n_val": len(labels["val"]), "n_test": len(labels["test"]),
                      "num_classes": self.num_classes, **(meta or {})}
+        check_task(self, name)
 
     def _probe(self) -> tuple[int, list[int]]:
         """The output width of a fresh model on the first training batch, and the input shape; the global RNG
@@ -192,6 +185,24 @@ def _executor(executor: Any, workers: int | None):
     from lrpilot.execution.executors import Executor, make_executor
 
     return executor if isinstance(executor, Executor) else make_executor(executor, workers)
+
+
+def _splits(name: str, given: dict[str, Any], batch_size: int,
+            val_fraction: float) -> tuple[dict[str, tuple[Dataset, dict[str, Any]]], dict[str, Tensor]]:
+    """Each split's dataset with its DataLoader settings, and its labels; without ``val``, the stratified
+    ``val_fraction`` of train held out."""
+    data = {split: _loader_settings(d, split, batch_size, name) for split, d in given.items() if d is not None}
+    labels = {split: _read_labels(dataset, settings, split, name) for split, (dataset, settings) in data.items()}
+    if "val" in data:
+        return data, labels
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction <= 0.5:
+        raise LRPilotError(f"Problem {name!r}: val_fraction={clip(val_fraction)} must be a number in (0, 0.5], the "
+                           "share of the training data held out for validation (or pass val=)")
+    keep, held = stratified_slice(labels["train"], val_fraction, name)
+    dataset, settings = data["train"]
+    data["train"], data["val"] = (Subset(dataset, keep.tolist()), settings), (Subset(dataset, held.tolist()), settings)
+    labels["train"], labels["val"] = labels["train"][keep], labels["train"][held]
+    return data, labels
 
 
 def _loader_settings(data: Any, split: str, batch_size: int, name: str) -> tuple[Dataset, dict[str, Any]]:

@@ -34,7 +34,7 @@ import math
 import os
 import statistics
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ from lrpilot.policy.text import fmt_sig
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
+
 SWEEP_RULE = "LR at the smoothed training loss minimum / 10 (median over seeds; spread = min..max)"
 
 
@@ -56,7 +59,7 @@ def _fix(lr: float) -> str:
     return f"FIX(k0={fmt_sig(lr, 3)})"
 
 
-def decade_test(store: Storage, task: str | TaskRef | Any, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
+def decade_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
                 epochs: float | None = 2.0, start: float = 0.1, min_lr: float = 1e-6, tolerance: float = 1.0,
                 spread: float = 2.0, max_seeds: int = 6, sweep: dict[str, Any] | None = None,
                 data_dir: str | None = None, executor: Any = None,
@@ -226,7 +229,7 @@ def suggest(lrs: list[float], losses: list[float]) -> float | None:
     return float(lrs[low]) / 10 if low - skip >= 2 else None
 
 
-def sweep_test(store: Storage, task: str | TaskRef | Any, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 100,
+def sweep_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 100,
                lr_min: float = 1e-5, lr_max: float = 10.0, data_dir: str | None = None, executor: Any = None,
                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The exponential sweep over ``seeds`` (see the module); returns and stores the suggestion and spread."""

@@ -19,7 +19,7 @@ import re
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from lrpilot.bench.racing import Halving, Rung, RungTable, raced
 from lrpilot.distill import attach
@@ -33,6 +33,9 @@ from lrpilot.search.run import is_search, run_search
 from lrpilot.store import ClaimLost, Storage, retryable
 from lrpilot.store.schema import FINISHED
 from lrpilot.tasks import TaskRef
+
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def bench(store: Storage, task: str | TaskRef | Any, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
+def bench(store: Storage, task: str | TaskRef | Task, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
           progress: Callable[[str], None] | None = None, purpose: str = "bench",
