@@ -200,6 +200,29 @@ def test_an_unpicklable_problem_is_one_error_with_the_two_fixes(store):
     assert summary.trained == 1
 
 
+VANISHING = """
+import torch
+
+class Gone(torch.nn.Sequential):
+    def __init__(self):
+        super().__init__(torch.nn.Linear(4, 3))
+"""
+
+
+def test_a_problem_whose_classes_workers_cannot_import_fails_its_runs_with_the_reason(store, tmp_path, monkeypatch):
+    (tmp_path / "vanishing_models.py").write_text(VANISHING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import vanishing_models
+
+    p = problem(model=vanishing_models.Gone, name="vanishing")
+    (tmp_path / "vanishing_models.py").unlink()  # this process has the module; a new worker cannot import it
+    summary = bench(store, p, ["FIX(k0=0.05)"], seeds=(0, 1), steps=4, executor=LocalExecutor(1))
+    assert (summary.trained, summary.failed) == (0, 2)
+    for run in store.runs(task="vanishing"):
+        assert "could not be unpickled in this worker process" in run.record["error"]
+        assert run.record["error_kind"] == "invocation"  # a later bench, with the module importable, retries it
+
+
 def test_a_task_object_travels_pickled_once_and_is_unpickled_once_per_process():
     p = problem()
     ref = TaskRef.of(p)

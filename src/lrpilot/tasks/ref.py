@@ -46,6 +46,8 @@ class TaskRef:
 
     def build(self) -> Task:
         """The task, built once per process: later calls with an equal reference return the same object."""
+        if isinstance(self.task, _Unloadable):
+            raise LRPilotError(self.task.message)
         return self.task if self.task is not None else _build(self)
 
     def _key(self) -> tuple:
@@ -70,10 +72,26 @@ class TaskRef:
 _LOADED: dict[str, Any] = {}
 
 
+@dataclass(frozen=True)
+class _Unloadable:
+    """A task object that did not unpickle in this process: its reference's ``build`` raises ``message``."""
+
+    message: str
+
+
 def _loaded(name: str, digest: str, payload: bytes) -> TaskRef:
-    """A reference to a task object sent pickled, unpickled once per process (equal payloads: the same object)."""
+    """A reference to a task object sent pickled, unpickled once per process (equal payloads: the same object).
+    One that does not unpickle here (its classes are not importable in this process) fails when it is built, so
+    that the job, not the worker, fails with the reason."""
     if digest not in _LOADED:
-        _LOADED[digest] = pickle.loads(payload)
+        try:
+            _LOADED[digest] = pickle.loads(payload)
+        except Exception as e:  # noqa: BLE001  (the user's classes: ImportError, AttributeError, ...)
+            _LOADED[digest] = _Unloadable(
+                f"task {name!r} could not be unpickled in this worker process ({type(e).__name__}: "
+                f"{' '.join(str(e).split())[:200]}): its model, loss and data classes and functions must be "
+                "importable there (defined in a module, or in a script under if __name__ == \"__main__\":), "
+                "or run with executor=\"inprocess\"")
     return TaskRef(name, None, _LOADED[digest])
 
 
