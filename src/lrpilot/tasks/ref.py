@@ -28,7 +28,7 @@ class TaskRef:
 
     name: str
     data_dir: str | None = None
-    task: Any = None  # a Task object, carried as it is
+    task: Any = None  # a Task object, carried as it is (pickled when the reference is sent, see the module)
 
     @classmethod
     def of(cls, task: "str | TaskRef | Task", data_dir: str | None = None) -> "TaskRef":
@@ -51,6 +51,7 @@ class TaskRef:
         return self.task if self.task is not None else _build(self)
 
     def _key(self) -> tuple:
+        """What equality and hashing compare: the name and data folder, or the task object's identity."""
         return (self.name, self.data_dir) if self.task is None else ("object", id(self.task))
 
     def __eq__(self, other: object) -> bool:
