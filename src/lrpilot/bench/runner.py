@@ -24,7 +24,7 @@ import re
 import time
 import traceback
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from lrpilot.bench.racing import Halving, Rung, RungTable, raced
 from lrpilot.distill import attach
@@ -39,6 +39,9 @@ from lrpilot.search.run import is_search, run_search
 from lrpilot.store import ClaimLost, Storage, retrain, stale
 from lrpilot.store.schema import FINISHED
 from lrpilot.tasks import TaskRef
+
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,15 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def bench(store: Storage, task: str | TaskRef, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
+def bench(store: Storage, task: str | TaskRef | Task, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
           progress: Callable[[str], None] | None = None, purpose: str = "bench",
           race: Halving | None = None, rerun_failed: bool = False) -> BenchSummary:
     """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
 
-    ``task``: a name (built in or ``module:function``, with ``data_dir``) or a :class:`TaskRef`, which
-    workers rebuild; ``executor`` defaults to local processes, one per core. ``progress`` receives one
+    ``task``: a name (built in or ``module:function``, with ``data_dir``), a :class:`TaskRef`, which
+    workers rebuild, or a Task object, which workers receive pickled; ``executor`` defaults to local processes, one per core. ``progress`` receives one
     line per finished run. ``purpose``: the runs' purpose in the store ("range-test" for a range test's probes).
     ``race``: successive halving with these settings and seed racing over ``seeds`` (:mod:`lrpilot.bench.racing`).
     ``rerun_failed``: train the stored failures again, whatever their kind.
