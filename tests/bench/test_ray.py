@@ -35,3 +35,16 @@ def test_ray_tasks_give_the_runs_of_one_process_and_survive_a_dead_worker(local_
     for p in policies[:2]:
         assert runs[p].status == "ok" and runs[p].metrics == expected[p].metrics
     assert runs[policies[2]].status == "failed" and runs[policies[2]].record["error"]
+
+
+def test_successive_halving_and_racing_run_on_ray(local_ray, store):
+    from lrpilot.bench.racing import Halving
+
+    # as on local workers: the useless LR, sent once two runs have their rung scores, stops at the rung
+    policies = ["FIX(k0=0.05)", "FIX(k0=0.03)", "FIX(k0=0.02)", "FIX(k0=1e-06)"]
+    done = bench(store, "digits-mlp", policies, steps=135, eval_every=15, executor=RayExecutor(workers=2),
+                 race=Halving(2, 1), seeds=[0, 1])
+    runs = {(r.policy, r.seed): r for r in store.runs(task="digits-mlp")}
+    assert runs["FIX(k0=1e-06)", 0].status == "pruned" and runs["FIX(k0=1e-06)", 0].record["pruned_at"] == 75
+    assert ("FIX(k0=1e-06)", 1) not in runs  # out of the race after its first seed
+    assert done.raced and done.pruned >= 1
