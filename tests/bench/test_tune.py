@@ -100,3 +100,17 @@ def test_the_adaptive_candidates_are_valid_and_can_move_within_the_run(best_lr):
     call = parse(texts[3])
     assert float(call.kwargs.get("k_min", 1e-4)) < float(call.kwargs["k0"])
     assert call.kwargs["nd"] * call.kwargs["period"] < 645 / 2  # a drop can fire within the run
+
+
+def test_a_real_tune_on_two_workers_is_reused_whole_by_a_second_one(tmp_path):
+    # the rungs come from earlier batches only: which worker finishes first does not change what is trained
+    from lrpilot.execution.executors import LocalExecutor
+    from lrpilot.store import Store
+
+    with Store(tmp_path / "s.db") as store, LocalExecutor(2) as ex:
+        first = tune(store, "digits-mlp", budget=40.0, seeds=(0, 1), executor=ex)
+        n = len(store.runs(task="digits-mlp"))
+        again = tune(store, "digits-mlp", budget=40.0, seeds=(0, 1), executor=ex)
+        assert len(store.runs(task="digits-mlp")) == n
+    assert (again.best, again.candidates, again.epoch_equivalents) == (first.best, first.candidates,
+                                                                       first.epoch_equivalents)

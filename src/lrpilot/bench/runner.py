@@ -204,8 +204,10 @@ class Grid:
         return summary
 
     def run(self, texts: list[str], seeds: list[int], halving: Halving | None = None, *,
-            quiet: bool = False) -> BenchSummary:
-        """Train every (policy, seed) not finished in the store, successive halving's rungs sent with each job."""
+            quiet: bool = False, live: bool = True) -> BenchSummary:
+        """Train every (policy, seed) not finished in the store, successive halving's rungs sent with each job: the
+        scores stored before this call, and with ``live`` those of this call's runs as they finish (then which run
+        is pruned depends on the order in which the workers finish; without, on the store alone)."""
         store, total, purpose = self.store, self.total, self.purpose
         task_obj = self.ref.build()
         summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
@@ -274,7 +276,7 @@ class Grid:
                 return
             if not finish(job, result):
                 return
-            if table is not None:
+            if table is not None and live:
                 table.add(result.curves, result.status)
             if result.status == "pruned":
                 summary.pruned += 1

@@ -12,8 +12,9 @@ Steps, all stored, so that a second call reuses what the first measured:
 3. a search over the 13 functions' parameters around the range test (:mod:`lrpilot.bench.space`),
    sampled by Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
    ``workers`` proposals at a time, each trained on the first seed with successive halving
-   (:mod:`lrpilot.bench.racing`) and its validation Top-1 (or its rung score, when pruned) told to the
-   sampler, until ``search_share`` of the compute is spent;
+   (:mod:`lrpilot.bench.racing`; the rungs' scores are those of the earlier batches, so that the result
+   does not depend on which worker finishes first) and its validation Top-1 (or its rung score, when
+   pruned) told to the sampler, until ``search_share`` of the compute is spent;
 4. the adaptive candidates' LR trajectories, made readable (at most 6 pieces, LRs to 3 significant
    figures) and trained as candidates of their own: a trajectory must win on validation across seeds
    like any policy, not on the run it came from; an adaptive candidate whose LR never moved is said so;
@@ -191,7 +192,9 @@ class _Tune:
         texts = [t for t in texts if t not in self.candidates] if seed is None else texts
         self.candidates += [t for t in texts if t not in self.candidates]
         if texts:
-            self.grid.run(texts, [self.seeds[0] if seed is None else seed], self.halving)
+            # rungs from the store alone: the same proposals and prunings whatever order the workers finish in, so
+            # that a second tune reuses exactly what the first trained
+            self.grid.run(texts, [self.seeds[0] if seed is None else seed], self.halving, live=False)
 
     def search(self, found: dict[str, Any]) -> None:
         """TPE proposals over the 13 functions, ``workers`` at a time, while the search's share lasts."""
