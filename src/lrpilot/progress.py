@@ -88,7 +88,7 @@ class Progress:
         if self.leader is not None:
             policy = self.leader[1]
             policy = policy if len(policy) <= LEADER_CHARS else policy[:LEADER_CHARS - 3] + "..."
-            text += f", leader {self.leader[0]:.2f}% {policy}"
+            text += f", leader val {self.leader[0]:.2f}% {policy}"
         return text
 
     def _show(self) -> None:

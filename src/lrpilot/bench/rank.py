@@ -66,6 +66,7 @@ COLUMNS = (("val Top-1 % [95% CI]", "val_top1", ".2f", True), ("test Top-1 % [95
 TABLE_COLUMNS = {"rank": "#", "policy": "policy", "budget": "budget", **{m: h for h, m, _, _ in COLUMNS},
                  "runs": "runs", "score": "score"}
 DEFAULT_COLUMNS = ("rank", "policy", "budget", "val_top1", "top1", "n_param", "val_iters_at_best", "runs")
+NARROW = 100  # a table narrower than this stacks its headers and its cells (the mean above its interval or std)
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,14 @@ class Ranking:
         of_task = f" for task {self.task}" if self.task else ""
         if not self.rows:
             return f"no finished runs{of_task} to rank: benchmark policies first (lrpilot bench)"
-        headers, cells = self.table(table_columns(columns, self.by))
+        keys = table_columns(columns, self.by)
+        headers, cells = self.table(keys)
         lines = wrap(f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}", width)
-        lines += _render(headers, cells, width)
+        lines += _render(keys, headers, cells, width)
         if any(r.tied_with_best for r in self.rows):
-            lines += wrap("= statistically tied with the best on validation; * the decision, the cheapest of them "
-                          f"(#Param, then #Iterations at the best). {stats_method()}", width)
+            lines += wrap("= statistically tied with the best on validation (95 % intervals over seeds and examples, "
+                          "paired tests against the best, Holm-corrected; in full: lrpilot.bench.stats.METHOD); "
+                          "* the decision, the cheapest of them (#Param, then #Iterations at the best)", width)
         return "\n".join(lines)
 
 
@@ -303,32 +306,35 @@ def _interval_cell(mean: float, ci: tuple[float, float] | None) -> str:
     return f"{mean:.2f}" if ci is None else f"{mean:.2f} [{ci[0]:.1f}, {ci[1]:.1f}]"
 
 
-def stats_method() -> str:
-    """The statistics behind the intervals and ties, in a sentence (for tables and reports)."""
-    from lrpilot.bench.stats import METHOD
-
-    return METHOD
-
-
 def wrap(text: str, width: int) -> list[str]:
     """``text`` as lines of at most ``width`` characters, the continuation lines indented."""
     return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [""]
 
 
-def _render(headers: list[str], cells: list[list[str]], width: int) -> list[str]:
-    """The table drawn by rich within ``width`` characters: text columns left, numbers right; long cells wrapped."""
+def _render(keys: list[str], headers: list[str], cells: list[list[str]], width: int) -> list[str]:
+    """The table of columns ``keys`` drawn by rich within ``width`` characters: text left, numbers right, long cells
+    wrapped (below :data:`NARROW` columns, the headers at 12 characters and each number's interval or std below it,
+    leaving the policy texts more room)."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="", collapse_padding=True)
-    for h in headers:
-        table.add_column(Text(h), justify="left" if h in ("#", "policy") else "right", overflow="fold")
+    narrow = width < NARROW
+    for key, h in zip(keys, headers):
+        table.add_column(Text(textwrap.fill(h, 12) if narrow and key != "policy" else h), overflow="fold",
+                         justify="left" if key in ("rank", "policy") else "right")
+    stacked = [i for i, key in enumerate(keys) if narrow and key not in ("policy", "runs")]
     for row in cells:
-        table.add_row(*map(Text, row))
+        table.add_row(*(Text(_stacked(c) if i in stacked else c) for i, c in enumerate(row)))
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, legacy_windows=False)
     console.print(table)
     return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+def _stacked(cell: str) -> str:
+    """A number's cell on two lines: the mean above its interval or std."""
+    return cell.replace(" [", "\n[", 1).replace(" +- ", "\n+- ", 1)
 
 
 def _runs_cell(r: RankedPolicy) -> str:
