@@ -182,8 +182,8 @@ def table_columns(choice: str | None, by: str = "utility") -> list[str]:
     keys = [k.strip() for k in choice.split(",") if k.strip()]
     unknown = [k for k in keys if k not in TABLE_COLUMNS]
     if unknown or not keys:
-        raise LRPilotError(f"--columns {clip(choice, 200)}: {'unknown ' + ', '.join(unknown) if unknown else 'names no column'}"
-                           f"; use all or some of {','.join(TABLE_COLUMNS)}")
+        wrong = f"unknown {', '.join(unknown)}" if unknown else "names no column"
+        raise LRPilotError(f"--columns {clip(choice, 200)}: {wrong}; use all or some of {','.join(TABLE_COLUMNS)}")
     return list(dict.fromkeys(keys))
 
 
