@@ -201,3 +201,11 @@ def test_rank_table_api_keeps_every_column():
     headers, cells = ranking.table()
     assert headers[:3] == ["#", "policy", "budget"] and headers[-2:] == ["runs", "score"] and len(headers) == 15
     assert ranking.table(["policy", "runs"]) == (["policy", "runs"], [["A", "1"], ["B", "1"]])
+
+
+def test_a_command_that_trains_nothing_draws_no_bar(store):
+    bench(store, TASK, LONG[3:], seeds=[0], steps=20, executor=graded_by_policy())
+    console = terminal()
+    with Progress(console) as p:
+        bench(store, TASK, LONG[3:], seeds=[0], steps=20, executor=graded_by_policy(), progress=p)
+    assert (p.runs, p.expected) == (0, 0) and console.file.getvalue() == ""

@@ -431,19 +431,19 @@ def _run_range_test(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1))
         return 0
     if d := out.get("decade"):
-        _say(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds, more where the std "
+        print(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds, more where the std "
               f"exceeds {d['spread']:g} points, up to {d['max_seeds']}): good range [{d['k_low']:g}, {d['k_high']:g}], "
               f"best constant LR {d['best_lr']:g}")
         for p in d["points"]:
             print(f"  FIX {p['lr']:<8g} validation Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
     if w := out.get("sweep"):
         if w["suggestion"] is None:
-            _say("LR sweep: no suggestion (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps")
+            print("LR sweep: no suggestion (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps")
         else:
-            _say(f"LR sweep ({len(w['curves'])} seeds): suggested LR {w['suggestion']:.3g}, spread "
+            print(f"LR sweep ({len(w['curves'])} seeds): suggested LR {w['suggestion']:.3g}, spread "
                   f"{w['spread'][0]:.3g}..{w['spread'][1]:.3g}; rule: {w['rule']}")
     a = out["answer"]
-    _say(f"answer: constant LR {'none' if a['lr'] is None else format(a['lr'], '.3g')} ({a['method']}): {a['why']}")
+    print(f"answer: constant LR {'none' if a['lr'] is None else format(a['lr'], '.3g')} ({a['method']}): {a['why']}")
     return 0
 
 

@@ -19,7 +19,8 @@ LEADER_CHARS = 40  # the leader's policy text in the bar, at most
 
 
 class Progress:
-    """One progress bar for a command on a terminal (see the module); a context manager that draws it.
+    """One progress bar for a command on a terminal (see the module); a context manager that draws it from the
+    first run announced until it exits (a command that trains nothing draws none).
 
     ``console``: a rich Console to draw on (default stderr, with a bar only when it is a terminal).
     """
@@ -42,12 +43,10 @@ class Progress:
             self._task = self._bar.add_task(self.describe(), total=None)
 
     def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._bar.live.is_started:
             self._bar.stop()
 
     def __call__(self, line: str) -> None:
@@ -92,7 +91,9 @@ class Progress:
         return text
 
     def _show(self) -> None:
-        if self._bar is not None:
+        if self._bar is not None and (self.expected or self.runs or self.budget):
+            if not self._bar.live.is_started:
+                self._bar.start()
             total, done = (self.expected, self.runs) if self.budget is None else (self.budget, self.spent)
             self._bar.update(self._task, total=total or None, completed=done, description=self.describe(),
                              refresh=True)
