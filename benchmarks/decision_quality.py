@@ -19,6 +19,7 @@ validation Top-1 at each evaluation), ``random`` (random search over the same sp
 ``fix-default`` (FIX at the task's default LR, no search).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --task digits-lenet
+     (or --task decision_tasks:mnist1d_cnn_30, mnist1d-cnn at 30 epochs: benchmarks/decision_tasks.py)
      [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484] [--out FILE.md]
 The stores in --store keep every run, so an interrupted benchmark resumes where it stopped.
 """
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -89,7 +89,7 @@ def method_tune(task: str, compute: float, workdir: Path, executor: Any, **_: An
 def method_tune_old(task: str, compute: float, workdir: Path, old_src: Path | None, **_: Any) -> tuple[str, float]:
     if old_src is None:
         raise RuntimeError("needs --old-rev")
-    env = {**os.environ, "PYTHONPATH": str(old_src)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(old_src), str(Path(__file__).parent)])}
     out = subprocess.run([sys.executable, "-m", "lrpilot", "tune", "--task", task, "--budget", f"{compute:.6g}",
                           "--workers", "2", "--db", str(workdir / "old.db"), "--json", "--quiet"],
                          env=env, capture_output=True, text=True, check=True).stdout
@@ -157,7 +157,7 @@ def method_finder_cos(task: str, compute: float, workdir: Path, executor: Any, *
     with Store(workdir / "finder.db") as store:
         sweep = sweep_test(store, task, seeds=(0,), executor=executor)
     lr = sweep["suggestion"]
-    spent = len(sweep["curves"][0]["lrs"]) / task_obj.iters_per_epoch if sweep.get("curves") else 0.0
+    spent = sum(len(c["lr"]) for c in sweep["curves"]) / task_obj.iters_per_epoch
     return canonical_policies([f"COS(k0={lr:.3g}, k1={lr / 100:.3g}, l={total})"])[0], spent
 
 

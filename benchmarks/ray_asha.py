@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,16 @@ def _text(config: dict[str, Any], total: int, found: dict[str, Any]) -> str:
     import optuna
 
     return canonical_policies([propose(optuna.trial.FixedTrial(config), total, found["k_low"], found["k_high"])])[0]
+
+
+class _Space:
+    """The define-by-run space as a picklable object (Ray saves its searcher's state)."""
+
+    def __init__(self, total: int, k_low: float, k_high: float):
+        self.total, self.k_low, self.k_high = total, k_low, k_high
+
+    def __call__(self, trial: Any) -> None:
+        propose(trial, self.total, self.k_low, self.k_high)
 
 
 def search(task: str, compute: float, found: dict[str, Any], workdir: Path) -> tuple[str, float]:
@@ -59,19 +70,18 @@ def search(task: str, compute: float, found: dict[str, Any], workdir: Path) -> t
         def stop_all(self) -> bool:
             return sum(self.by_trial.values()) >= compute
 
-    def space(trial: Any) -> None:
-        propose(trial, total, found["k_low"], found["k_high"])
-
+    path = os.pathsep.join([str(Path(__file__).parent), *sys.path])  # the workers import this module's trainable
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             ignore_reinit_error=True)
+             ignore_reinit_error=True, runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         stopper = Spent()
         tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
             metric="val_top1", mode="max", num_samples=10_000, max_concurrent_trials=2,
             scheduler=ASHAScheduler(time_attr="training_iteration", max_t=evals, grace_period=1, reduction_factor=3),
-            search_alg=OptunaSearch(space=space, metric="val_top1", mode="max",
+            search_alg=OptunaSearch(space=_Space(total, found["k_low"], found["k_high"]), metric="val_top1", mode="max",
                                     sampler=optuna.samplers.RandomSampler(seed=0))),
-            run_config=tune.RunConfig(stop=stopper, storage_path=str(workdir.resolve() / "ray"), verbose=0))
+            run_config=tune.RunConfig(stop=stopper, storage_path=str(workdir.resolve() / "ray"), verbose=0,
+                                      failure_config=tune.FailureConfig(fail_fast=True)))
         results = tuner.fit()
         complete = [r for r in results if r.metrics and r.metrics.get("training_iteration") == evals]
         best = max(complete or list(results), key=lambda r: r.metrics.get("val_top1", 0.0))

@@ -212,7 +212,10 @@ def _print(result, as_json: bool) -> None:
     """A result dataclass as JSON for programs, or its ``format()`` for people."""
     from dataclasses import asdict
 
-    print(json.dumps(asdict(result), indent=1) if as_json else result.format())
+    if not as_json:
+        print(result.format())
+        return
+    print(json.dumps(result.to_dict() if hasattr(result, "to_dict") else asdict(result), indent=1))
 
 
 def _open_store(args: argparse.Namespace):
@@ -280,6 +283,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta", type=COUNT, default=3, help="successive halving's reduction factor with --race (default 3)")
     p.add_argument("--eval-every", type=STEPS, default=None, metavar="R", help="evaluate every R iterations")
     p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--rerun-failed", action="store_true", help="train the stored failed runs again, whatever "
+                   "failed them (without it only failures of the invocation are: a bad device, out of memory)")
     _add_workers(p)
     _add_db(p)
 
@@ -357,12 +362,93 @@ def _run_bench(args: argparse.Namespace) -> int:
         with _progress(args) as progress:
             done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
                          data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
-                         progress=progress, race=race)
+                         progress=progress, race=race, rerun_failed=args.rerun_failed)
         _say(f"{done.task}: {done.trained} runs trained, {done.pruned} pruned, {done.failed} failed, "
              f"{done.finished_before} already in {store.where}, {done.held_elsewhere} held by another process")
         for line in done.raced:
             _say(f"  race: {line}")
         print(rank(done.runs(store), args.by, task=done.task).format(args.columns, _width()))
+    return 0
+
+
+def _add_run_filters(p: argparse.ArgumentParser) -> None:
+    from lrpilot.store.base import PURPOSES, STATUSES
+
+    p.add_argument("--task", required=True, help="task name as stored")
+    p.add_argument("--policy", default=None, help="only the runs of this policy text")
+    p.add_argument("--status", choices=STATUSES, default=None, help="only the runs of this status")
+    p.add_argument("--purpose", choices=PURPOSES, default=None, help="only benchmark runs or range-test probes")
+    _add_db(p)
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    return {"task": args.task, "policy": args.policy, "status": args.status, "purpose": args.purpose}
+
+
+def _add_runs(p: argparse.ArgumentParser) -> None:
+    _add_run_filters(p)
+    _add_json_flag(p)
+
+
+def _run_runs(args: argparse.Namespace) -> int:
+    from lrpilot.fingerprint import short
+
+    with _open_store(args) as store:
+        records = store.runs(**_filters(args), curves=False)
+    rows = [{"id": r.id, "task": r.task, "policy": r.policy, "seed": r.seed, "budget": r.budget, "purpose": r.purpose,
+             "status": r.status, "val_top1": (r.metrics or {}).get("val_top1"), "top1": (r.metrics or {}).get("top1"),
+             "finished_at": r.finished_at, "fingerprint": r.fingerprint} for r in records]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print(f"no runs of {args.task} match")
+        return 0
+    table = [("id", "policy", "seed", "budget", "purpose", "status", "val Top-1", "test Top-1", "finished",
+              "fingerprint")]
+    table += [(str(r["id"]), r["policy"], str(r["seed"]), str(r["budget"]), r["purpose"], r["status"],
+               _percent(r["val_top1"]), _percent(r["top1"]), _when(r["finished_at"]), short(r["fingerprint"]))
+              for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    print(f"{len(rows)} runs of {args.task}")
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def _percent(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _when(t: float | None) -> str:
+    import time
+
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def _add_delete(p: argparse.ArgumentParser) -> None:
+    _add_run_filters(p)
+    p.add_argument("--yes", action="store_true", help="delete without asking (needed without a terminal)")
+
+
+def _run_delete(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        n = len(store.runs(**_filters(args), curves=False))
+        what = " ".join(f"--{k} {clip(v, 120)}" for k, v in _filters(args).items() if v is not None)
+        if n == 0:
+            print(f"no runs match {what} in {store.where}: nothing deleted")
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise LRPilotError(f"refusing to delete {n} runs ({what}) without a terminal to confirm on: "
+                                   "pass --yes")
+            if input(f"delete {n} runs ({what}) and their curves from {store.where}? [y/N] ").strip().lower() \
+                    not in ("y", "yes"):
+                print("nothing deleted")
+                return 0
+        deleted = store.delete_runs(**_filters(args))
+    kept = f"; {n - deleted} held by a running bench kept" if deleted < n else ""
+    print(f"deleted {deleted} runs of {args.task}{kept}")
     return 0
 
 
@@ -532,6 +618,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "train": (_add_train, _run_train, "train a task once under a policy or controller and report the LRBench metrics"),
     "bench": (_add_bench, _run_bench,
               "train policies over seeds in parallel workers into the results store, then rank them"),
+    "runs": (_add_runs, _run_runs, "list a task's stored runs (status, validation and test Top-1, fingerprint)"),
+    "delete": (_add_delete, _run_delete, "delete a task's stored runs (filtered) and their curves, after asking"),
     "rank": (_add_rank, _run_rank, "rank a task's stored policies by utility, cost, robustness or a weighted score"),
     "range-test": (_add_range_test, _run_range_test, "find a task's good LR range (decade search, exponential sweep)"),
     "recommend": (_add_recommend, _run_recommend, "recommend policies for a task from stored results"),

@@ -34,7 +34,7 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: NaN and infinity become None."""
-        return _json_safe({"task": self.task, "policy": self.policy, "seed": self.seed, "status": self.status,
+        return json_safe({"task": self.task, "policy": self.policy, "seed": self.seed, "status": self.status,
                            "budget": self.budget, "metrics": self.metrics, "cost": self.cost, "curves": self.curves,
                            "record": self.record, "outcomes": self.outcomes})
 
@@ -74,6 +74,7 @@ class RunRecord:
     finished_at: float | None
     purpose: str = "bench"  # "bench", or "range-test" for a range test's probe runs
     outcomes: dict[str, str] | None = None  # loaded only when asked (Store.runs(outcomes=True))
+    fingerprint: str | None = None  # lrpilot.fingerprint.digest of what it was trained on; None: not recorded
 
     @property
     def has_validation(self) -> bool:
@@ -90,12 +91,12 @@ class RunRecord:
         return asdict(self)
 
 
-def _json_safe(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
     """``x`` (dicts, lists and scalars) with NaN and infinity replaced by None, for strict JSON."""
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     return x

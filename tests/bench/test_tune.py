@@ -39,7 +39,7 @@ def test_tune_searches_races_and_decides_on_validation_within_the_budget(store):
     result = tune(store, TASK, budget=300.0, executor=ex)
     found = latest(store, TASK)
     assert found is not None and found["best_lr"] == 0.1
-    assert result.range == {k: found[k] for k in ("k_low", "k_high", "best_lr")}
+    assert result.range == {**{k: found[k] for k in ("k_low", "k_high", "best_lr")}, "answer": found["answer"]["lr"]}
     assert result.epoch_equivalents <= 300.0 + 1e-9
     names = [parse(c).name for c in result.candidates]
     assert names[:5] == ["FIX", "COS", "factor", "autodrop", "stpt"] and len(names) > 5  # then TPE's proposals

@@ -527,3 +527,84 @@ def test_numbers_too_large_for_the_stores_integers_are_user_errors(open_store):
     with pytest.raises(LRPilotError, match="budget 100000000000000000000 is too large"):
         store.claim("tiny", "FIX(k0=0.01)", 0, 10**20)
     assert store.claim("tiny", "FIX(k0=0.01)", 2**31 - 1, 2**31 - 1) is not None and len(store.runs()) == 1
+
+
+def test_a_v5_store_migrates_with_no_fingerprints_which_stay_valid(url):
+    load_fixture(url, 5)
+    with Store(url, heartbeat_timeout=60) as store:
+        assert store.migrated_from == 5 and version(url) == schema.VERSION
+        runs = store.runs(outcomes=True)
+        assert [(r.id, r.status, r.purpose) for r in runs] == [(1, "ok", "bench"), (2, "failed", "bench"),
+                                                                (3, "ok", "range-test"), (4, "running", "bench")]
+        assert all(r.fingerprint is None for r in runs) and runs[0].correct("val").tolist() == [True, False, True, True]
+        assert runs[0].curves == {"train_loss": [2.3, 0.1, INF], "val_top1": [10.0, 81.0]}
+        assert store.claim("digits-lenet", "FIX(k0=0.05)", 0, 10, fingerprint="f" * 64) is None  # none: not stale
+        assert store.claim("digits-lenet", "FIX(k0=0.1)", 0, 10, fingerprint="f" * 64) is None  # a final failure
+        assert store.claim("digits-lenet", "FIX(k0=0.1)", 0, 10, rerun_failed=True) == 2
+        assert store.claim("digits-lenet", "FIX(k0=0.05)", 1, 10, fingerprint="f" * 64) == 4  # its process is gone
+        assert store.finish(4, result(task="digits-lenet", seed=1, policy="FIX(k0=0.05)")) is True
+        assert store.runs(status="ok", task="digits-lenet", purpose="bench")[-1].fingerprint == "f" * 64
+    with Store(url) as reopened:
+        assert reopened.migrated_from == schema.VERSION
+
+
+def test_a_finished_run_of_another_fingerprint_is_claimed_again_and_replaced(open_store):
+    store = open_store()
+    first = store.claim("tiny", "FIX(k0=0.01)", 0, 100, fingerprint="a" * 64)
+    assert store.finish(first, result(top1=50.0, train_loss=[9.0], old=[1.0])) is True
+    assert store.runs()[0].fingerprint == "a" * 64
+    again = open_store()
+    assert again.claim("tiny", "FIX(k0=0.01)", 0, 100, fingerprint="a" * 64) is None  # the same: its result stands
+    assert again.claim("tiny", "FIX(k0=0.01)", 0, 100) is None  # a claim that knows no fingerprint: not stale
+    assert again.claim("tiny", "FIX(k0=0.01)", 0, 100, fingerprint="b" * 64) == first
+    assert store.claim("tiny", "FIX(k0=0.01)", 0, 100, fingerprint="b" * 64) is None  # held by `again` now
+    assert again.finish(first, result(top1=80.0)) is True
+    [run] = again.runs()
+    assert (run.id, run.metrics["top1"], run.fingerprint) == (first, 80.0, "b" * 64)
+    assert run.curves == {"iteration": [0, 50, 100], "train_loss": [2.3, 1.0, 0.5]}  # the old curves are gone
+    assert again.claim("tiny", "FIX(k0=0.01)", 0, 100, fingerprint="b" * 64) is None
+    with pytest.raises(LRPilotError, match="fingerprint"):
+        again.claim("tiny", "FIX(k0=0.01)", 1, 100, fingerprint="x" * 65)
+
+
+def test_rerun_failed_claims_every_failure_and_nothing_else(open_store):
+    store = open_store()
+    for seed, status, kind in ((0, "failed", "run"), (1, "failed", None), (2, "ok", None), (3, "diverged", None)):
+        run_id = store.claim("tiny", "FIX(k0=0.01)", seed, 100)
+        record = {"error": "ValueError: boom", **({"error_kind": kind} if kind else {})} if status == "failed" else {}
+        store.finish(run_id, dataclasses.replace(result(seed=seed, status=status), record=record))
+    again = open_store()
+    assert [again.claim("tiny", "FIX(k0=0.01)", s, 100) for s in range(4)] == [None] * 4
+    claimed = [again.claim("tiny", "FIX(k0=0.01)", s, 100, rerun_failed=True) for s in range(4)]
+    assert claimed[:2] == [r.id for r in again.runs()[:2]] and claimed[2:] == [None, None]
+    assert {r.seed: r.status for r in again.runs()} == {0: "running", 1: "running", 2: "ok", 3: "diverged"}
+
+
+def test_delete_runs_deletes_the_filtered_runs_and_their_curves_keeping_live_holders(open_store, url):
+    store = open_store()
+    for seed, status in enumerate(("ok", "failed", "ok")):
+        store.finish(store.claim("tiny", "FIX(k0=0.01)", seed, 100), result(seed=seed, status=status))
+    other = store.claim("tiny", "FIX(k0=0.1)", 0, 100)
+    store.finish(other, result(policy="FIX(k0=0.1)"))
+    probe = store.claim("tiny", "FIX(k0=0.01)", 0, 100, purpose="range-test")
+    store.finish(probe, result())
+    store.finish(store.claim("elsewhere", "FIX(k0=0.01)", 0, 100), result(task="elsewhere"))
+    live = store.claim("tiny", "FIX(k0=0.01)", 3, 100)  # held by this live store object
+    assert store.delete_runs(task="tiny", policy="FIX(k0=0.01)", status="failed") == 1
+    assert [r.seed for r in store.runs(task="tiny", policy="FIX(k0=0.01)", purpose="bench")] == [0, 2, 3]
+    assert store.delete_runs(task="tiny", purpose="range-test") == 1
+    assert store.delete_runs(task="tiny", policy="FIX(k0=0.01)") == 2  # the live holder's run is kept
+    assert [(r.policy, r.status) for r in store.runs(task="tiny")] == [("FIX(k0=0.1)", "ok"),
+                                                                       ("FIX(k0=0.01)", "running")]
+    assert store.runs(task="elsewhere")[0].status == "ok" and store.delete_runs(task="nope") == 0
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        left = {row[0] for row in conn.execute(sa.text("SELECT DISTINCT run_id FROM curves"))}
+    engine.dispose()
+    assert left == {other, store.runs(task="elsewhere")[0].id}  # the deleted runs' curves went with them
+    store.release(live)
+    assert store.delete_runs(task="tiny") == 2 and store.runs(task="tiny") == []
+    with pytest.raises(LRPilotError, match="task"):
+        store.delete_runs(task="")
+    with pytest.raises(LRPilotError, match="unknown run status 'done'"):
+        store.delete_runs(task="tiny", status="done")

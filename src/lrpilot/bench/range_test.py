@@ -34,7 +34,7 @@ import math
 import os
 import statistics
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -50,6 +50,9 @@ from lrpilot.progress import expect_runs, report_run
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
+
 SWEEP_RULE = "LR at the smoothed training loss minimum / 10 (median over seeds; spread = min..max)"
 
 
@@ -57,7 +60,7 @@ def _fix(lr: float) -> str:
     return f"FIX(k0={fmt_sig(lr, 3)})"
 
 
-def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
+def decade_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
                 epochs: float | None = 2.0, start: float = 0.1, min_lr: float = 1e-6, tolerance: float = 1.0,
                 spread: float = 2.0, max_seeds: int = 6, sweep: dict[str, Any] | None = None,
                 data_dir: str | None = None, executor: Any = None,
@@ -71,14 +74,15 @@ def decade_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1), s
     if not spread >= 0:
         raise LRPilotError(f"--spread {spread} must be >= 0 (Top-1 points of std over seeds)")
     seeds = tuple(dict.fromkeys(seeds))
-    task_obj = TaskRef(task, data_dir).build()
+    ref = TaskRef.of(task, data_dir)
+    task_obj = ref.build()
     total = budget(task_obj, steps, None if steps is not None else epochs)
     chance = 100.0 / (task_obj.num_classes or 100)
     scores: dict[float, dict[int, float]] = {}  # LR -> seed -> Top-1
 
     def measure(lrs: list[float], batch: tuple[int, ...] = seeds) -> None:
         texts = {_fix(lr): lr for lr in lrs}
-        done = bench(store, task, list(texts), seeds=batch, steps=total, data_dir=data_dir, executor=executor,
+        done = bench(store, ref, list(texts), seeds=batch, steps=total, executor=executor,
                      progress=progress, purpose="range-test")
         for r in done.runs(store):
             value = _score(r.metrics) if r.status == "ok" else None
@@ -144,7 +148,7 @@ def _good_range(points: list[dict[str, Any]], tolerance: float) -> dict[str, flo
 class SweepJob:
     """One exponential sweep for a worker."""
 
-    task: str
+    task: str | TaskRef
     data_dir: str | None
     seed: int
     steps: int
@@ -159,7 +163,7 @@ def sweep_job(job: SweepJob) -> dict[str, Any]:
     :class:`_Sweep` as the controller, until the sweep's own stop rule (the engine's divergence check is off
     and its one evaluation lies past the last step).
     """
-    task = _LossKept(TaskRef(job.task, job.data_dir).build())
+    task = _LossKept(TaskRef.of(job.task, job.data_dir).build())
     sweep = _Sweep(job, task)
     run = Run(task, sweep, RunConfig(total=job.steps + 1, seed=job.seed, eval_every=job.steps + 1,
                                      diverge_factor=math.inf))
@@ -226,7 +230,7 @@ def suggest(lrs: list[float], losses: list[float]) -> float | None:
     return float(lrs[low]) / 10 if low - skip >= 2 else None
 
 
-def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 100,
+def sweep_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 100,
                lr_min: float = 1e-5, lr_max: float = 10.0, data_dir: str | None = None, executor: Any = None,
                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The exponential sweep over ``seeds`` (see the module); returns and stores the suggestion and spread."""
@@ -234,7 +238,8 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
         raise LRPilotError(f"sweep from lr_min={lr_min} to lr_max={lr_max}: need 0 < lr_min < lr_max")
     if steps < 10:
         raise LRPilotError(f"--sweep-steps {steps} is too few for a loss curve: use >= 10")
-    task_obj = TaskRef(task, data_dir).build()
+    ref = TaskRef.of(task, data_dir)
+    task_obj = ref.build()
     curves: list[dict[str, Any]] = []
 
     def done(job: SweepJob, curve: dict[str, Any]) -> None:
@@ -247,7 +252,7 @@ def sweep_test(store: Storage, task: str, *, seeds: tuple[int, ...] = (0, 1, 2),
     def failed(job: SweepJob, reason: str) -> None:
         raise LRPilotError(f"the LR sweep of seed {job.seed} failed: {reason.splitlines()[0]}")
 
-    jobs = [SweepJob(task, data_dir, s, steps, lr_min, lr_max) for s in dict.fromkeys(seeds)]
+    jobs = [SweepJob(ref, data_dir, s, steps, lr_min, lr_max) for s in dict.fromkeys(seeds)]
     expect_runs(progress, len(jobs))
     (executor or LocalExecutor(min(len(jobs), os.cpu_count() or 1))).run(sweep_job, iter(jobs), done, failed)
     curves.sort(key=lambda c: c["seed"])

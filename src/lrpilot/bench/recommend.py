@@ -60,7 +60,7 @@ class Recommendation:
 def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: str | None = None,
               range_test: bool = True, progress: Callable[[str], None] | None = None,
               **range_args: Any) -> Recommendation:
-    """Recommend up to ``top`` policies for ``task`` (a name with ``data_dir``, or a :class:`TaskRef`) from
+    """Recommend up to ``top`` policies for ``task`` (a name with ``data_dir``, a :class:`TaskRef` or a Task) from
     ``store`` (see the module for the cases)."""
     ref = TaskRef.of(task, data_dir)
     # a built-in task is stored under its own name: its stored policies need no task built (nor torch)
@@ -100,7 +100,7 @@ def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: st
         return Recommendation(name, "range-test", "no stored runs of this or a similar task, and no range test: "
                               "run lrpilot range-test --task " + name)
     ran = found is None
-    found = found or decade_test(store, ref.name, data_dir=ref.data_dir, progress=progress, **range_args)
+    found = found or decade_test(store, ref, progress=progress, **range_args)
     total = budget(task_obj, None, None)
     picks = [{"policy": p, "source": "range test", "val_top1_mean": None, "top1_mean": None, "n": 0}
              for p in lrbench13(total, found["k_low"], found["k_high"], found["best_lr"])[:top]]

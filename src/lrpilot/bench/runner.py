@@ -9,8 +9,13 @@ as ``failed`` with the reason, a diverged one as ``diverged``; the others go on.
 A failure's record says its kind (``error_kind``): ``"invocation"`` when the way the run was
 started caused it (a bad device or flag, an error of lrpilot's own checks, out of memory, the
 worker killed), which a later bench retries; ``"run"`` when the policy or the training itself
-raised, which is final. A bench whose claim on a run was taken over by another bench (it was
-paused past the heartbeat timeout) leaves that run to the other and goes on with the rest.
+raised, which is final (``rerun_failed=True``, ``bench --rerun-failed``: every failure is trained
+again). A bench whose claim on a run was taken over by another bench (it was paused past the
+heartbeat timeout) leaves that run to the other and goes on with the rest.
+
+Each bench computes its task's fingerprint once (:mod:`lrpilot.fingerprint`), stores its digest with
+every run it claims and the whole fingerprint in the run's record; a stored run whose digest differs
+(the task's data, model or optimizer changed) is trained again, and the bench says how many.
 """
 
 from __future__ import annotations
@@ -18,22 +23,26 @@ from __future__ import annotations
 import re
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from lrpilot.bench.racing import Halving, Rung, RungTable, raced
 from lrpilot.distill import attach
 from lrpilot.engine import budget, eval_period, train
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
+from lrpilot.fingerprint import digest, fingerprint, short
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
 from lrpilot.progress import expect_runs, report_run
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.search.run import is_search, run_search
-from lrpilot.store import ClaimLost, Storage, retryable
+from lrpilot.store import ClaimLost, Storage, retrain, stale
 from lrpilot.store.schema import FINISHED
 from lrpilot.tasks import TaskRef
+
+if TYPE_CHECKING:
+    from lrpilot.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -121,23 +130,25 @@ def canonical_policies(policies: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def bench(store: Storage, task: str | TaskRef, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
+def bench(store: Storage, task: str | TaskRef | Task, policies: Iterable[str], *, seeds: Iterable[int] = (0,),
           steps: int | None = None, epochs: float | None = None, data_dir: str | None = None,
           executor: Any = None, eval_every: int | None = None, device: str | None = None,
           progress: Callable[[str], None] | None = None, purpose: str = "bench",
-          race: Halving | None = None) -> BenchSummary:
+          race: Halving | None = None, rerun_failed: bool = False) -> BenchSummary:
     """Run every (policy, seed) of ``task`` not finished in ``store``; return what was done.
 
-    ``task``: a name (built in or ``module:function``, with ``data_dir``) or a :class:`TaskRef`, which
-    workers rebuild; ``executor`` defaults to local processes, one per core. ``progress`` receives one
+    ``task``: a name (built in or ``module:function``, with ``data_dir``), a :class:`TaskRef`, which
+    workers rebuild, or a Task object, which workers receive pickled; ``executor`` defaults to local processes, one per core. ``progress`` receives one
     line per finished run. ``purpose``: the runs' purpose in the store ("range-test" for a range test's probes).
     ``race``: successive halving with these settings and seed racing over ``seeds`` (:mod:`lrpilot.bench.racing`).
+    ``rerun_failed``: train the stored failures again, whatever their kind.
     """
     ref = TaskRef.of(task, data_dir)
     texts, seeds = canonical_policies(policies), list(dict.fromkeys(seeds))
     with executor or LocalExecutor() as executor:
         executor.start(warm=(ref.build, ()))  # workers build the task while this process does
-        grid = Grid(store, ref, budget(ref.build(), steps, epochs), executor, eval_every, device, progress, purpose)
+        grid = Grid(store, ref, budget(ref.build(), steps, epochs), executor, eval_every, device, progress, purpose,
+                    rerun_failed=rerun_failed)
         return grid.run(texts, seeds) if race is None else grid.race(texts, seeds, race)
 
 
@@ -153,6 +164,8 @@ class Grid:
     device: str | None = None
     progress: Callable[[str], None] | None = None
     purpose: str = "bench"
+    rerun_failed: bool = False  # train failures of any kind stored before this grid began again (once each)
+    began: float = field(default_factory=time.time)
     poll_s: float = 2.0  # racing: how often to look whether runs held by another process have finished
 
     def say(self, line: str) -> None:
@@ -197,24 +210,37 @@ class Grid:
         store, total, purpose = self.store, self.total, self.purpose
         task_obj = self.ref.build()
         summary = BenchSummary(task_obj.name, total, texts, seeds, purpose=purpose)
+        fp = fingerprint(task_obj, total)
+        now = digest(fp)
         stored = [r for r in store.runs(task=task_obj.name, purpose=purpose, curves=halving is not None)
                   if r.budget == total]
-        done = {(r.policy, r.seed) for r in stored if r.status in FINISHED and not retryable(r.status, r.record)}
+        done = {(r.policy, r.seed) for r in stored if r.status in FINISHED
+                and not retrain(r.status, r.record, r.fingerprint, now,
+                                self.rerun_failed and (r.finished_at or 0.0) < self.began)}
         todo = [(p, s) for s in seeds for p in texts if (p, s) not in done]
         summary.finished_before = len(texts) * len(seeds) - len(todo)
+        say = (lambda line: None) if quiet else self.say
+        wanted = set(todo)
+        outdated = [r for r in stored if r.status in FINISHED and (r.policy, r.seed) in wanted
+                    and stale(r.fingerprint, now)]
+        if outdated:
+            say(f"{len(outdated)} stored runs of {task_obj.name} were trained on other data, model or optimizer "
+                f"(fingerprint {', '.join(sorted({short(r.fingerprint) for r in outdated}))}; now {short(now)}): "
+                "trained again")
         table = None
         if halving is not None:
             table = RungTable(halving.iterations(total, eval_period(task_obj, total, self.eval_every)), halving.eta)
             for r in stored:
-                table.add(r.curves, r.status)
+                if not stale(r.fingerprint, now):
+                    table.add(r.curves, r.status)
         held: dict[Job, int] = {}
-        say = (lambda line: None) if quiet else self.say
         progress = None if quiet else self.progress
         expect_runs(progress, len(todo))
 
         def claimed() -> Iterator[Job]:
             for policy, seed in todo:
-                run_id = store.claim(task_obj, policy, seed, total, purpose=purpose)
+                run_id = store.claim(task_obj, policy, seed, total, purpose=purpose, fingerprint=now,
+                                     rerun_failed=self.rerun_failed)
                 if run_id is None:
                     summary.held_elsewhere += 1
                     say(f"{policy} seed {seed}: finished or held by another process, skipped")
@@ -241,7 +267,7 @@ class Grid:
             if run_id is None:  # lost at a heartbeat, already said
                 return False
             try:
-                store.finish(run_id, result)
+                store.finish(run_id, replace(result, record={**result.record, "fingerprint": fp}))
             except ClaimLost:
                 lost(job)
                 return False

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from lrpilot.bench.decision import Decision, decide
@@ -44,7 +44,7 @@ from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.progress import expect_budget
-from lrpilot.records import RunRecord
+from lrpilot.records import RunRecord, json_safe
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
@@ -76,6 +76,10 @@ class TuneResult:
                 for k, v in (("mean", ivs[self.trained_as].mean), ("ci", ivs[self.trained_as].to_list()))
                 if self.trained_as in ivs}
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: the fields, the chosen policy's metrics, the decision's words; NaN and infinity as None."""
+        return json_safe({**asdict(self), "metrics": self.metrics, "decided": self.decision.words()})
+
     def format(self) -> str:
         """Lines for the terminal."""
         d = self.decision
@@ -90,8 +94,8 @@ class TuneResult:
         if len(d.tied) > 1:
             lines.append("  tied with the best: " + "; ".join(
                 f"{p} {d.val[p].mean:.2f}" for p in d.tied[:8]) + (" ..." if len(d.tied) > 8 else ""))
-        lines.append(f"  range test: good range [{self.range['k_low']:g}, {self.range['k_high']:g}], "
-                     f"best constant LR {self.range['best_lr']:g}")
+        lines.append(f"  range test: good range [{self.range['k_low']:g}, {self.range['k_high']:g}] (best short run "
+                     f"{self.range['best_lr']:g}); its answer, the start of the candidates: {self.range['answer']:g}")
         lines.append(f"  {len(self.candidates)} candidates ({self.pruned} pruned by successive halving), "
                      f"{self.epoch_equivalents:.1f} of {self.budget:g} epoch-equivalents of compute")
         lines += [f"  {n}" for n in self.notes]
@@ -171,7 +175,8 @@ class _Tune:
         chosen_runs = [r for r in self.runs() if r.policy == decision.chosen]
         return TuneResult(self.task.name, replayable(decision.chosen, chosen_runs), decision.chosen, decision,
                           self.candidates, sum(r.status == "pruned" for r in self.runs()), self.notes, self.spent(),
-                          self.budget, {k: found[k] for k in ("k_low", "k_high", "best_lr")})
+                          self.budget, {**{k: found[k] for k in ("k_low", "k_high", "best_lr")},
+                                        "answer": start_lr(found)})
 
     def range_test(self) -> dict[str, Any]:
         found = latest(self.store, self.task.name)
@@ -253,10 +258,15 @@ class _Tune:
         return decision
 
 
+def start_lr(found: dict[str, Any]) -> float:
+    """The range test's answer (stored since the range test gives one), else its best short run's LR."""
+    return (found.get("answer") or {}).get("lr") or found["best_lr"]
+
+
 def first_candidates(found: dict[str, Any], total: int) -> list[str]:
     """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
     with settings that can move within a run of ``total`` iterations (see the module)."""
-    best, high, low = (found.get("answer") or {}).get("lr") or found["best_lr"], found["k_high"], found["k_low"]
+    best, high, low = start_lr(found), found["k_high"], found["k_low"]
     period = max(1, total // _AUTODROP_PERIODS)
     autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2, nd=4, period={period}"
     autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"

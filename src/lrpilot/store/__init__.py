@@ -7,9 +7,10 @@ The SQL-backed names are imported on first use, so that reading the contract nee
 from typing import Any
 
 from lrpilot.records import RunRecord
-from lrpilot.store.base import ClaimLost, Storage, retryable
+from lrpilot.store.base import ClaimLost, Storage, retrain, retryable, stale
 
-__all__ = ["ClaimLost", "RunRecord", "Storage", "Store", "retryable", "default_path", "mask", "resolve"]
+__all__ = ["ClaimLost", "RunRecord", "Storage", "Store", "retrain", "retryable", "stale", "default_path", "mask",
+           "resolve"]
 _LAZY = {"Store": "lrpilot.store.store", "default_path": "lrpilot.store.urls", "mask": "lrpilot.store.urls",
          "resolve": "lrpilot.store.urls"}
 

@@ -18,6 +18,13 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
   :meth:`Storage.claim`, so that a later bench retries it. Final are: ok, diverged, and a failure
   of the run itself (``error_kind`` ``"run"``: the policy or the training raised), and a failure
   recorded without an ``error_kind`` (stores written before it existed). See :func:`retryable`.
+  Two more finished runs are claimed again (and their result replaced when the new holder finishes):
+  any failure when the claim asks ``rerun_failed=True`` (``bench --rerun-failed``), and a run whose stored
+  fingerprint (:mod:`lrpilot.fingerprint`: the data, model, optimizer and budget it was trained with)
+  differs from the claim's ``fingerprint``. A run stored without a fingerprint (before schema version 6,
+  or claimed without one) is never stale. See :func:`retrain`.
+- :meth:`Storage.delete_runs` deletes a task's runs (filtered) and their curves in one transaction; a run
+  held by a live holder is kept.
 - A holder is identified by host, PID and a token of the process (boot id and start time), not the
   PID alone: a new process that got a dead holder's PID does not keep the dead holder's runs.
   :meth:`Storage.heartbeat` and :meth:`Storage.finish` of a run that another holder took over raise
@@ -38,6 +45,10 @@ from typing import Any
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
 
+STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
+FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
+PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
+
 
 class ClaimLost(LRPilotError):
     """The run is no longer held by this store object: another holder took it over (its heartbeat went stale)."""
@@ -48,6 +59,18 @@ def retryable(status: str, record: Any) -> bool:
     return status == "failed" and isinstance(record, dict) and record.get("error_kind") == "invocation"
 
 
+def stale(stored: str | None, current: str | None) -> bool:
+    """Whether a run stored with fingerprint ``stored`` was trained on something else than ``current`` describes:
+    both known and different (a run stored without one is not stale)."""
+    return stored is not None and current is not None and stored != current
+
+
+def retrain(status: str, record: Any, stored: str | None, current: str | None, rerun_failed: bool = False) -> bool:
+    """Whether a finished run is to be trained again: a failure of the invocation (:func:`retryable`), any failure
+    with ``rerun_failed``, or a run trained on other data, model or optimizer (:func:`stale`)."""
+    return (retryable(status, record) or (rerun_failed and status == "failed")) or stale(stored, current)
+
+
 class Storage(abc.ABC):
     """Where runs are claimed, kept alive, finished and queried (see the module's contract)."""
 
@@ -56,11 +79,15 @@ class Storage(abc.ABC):
         """Add the run as ``queued`` (held by no one, claimable) unless it exists; return its id."""
 
     @abc.abstractmethod
-    def claim(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench") -> int | None:
-        """The id of the run, now held by this store object, or None if it is held elsewhere or finished.
+    def claim(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench",
+              fingerprint: str | None = None, rerun_failed: bool = False) -> int | None:
+        """The id of the run, now held by this store object, or None if it is held elsewhere or finished (and
+        not to be trained again: :func:`retrain`).
 
         ``task``: a name or a task (whose ``meta`` is recorded); ``policy``: text or a policy/controller;
-        ``purpose``: one of :data:`lrpilot.store.schema.PURPOSES`.
+        ``purpose``: one of :data:`lrpilot.store.schema.PURPOSES`; ``fingerprint``: the digest of what this
+        holder trains (:func:`lrpilot.fingerprint.digest`), stored with the run; ``rerun_failed``: claim a
+        failed run whatever its ``error_kind``.
         """
 
     @abc.abstractmethod
@@ -88,6 +115,12 @@ class Storage(abc.ABC):
              purpose: str | None = None, curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
         """The stored runs, filtered, in id order (``curves=False`` leaves the curves empty; ``outcomes=True``
         loads each run's per-example outcomes, else ``RunRecord.outcomes`` is None)."""
+
+    @abc.abstractmethod
+    def delete_runs(self, *, task: str, policy: str | None = None, status: str | None = None,
+                    purpose: str | None = None) -> int:
+        """Delete the runs of ``task`` that match the filters (as :meth:`runs`), with their curves, in one
+        transaction; return how many. A run held by a live holder is kept."""
 
     @abc.abstractmethod
     def tasks(self) -> list[dict[str, Any]]:

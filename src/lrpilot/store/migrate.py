@@ -104,7 +104,14 @@ def _v4_to_v5(conn: sa.Connection) -> None:
     _add_columns(conn, "runs", sa.Column("outcomes", sa.JSON))
 
 
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(conn: sa.Connection) -> None:
+    """The fingerprint of what each run was trained on (:mod:`lrpilot.fingerprint`); older runs have none (NULL),
+    which no fingerprint contradicts: they stay valid."""
+    _add_columns(conn, "runs", sa.Column("fingerprint", sa.String(64)))
+
+
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5,
+                                                         5: _v5_to_v6}
 
 
 def version(conn: sa.Connection, where: str) -> int | None:

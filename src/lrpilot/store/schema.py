@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-VERSION = 5
-STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
-FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
-PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
+from lrpilot.store.base import FINISHED, PURPOSES, STATUSES  # noqa: F401 - defined with the contract, torch-free
+
+VERSION = 6
 
 metadata = sa.MetaData()
 
@@ -53,6 +52,7 @@ runs = sa.Table(
     sa.Column("finished_at", sa.Float),
     sa.Column("purpose", sa.String(50), nullable=False, server_default="bench"),
     sa.Column("outcomes", sa.JSON),  # {"val": text, "test": text} (lrpilot.outcomes); NULL: none stored
+    sa.Column("fingerprint", sa.String(64)),  # lrpilot.fingerprint.digest of what was trained; NULL: not known
     sa.UniqueConstraint("task_id", "policy_id", "seed", "budget", "purpose"),
 )
 

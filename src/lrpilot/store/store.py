@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
-from lrpilot.store.base import ClaimLost, Storage, retryable
+from lrpilot.store.base import ClaimLost, Storage, retrain
 from lrpilot.store.engines import INSERTS, advice, is_lock_wait, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
 
@@ -94,22 +94,28 @@ class Store(Storage):
             return conn.execute(sa.select(R.id).where(*_match(ids))).scalar_one()
         return self._tx(tx)
 
-    def claim(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench") -> int | None:
+    def claim(self, task: Any, policy: Any, seed: int, budget: int, *, purpose: str = "bench",
+              fingerprint: str | None = None, rerun_failed: bool = False) -> int | None:
+        if fingerprint is not None and not (isinstance(fingerprint, str) and 0 < len(fingerprint) <= 64):
+            raise LRPilotError(f"fingerprint {str(fingerprint)[:80]!r} must be a digest of at most 64 characters: "
+                               "use lrpilot.fingerprint.digest")
+
         def tx(conn):
             ids = self._identity(conn, task, policy, seed, budget, purpose)
             now = time.time()
-            held = {"status": "running", "owner": self.owner, "host": self.host, "started_at": now, "heartbeat_at": now}
+            held = {"status": "running", "owner": self.owner, "host": self.host, "started_at": now,
+                    "heartbeat_at": now, "fingerprint": fingerprint}
             new = conn.execute(self._insert(schema.runs).values(**ids, **held, created_at=now)
                                .on_conflict_do_nothing().returning(R.id)).scalar_one_or_none()
             if new is not None:
                 return new
-            row = conn.execute(sa.select(R.id, R.status, R.owner, R.heartbeat_at,
+            row = conn.execute(sa.select(R.id, R.status, R.owner, R.heartbeat_at, R.fingerprint,
                                          sa.type_coerce(R.record, sa.Text).label("raw_record"))
                                .where(*_match(ids))).one()
-            if row.status == "failed":
-                if not retryable(row.status, _loads(row.raw_record)):
+            if row.status in schema.FINISHED:
+                if not retrain(row.status, _loads(row.raw_record), row.fingerprint, fingerprint, rerun_failed):
                     return None
-            elif row.status in schema.FINISHED or not (row.status == "queued" or self._dead(row, now)):
+            elif not (row.status == "queued" or self._dead(row, now)):
                 return None
             return conn.execute(sa.update(schema.runs).where(R.id == row.id, R.status == row.status,
                                                              _is(R.owner, row.owner))
@@ -178,13 +184,7 @@ class Store(Storage):
 
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
              purpose: str | None = None, curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
-        if status is not None and status not in schema.STATUSES:
-            raise LRPilotError(f"unknown run status {status!r}: use one of {schema.STATUSES}")
-        if purpose is not None:
-            _check_purpose(purpose)
-        text = policy_row(policy)["text"] if policy is not None else None
-        where = [c == v for c, v in ((TK.name, task), (P.text, text), (R.status, status), (R.purpose, purpose))
-                 if v is not None]
+        where = _filters(task, policy, status, purpose)
 
         def tx(conn):
             rows = conn.execute(_runs_query(outcomes).where(*where).order_by(R.id)).all()
@@ -196,6 +196,23 @@ class Store(Storage):
                     points[c.run_id][c.name] = codec.decode(c.points)
             return [_record(row, points[row.id], self.where) for row in rows]
         return self._tx(tx, read=True)
+
+    def delete_runs(self, *, task: str, policy: str | None = None, status: str | None = None,
+                    purpose: str | None = None) -> int:
+        if not isinstance(task, str) or not task:
+            raise LRPilotError(f"delete_runs needs a task name, not {str(task)[:80]!r}: runs are deleted per task")
+        where = _filters(task, policy, status, purpose)
+
+        def tx(conn):
+            now = time.time()
+            rows = conn.execute(sa.select(R.id, R.status, R.owner, R.heartbeat_at)
+                                .select_from(_joined(schema.runs)).where(*where)).all()
+            ids = [r.id for r in rows if r.status != "running" or self._dead(r, now)]
+            if ids:
+                conn.execute(sa.delete(schema.curves).where(schema.curves.c.run_id.in_(ids)))
+                conn.execute(sa.delete(schema.runs).where(R.id.in_(ids)))
+            return len(ids)
+        return self._tx(tx)
 
     def analyses(self, *, task: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         A = schema.analyses.c
@@ -355,6 +372,17 @@ def _json_cells(conn: sa.Connection) -> Iterator[tuple[str, Any]]:
         yield f"table analyses, analysis {row.id} ({row.kind[:80]}): its result", row.result
 
 
+def _filters(task: str | None, policy: str | None, status: str | None, purpose: str | None) -> list:
+    """The WHERE clauses of a runs query over the runs joined with their tasks and policies (None: any)."""
+    if status is not None and status not in schema.STATUSES:
+        raise LRPilotError(f"unknown run status {status!r}: use one of {schema.STATUSES}")
+    if purpose is not None:
+        _check_purpose(purpose)
+    text = policy_row(policy)["text"] if policy is not None else None
+    return [c == v for c, v in ((TK.name, task), (P.text, text), (R.status, status), (R.purpose, purpose))
+            if v is not None]
+
+
 def _check_purpose(purpose: Any) -> None:
     if purpose not in schema.PURPOSES:
         raise LRPilotError(f"unknown run purpose {purpose!r}: use one of {schema.PURPOSES}")
@@ -388,7 +416,7 @@ def _record(row: sa.Row, curves: dict[str, list], where: str) -> RunRecord:
                      status=row.status, metrics=codec.decode(row.metrics), cost=codec.decode(row.cost),
                      curves=curves, record=codec.decode(row.record), host=row.host, created_at=row.created_at,
                      started_at=row.started_at, heartbeat_at=row.heartbeat_at, finished_at=row.finished_at,
-                     purpose=row.purpose, outcomes=row._mapping.get("outcomes"))
+                     purpose=row.purpose, outcomes=row._mapping.get("outcomes"), fingerprint=row.fingerprint)
 
 
 def _sentence(text: str) -> str:
