@@ -51,8 +51,9 @@ def one_error_line(capsys, command, *fragments):
 
 # --- rank ---------------------------------------------------------------------------------------------
 
-def test_rank_prints_the_table_in_ranking_order(filled, capsys):
+def test_rank_prints_the_table_in_ranking_order(filled, capsys, monkeypatch):
     db, order = filled
+    monkeypatch.setenv("COLUMNS", "120")  # the widest table: its title and headers on one line each
     assert main(["rank", "--task", TASK, "--db", db]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"LR policies for task {TASK} ranked by utility")

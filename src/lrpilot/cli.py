@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ContextManager
 
 from lrpilot import __version__
-from lrpilot.bench.rank import ORDERS, rank
+from lrpilot.bench.rank import DEFAULT_COLUMNS, ORDERS, TABLE_COLUMNS, rank, table_columns, wrap
 from lrpilot.bench.suite import SUITES, suite
 from lrpilot.cli_args import (COUNT, EPOCHS, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, WORKERS, check_device,
                               check_folder, check_output, flag_types, path_type)
@@ -198,7 +200,7 @@ def _add_workers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=WORKERS, default=None, help="parallel workers (default: one per core; Ray: its CPUs)")
     p.add_argument("--executor", choices=list(jobs), default=next(iter(jobs)), help=_executors(jobs))
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local Ray on 127.0.0.1)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress (a bar on a terminal, else a line per run)")
 
 
 def _at_least_one(args: argparse.Namespace, name: str) -> None:
@@ -226,9 +228,40 @@ def _executor(args: argparse.Namespace):
     return make_executor(args.executor, args.workers, args.address)
 
 
-def _progress(args: argparse.Namespace) -> Callable[[str], None] | None:
-    """Progress lines to stderr, one per finished run (none with --quiet)."""
-    return None if args.quiet else lambda line: print(line, file=sys.stderr, flush=True)
+def _progress(args: argparse.Namespace) -> ContextManager:
+    """The command's progress on stderr as a context (:class:`lrpilot.progress.Progress`): one bar on a terminal,
+    else one line per finished run; None with --quiet."""
+    from lrpilot.progress import Progress
+
+    return nullcontext() if args.quiet else Progress()
+
+
+def _width() -> int:
+    """The width of the printed tables and lines: the terminal's (COLUMNS, else the terminal) up to 120; when
+    stdout is not a terminal, at least 80 (120 without COLUMNS)."""
+    if sys.stdout.isatty():
+        return max(20, min(120, shutil.get_terminal_size().columns))
+    return min(120, max(80, shutil.get_terminal_size((120, 24)).columns))
+
+
+def _say(text: str) -> None:
+    """Print ``text`` wrapped to :func:`_width`."""
+    print("\n".join(wrap(text, _width())))
+
+
+def _columns(text: str) -> str:
+    """An argparse type: the --columns choice, checked."""
+    try:
+        table_columns(text)
+    except LRPilotError as e:
+        raise argparse.ArgumentTypeError(f"{FLAGGED}{e}") from None
+    return text
+
+
+def _add_columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--columns", type=_columns, default=None, metavar="A,B,...",
+                   help=f"the table's columns: all, or some of {','.join(TABLE_COLUMNS)} (default: "
+                        f"{','.join(DEFAULT_COLUMNS)}, and score with --by score); --json and --csv hold every one")
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
@@ -243,6 +276,7 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--epochs", type=EPOCHS, help="training budget in epochs (default: the task's)")
     budget.add_argument("--steps", type=STEPS, help="training budget in iterations")
     _add_by(p, "ranking of the final table")
+    _add_columns(p)
     p.add_argument("--race", action="store_true", help="successive halving over the policies (runs clearly behind "
                    "on validation stop at T/eta^2 and T/eta, stored as pruned) and seed racing (a further seed only "
                    "for the policies still tied with the leader)")
@@ -325,14 +359,15 @@ def _run_bench(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         policies = _bench_policies(args, store, task, given)
         executor = _executor(args)
-        done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
-                     data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
-                     progress=_progress(args), race=race, rerun_failed=args.rerun_failed)
-        print(f"{done.task}: {done.trained} runs trained, {done.pruned} pruned, {done.failed} failed, "
-              f"{done.finished_before} already in {store.where}, {done.held_elsewhere} held by another process")
+        with _progress(args) as progress:
+            done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
+                         data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
+                         progress=progress, race=race, rerun_failed=args.rerun_failed)
+        _say(f"{done.task}: {done.trained} runs trained, {done.pruned} pruned, {done.failed} failed, "
+             f"{done.finished_before} already in {store.where}, {done.held_elsewhere} held by another process")
         for line in done.raced:
-            print(f"  race: {line}")
-        print(rank(done.runs(store), args.by, task=done.task).format())
+            _say(f"  race: {line}")
+        print(rank(done.runs(store), args.by, task=done.task).format(args.columns, _width()))
     return 0
 
 
@@ -421,6 +456,7 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name as stored")
     _add_by(p, "ranking")
     p.add_argument("--top", type=COUNT, default=None, help="the first N policies of each budget")
+    _add_columns(p)
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON for programs")
     out.add_argument("--csv", metavar="FILE", type=path_type(check_output, (), "CSV file", dash=True), help="write the ranking as CSV to FILE ('-' for stdout)")
@@ -436,7 +472,7 @@ def _run_rank(args: argparse.Namespace) -> int:
     elif args.csv:
         ranking.to_csv(sys.stdout if args.csv == "-" else args.csv)
     else:
-        print(ranking.format())
+        print(ranking.format(args.columns, _width()))
     return 0
 
 
@@ -467,15 +503,15 @@ def _run_range_test(args: argparse.Namespace) -> int:
     _build_task(args)
     seeds = tuple(range(args.repeats))
     out = {}
-    with _open_store(args) as store, _executor(args) as executor:
+    with _open_store(args) as store, _executor(args) as executor, _progress(args) as progress:
         if args.method in ("sweep", "both"):  # first: it is quick, and the decade search's answer weighs it
             out["sweep"] = sweep_test(store, args.task, seeds=seeds, steps=args.sweep_steps, lr_min=args.lr_min,
                                       lr_max=args.lr_max, data_dir=args.data_dir, executor=executor,
-                                      progress=_progress(args))
+                                      progress=progress)
         if args.method in ("decade", "both"):
             out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
                                         start=args.start, tolerance=args.tolerance, sweep=out.get("sweep"),
-                                        data_dir=args.data_dir, executor=executor, progress=_progress(args))
+                                        data_dir=args.data_dir, executor=executor, progress=progress)
     out["answer"] = (out.get("decade") or out["sweep"])["answer"]
     if args.json:
         print(json.dumps(out, indent=1))
@@ -515,9 +551,9 @@ def _run_recommend(args: argparse.Namespace) -> int:
     _at_least_one(args, "top")
     if args.task not in TASKS:  # a built-in name is valid, and its stored policies need no task built
         _build_task(args)
-    with _open_store(args) as store, _executor(args) as executor:
+    with _open_store(args) as store, _executor(args) as executor, _progress(args) as progress:
         rec = recommend(store, args.task, top=args.top, data_dir=args.data_dir, range_test=not args.no_range_test,
-                        executor=executor, progress=_progress(args))
+                        executor=executor, progress=progress)
     _print(rec, args.json)
     return 0
 
@@ -564,8 +600,9 @@ def _run_tune(args: argparse.Namespace) -> int:
     _at_least_one(args, "repeats")
     _build_task(args)
     with _open_store(args) as store, _executor(args) as executor:
-        result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)), data_dir=args.data_dir,
-                      executor=executor, progress=_progress(args))
+        with _progress(args) as progress:
+            result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)),
+                          data_dir=args.data_dir, executor=executor, progress=progress)
         if args.output:
             _write_report(store, result.task, args.output, "utility", 10)
     _print(result, args.json)

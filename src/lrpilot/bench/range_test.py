@@ -46,6 +46,7 @@ from lrpilot.engine import Run, RunConfig, budget
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig
+from lrpilot.progress import expect_runs, report_run
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
@@ -240,18 +241,19 @@ def sweep_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, 
     ref = TaskRef.of(task, data_dir)
     task_obj = ref.build()
     curves: list[dict[str, Any]] = []
-    say = progress or (lambda line: None)
 
     def done(job: SweepJob, curve: dict[str, Any]) -> None:
         curves.append(curve)
         s = curve["suggestion"]
-        say(f"sweep seed {job.seed}: {len(curve['lr'])} iterations, suggested LR "
-            + ("none (the loss never fell)" if s is None else f"{s:.3g}"))
+        report_run(progress, f"sweep seed {job.seed}: {len(curve['lr'])} iterations, suggested LR "
+                   + ("none (the loss never fell)" if s is None else f"{s:.3g}"), policy=f"sweep seed {job.seed}",
+                   status="ok", epochs=steps / task_obj.iters_per_epoch)
 
     def failed(job: SweepJob, reason: str) -> None:
         raise LRPilotError(f"the LR sweep of seed {job.seed} failed: {reason.splitlines()[0]}")
 
     jobs = [SweepJob(ref, data_dir, s, steps, lr_min, lr_max) for s in dict.fromkeys(seeds)]
+    expect_runs(progress, len(jobs))
     (executor or LocalExecutor(min(len(jobs), os.cpu_count() or 1))).run(sweep_job, iter(jobs), done, failed)
     curves.sort(key=lambda c: c["seed"])
     found = [c["suggestion"] for c in curves if c["suggestion"] is not None]

@@ -30,13 +30,15 @@ Queued and running runs are ignored.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import statistics
+import textwrap
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, Iterable, Sequence
 
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
 from lrpilot.files import atomic_path
 from lrpilot.store.base import RunRecord
 
@@ -60,6 +62,11 @@ COLUMNS = (("val Top-1 % [95% CI]", "val_top1", ".2f", True), ("test Top-1 % [95
            ("Top-5 (%)", "top5", ".2f", False), ("AC", "ac", ".4f", True), ("CD", "cd", ".4f", True),
            ("CDAC", "cdac", ".4f", True), ("LD", "ld", ".4f", True), ("#Param", "n_param", ".0f", False),
            ("#Iter at best", "val_iters_at_best", ".0f", True), ("wall s", "wall_s", ".1f", True))
+# the table's columns, key -> header (the CLI's --columns names the keys), and the compact default of the terminal
+TABLE_COLUMNS = {"rank": "#", "policy": "policy", "budget": "budget", **{m: h for h, m, _, _ in COLUMNS},
+                 "runs": "runs", "score": "score"}
+DEFAULT_COLUMNS = ("rank", "policy", "budget", "val_top1", "top1", "n_param", "val_iters_at_best", "runs")
+NARROW = 100  # a table narrower than this stacks its headers and its cells (the mean above its interval or std)
 
 
 @dataclass(frozen=True)
@@ -131,38 +138,53 @@ class Ranking:
             raise LRPilotError("a ranking as a DataFrame needs pandas: pip install pandas") from None
         return pd.DataFrame(self.to_dicts(), columns=list(FIELDS))
 
-    def table(self) -> tuple[list[str], list[list[str]]]:
-        """The terminal and report table: headers and cells such as ``99.28 +- 0.02``."""
-        score = self.by == "score"
-        headers = ["#", "policy", "budget", *(c[0] for c in COLUMNS), "runs"] + (["score"] if score else [])
-        cells = []
-        for r in self.rows:
-            row = [f"{r.rank}{'*' if r.chosen else '=' if r.tied_with_best else ''}", r.policy, str(r.budget)]
-            intervals = {"val_top1": r.val_ci, "top1": r.top1_ci}
-            row += [_interval_cell(r.mean[m], intervals[m]) if m in intervals else
-                    _cell(r.mean[m], r.std[m] if spread and r.n_ok > 1 else math.nan, fmt)
-                    for _, m, fmt, spread in COLUMNS]
-            row.append(_runs_cell(r))
-            if score:
-                row.append(_cell(r.score, math.nan, ".3f"))
-            cells.append(row)
-        return headers, cells
+    def table(self, columns: Sequence[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """The terminal and report table: headers and cells such as ``99.28 +- 0.02``, of ``columns`` (keys of
+        :data:`TABLE_COLUMNS`; default every column, the score only when ranked by it)."""
+        keys = table_columns("all", self.by) if columns is None else list(columns)
+        return [TABLE_COLUMNS[k] for k in keys], [[cells[k] for k in keys] for cells in map(self._cells, self.rows)]
 
-    def format(self) -> str:
-        """The ranking as an aligned text table, or a line saying that there is nothing to rank."""
+    def _cells(self, r: RankedPolicy) -> dict[str, str]:
+        """One row's cell of every column, by key."""
+        cells = {"rank": f"{r.rank}{'*' if r.chosen else '=' if r.tied_with_best else ''}", "policy": r.policy,
+                 "budget": str(r.budget)}
+        intervals = {"val_top1": r.val_ci, "top1": r.top1_ci}
+        cells |= {m: _interval_cell(r.mean[m], intervals[m]) if m in intervals else
+                  _cell(r.mean[m], r.std[m] if spread and r.n_ok > 1 else math.nan, fmt)
+                  for _, m, fmt, spread in COLUMNS}
+        return cells | {"runs": _runs_cell(r), "score": _cell(r.score, math.nan, ".3f")}
+
+    def format(self, columns: str | None = None, width: int = 120) -> str:
+        """The ranking as a text table at most ``width`` characters wide (long cells wrapped), of the
+        :func:`table_columns` chosen by ``columns``; or a line saying that there is nothing to rank."""
         of_task = f" for task {self.task}" if self.task else ""
         if not self.rows:
             return f"no finished runs{of_task} to rank: benchmark policies first (lrpilot bench)"
-        headers, cells = self.table()
-        widths = [max(len(row[i]) for row in [headers, *cells]) for i in range(len(headers))]
-        lines = [f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}"]
-        for row in [headers, *cells]:
-            lines.append("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        keys = table_columns(columns, self.by)
+        headers, cells = self.table(keys)
+        lines = wrap(f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}", width)
+        lines += _render(keys, headers, cells, width)
         if any(r.tied_with_best for r in self.rows):
-            lines.append("= statistically tied with the best on validation (paired by seed and example, Holm-corrected: "
-                         "lrpilot.bench.stats.METHOD); * the decision, the cheapest of them (#Param, then #Iterations "
-                         "at the best)")
+            lines += wrap("= statistically tied with the best on validation (95 % intervals over seeds and examples, "
+                          "paired tests against the best, Holm-corrected; in full: lrpilot.bench.stats.METHOD); "
+                          "* the decision, the cheapest of them (#Param, then #Iterations at the best)", width)
         return "\n".join(lines)
+
+
+def table_columns(choice: str | None, by: str = "utility") -> list[str]:
+    """The table's column keys: ``None`` the compact default (:data:`DEFAULT_COLUMNS`, and ``score`` when ranked
+    ``by`` it), ``"all"`` every column (the score only when ranked by it), or comma-separated keys of
+    :data:`TABLE_COLUMNS` such as ``"policy,top5"``."""
+    if choice is None:
+        return [*DEFAULT_COLUMNS, *(["score"] if by == "score" else [])]
+    if choice.strip() == "all":
+        return [k for k in TABLE_COLUMNS if k != "score" or by == "score"]
+    keys = [k.strip() for k in choice.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in TABLE_COLUMNS]
+    if unknown or not keys:
+        wrong = f"unknown {', '.join(unknown)}" if unknown else "names no column"
+        raise LRPilotError(f"--columns {clip(choice, 200)}: {wrong}; use all or some of {','.join(TABLE_COLUMNS)}")
+    return list(dict.fromkeys(keys))
 
 
 def describe(by: str) -> str:
@@ -282,6 +304,37 @@ def _interval_cell(mean: float, ci: tuple[float, float] | None) -> str:
     if math.isnan(mean):
         return "-"
     return f"{mean:.2f}" if ci is None else f"{mean:.2f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` as lines of at most ``width`` characters, the continuation lines indented."""
+    return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [""]
+
+
+def _render(keys: list[str], headers: list[str], cells: list[list[str]], width: int) -> list[str]:
+    """The table of columns ``keys`` drawn by rich within ``width`` characters: text left, numbers right, long cells
+    wrapped (below :data:`NARROW` columns, the headers at 12 characters and each number's interval or std below it,
+    leaving the policy texts more room)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="", collapse_padding=True)
+    narrow = width < NARROW
+    for key, h in zip(keys, headers):
+        table.add_column(Text(textwrap.fill(h, 12) if narrow and key != "policy" else h), overflow="fold",
+                         justify="left" if key in ("rank", "policy") else "right")
+    stacked = [i for i, key in enumerate(keys) if narrow and key not in ("policy", "runs")]
+    for row in cells:
+        table.add_row(*(Text(_stacked(c) if i in stacked else c) for i, c in enumerate(row)))
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False, legacy_windows=False)
+    console.print(table)
+    return [line.rstrip() for line in console.file.getvalue().splitlines()]
+
+
+def _stacked(cell: str) -> str:
+    """A number's cell on two lines: the mean above its interval or std."""
+    return cell.replace(" [", "\n[", 1).replace(" +- ", "\n+- ", 1)
 
 
 def _runs_cell(r: RankedPolicy) -> str:

@@ -34,6 +34,7 @@ from lrpilot.execution.executors import LocalExecutor
 from lrpilot.fingerprint import digest, fingerprint, short
 from lrpilot.policy.base import build
 from lrpilot.policy.text import parse
+from lrpilot.progress import expect_runs, report_run
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.search.run import is_search, run_search
 from lrpilot.store import ClaimLost, Storage, retrain, stale
@@ -235,6 +236,8 @@ class Grid:
                 if not stale(r.fingerprint, now):
                     table.add(r.curves, r.status)
         held: dict[Job, int] = {}
+        progress = None if quiet else self.progress
+        expect_runs(progress, len(todo))
 
         def claimed() -> Iterator[Job]:
             for policy, seed in todo:
@@ -243,6 +246,7 @@ class Grid:
                 if run_id is None:
                     summary.held_elsewhere += 1
                     say(f"{policy} seed {seed}: finished or held by another process, skipped")
+                    expect_runs(progress, -1)
                     continue
                 rungs = table.rungs() if table is not None and not is_search(policy) else ()
                 job = Job(self.ref, policy, seed, total, self.eval_every, self.device, rungs)
@@ -257,6 +261,7 @@ class Grid:
             summary.held_elsewhere += 1
             say(f"{job.policy} seed {job.seed}: taken over by another process (this one was paused past the "
                 "heartbeat timeout); its result is left to that one")
+            expect_runs(progress, -1)
 
         def finish(job: Job, result: RunResult) -> bool:
             """Store the result of a held job; False if its claim was lost meanwhile."""
@@ -281,16 +286,22 @@ class Grid:
             if result.status == "pruned":
                 summary.pruned += 1
                 r = result.record
-                say(f"{count()} {job.policy} seed {job.seed}: pruned at iteration {r['pruned_at']} (validation "
-                    f"Top-1 {r['rung_score']:.2f}% < {r['rung_threshold']:.2f}%, the rung's cut over "
-                    f"{r['rung_runs']} runs)")
+                report(job, result, f"{count()} {job.policy} seed {job.seed}: pruned at iteration {r['pruned_at']} "
+                       f"(validation Top-1 {r['rung_score']:.2f}% < {r['rung_threshold']:.2f}%, the rung's cut over "
+                       f"{r['rung_runs']} runs)")
                 return
             summary.trained += 1
             top1, val = result.metrics.get("top1"), result.metrics.get("val_top1")
             wall = (result.cost or {}).get("wall_s")
-            say(f"{count()} {job.policy} seed {job.seed}: {result.status}"
-                + ("" if val is None else f", validation Top-1 {val:.2f}%")
-                + ("" if top1 is None else f", test {top1:.2f}%") + ("" if wall is None else f" ({wall:.1f} s)"))
+            report(job, result, f"{count()} {job.policy} seed {job.seed}: {result.status}"
+                   + ("" if val is None else f", validation Top-1 {val:.2f}%")
+                   + ("" if top1 is None else f", test {top1:.2f}%") + ("" if wall is None else f" ({wall:.1f} s)"))
+
+        def report(job: Job, result: RunResult, line: str) -> None:
+            """One finished run to the progress: its line, its validation Top-1 if it finished ok, its cost."""
+            report_run(progress, line, policy=job.policy, status=result.status,
+                       val_top1=result.metrics.get("val_top1") if result.status == "ok" else None,
+                       epochs=(result.cost or {}).get("epoch_equivalents", 0.0))
 
         def on_failed(job: Job, reason: str, result: RunResult | None = None) -> None:
             # reported by the executor (not by run_job): the worker died, or Ray lost the task
@@ -300,8 +311,8 @@ class Grid:
                 return
             summary.failed += 1
             kind = result.record.get("error_kind")
-            say(f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0][:200]}"
-                + (" (retried by a later bench)" if kind == "invocation" else ""))
+            report(job, result, f"{count()} {job.policy} seed {job.seed}: failed: {reason.splitlines()[0][:200]}"
+                   + (" (retried by a later bench)" if kind == "invocation" else ""))
 
         def heartbeat() -> None:
             for job, run_id in list(held.items()):

@@ -44,6 +44,7 @@ from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.policy.text import fmt_sig, parse
+from lrpilot.progress import expect_budget
 from lrpilot.records import RunRecord, json_safe
 from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
@@ -116,6 +117,7 @@ def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, se
         raise LRPilotError(f"--budget {budget!r} must be a number of epoch-equivalents > 0")
     if not seeds:
         raise LRPilotError("tune needs at least one seed")
+    expect_budget(progress, budget)
     with executor or LocalExecutor() as executor:  # one set of workers for the range test and the candidates
         return _Tune(store, ref, budget, tuple(dict.fromkeys(seeds)), executor, progress, search_share,
                      contenders, sampler_seed, halving).run()
