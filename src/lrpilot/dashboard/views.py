@@ -303,19 +303,18 @@ def run_details(run: RunRecord) -> dict[str, Any]:
 
 
 def range_tests(analyses: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The task's stored range tests, oldest first: kind, settings, answer and figure (SVG or None)."""
+    """The stored range tests (``Store.analyses`` rows of kind ``range-*``), oldest first, as :func:`range_test`."""
+    return [range_test(a["result"], a.get("settings", ""), a.get("created_at")) for a in analyses
+            if str(a["kind"]).startswith("range-")]
+
+
+def range_test(result: Mapping[str, Any], settings: str = "", created: float | None = None) -> dict[str, Any]:
+    """One range test's kind, settings, answer, suggestion rule and figure (SVG, or None with nothing to plot)."""
     from lrpilot.dashboard.figures import range_test_svg
 
-    out = []
-    for a in analyses:
-        if not str(a["kind"]).startswith("range-"):
-            continue
-        result = a["result"]
-        answer = result.get("answer") or {}
-        out.append({"kind": result.get("kind", a["kind"]), "settings": a.get("settings", ""),
-                    "answer": answer, "rule": result.get("rule"), "figure": range_test_svg(result),
-                    "created": time.strftime("%Y-%m-%d %H:%M", time.gmtime(a.get("created_at") or 0))})
-    return out
+    return {"kind": result.get("kind", "?"), "settings": settings, "answer": result.get("answer") or {},
+            "rule": result.get("rule"), "figure": range_test_svg(result),
+            "created": "-" if created is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(created))}
 
 
 class Views:
