@@ -51,13 +51,17 @@ def check_band(band: str) -> str:
 
 def curves_svg(groups: Mapping[str, Sequence[RunRecord]], band: str = "minmax",
                panels: Sequence[str] = tuple(key for key, _ in PANELS)) -> str | None:
-    """The panels of ``groups`` (legend label -> the runs of one policy) as one SVG, None if nothing to draw."""
-    check_band(band)
+    """:func:`curves_figure` as SVG, None if there is nothing to draw."""
     with _PYPLOT:
-        return _curves_svg(groups, band, panels)
+        fig = curves_figure(groups, band, panels)
+        return None if fig is None else svg(fig)
 
 
-def _curves_svg(groups: Mapping[str, Sequence[RunRecord]], band: str, panels: Sequence[str]) -> str | None:
+def curves_figure(groups: Mapping[str, Sequence[RunRecord]], band: str = "minmax",
+                  panels: Sequence[str] = tuple(key for key, _ in PANELS)) -> Any | None:
+    """The panels (keys of :data:`PANELS`) of ``groups`` (legend label -> the runs of one policy) that have data,
+    two a row, each with its own legend; None if none has."""
+    check_band(band)
     labels = dict(PANELS)
     drawn = [(key, labels[key]) for key in panels if any(_has(runs, key) for runs in groups.values())]
     if not drawn:
@@ -83,8 +87,8 @@ def _curves_svg(groups: Mapping[str, Sequence[RunRecord]], band: str, panels: Se
             _zoom(ax, groups, key)
         ax.legend(fontsize=7, loc="best")
     for ax in list(axes.flat)[len(drawn):]:
-        ax.set_visible(False)
-    return svg(fig)
+        fig.delaxes(ax)
+    return fig
 
 
 def range_test_svg(result: Mapping[str, Any]) -> str | None:
