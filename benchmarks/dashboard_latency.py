@@ -95,7 +95,7 @@ def main() -> None:
                  "ranking (filtered: COS, 5 seeds)": f"/task/{TASK}?fn=COS&seeds=5",
                  "curves (3 policies)": f"/task/{TASK}/curves?" + "&".join(f"p={quote(r.policy)}" for r in runs[:15:5]),
                  "run": f"/task/{TASK}/run/{one.id}?policy={quote(one.policy)}",
-                 "compare": f"/task/{TASK}/compare?a={quote(runs[0].policy)}&b={quote(runs[-1].policy)}",
+                 "compare": f"/task/{TASK}/compare?p={quote(runs[0].policy)}&p={quote(runs[-1].policy)}",
                  "range tests": f"/task/{TASK}/range-tests"}
         first = {name: timed(base + path) for name, path in pages.items()}
         print(f"{stored} stored runs of {TASK}; {args.rounds} rounds per page after a first request")
