@@ -116,7 +116,10 @@ class Table:
 
 def rows(ranking: Ranking) -> list[Row]:
     """Every ranked policy as a table row, in rank order."""
-    headers, cells = ranking.table()
+    return _rows(ranking, ranking.table()[1])
+
+
+def _rows(ranking: Ranking, cells: list[list[str]]) -> list[Row]:
     out = []
     for r, c in zip(ranking.rows, cells):
         statuses = tuple(s for s, k in zip(STATUSES, (r.n_ok, r.n_diverged, r.n_failed, r.n_pruned)) if k)
@@ -127,7 +130,8 @@ def rows(ranking: Ranking) -> list[Row]:
 
 def table(ranking: Ranking, query: Query = Query()) -> Table:
     """The page ``query`` asks for of the ranking's rows: filtered, sorted, paginated."""
-    every = rows(ranking)
+    headers, cells = ranking.table()
+    every = _rows(ranking, cells)
     kept = [row for row in every if _passes(row, query)]
     kept.sort(key=_sort_key(query.sort), reverse=query.desc)
     if query.desc:  # missing values stay last either way
@@ -136,7 +140,6 @@ def table(ranking: Ranking, query: Query = Query()) -> Table:
     if query.page > pages:
         raise LRPilotError(f"page={query.page} is past the last page ({pages})")
     shown = kept[(query.page - 1) * query.per: query.page * query.per]
-    headers = ranking.table()[0]
     return Table(list(zip(headers, SORTS)), shown, len(kept), len(every), query, pages,
                  sorted({row.fn for row in every}), sorted({row.policy.budget for row in every}),
                  sorted({row.policy.n for row in every}), f"ranked by {ranking.by} ({describe(ranking.by)})")
@@ -328,6 +331,7 @@ class Views:
         self._cache: dict[tuple[str, str], tuple[float, Ranking, list[RunRecord]]] = {}
         self._busy: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._computing: dict[tuple[str, str], threading.Lock] = {}  # one computation of a ranking at a time
 
     def tasks(self) -> list[dict[str, Any]]:
         """The stored tasks; with run counts and the decision for those whose ranking is computed (the others
@@ -365,7 +369,9 @@ class Views:
         key = (task, by)
         hit = self._cache.get(key)
         if hit is None or refresh:
-            self._compute(key)
+            with self._key_lock(key):  # waits for a computation under way, then uses it unless asked to refresh
+                if refresh or key not in self._cache:
+                    self._compute(key)
             hit = self._cache[key]
         elif time.time() - hit[0] > self.ttl:
             self._start(task, by)
@@ -377,16 +383,23 @@ class Views:
             if (task, by) in self._busy:
                 return
             self._busy.add((task, by))
-        threading.Thread(target=self._compute, args=((task, by), True), daemon=True).start()
+        threading.Thread(target=self._background, args=((task, by),), daemon=True).start()
 
-    def _compute(self, key: tuple[str, str], background: bool = False) -> None:
+    def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._lock:
+            return self._computing.setdefault(key, threading.Lock())
+
+    def _compute(self, key: tuple[str, str]) -> None:
+        records = self.store.runs(task=key[0], purpose="bench", curves=False, outcomes=True)
+        self._cache[key] = (time.time(), rank(records, by=key[1], task=key[0]), records)
+
+    def _background(self, key: tuple[str, str]) -> None:
         try:
-            records = self.store.runs(task=key[0], purpose="bench", curves=False, outcomes=True)
-            self._cache[key] = (time.time(), rank(records, by=key[1], task=key[0]), records)
+            with self._key_lock(key):
+                self._compute(key)
         finally:
-            if background:
-                with self._lock:
-                    self._busy.discard(key)
+            with self._lock:
+                self._busy.discard(key)
 
     def curves(self, task: str, policies: Sequence[RankedPolicy]) -> dict[str, list[RunRecord]]:
         """Legend label -> the finished runs with curves of each policy (one query per policy)."""
