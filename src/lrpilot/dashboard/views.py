@@ -12,7 +12,7 @@ import math
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from lrpilot import __version__
@@ -111,7 +111,6 @@ class Table:
     budgets: list[int]
     seeds: list[int]
     by_words: str
-    decisions: list[str] = field(default_factory=list)
 
 
 def rows(ranking: Ranking) -> list[Row]:
