@@ -201,3 +201,21 @@ def test_served_pages_answer_without_a_browser(base):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"{base}/task/{TASK}/run/99999?policy=FIX(k0%3D0.05)")
     assert e.value.code == 404
+
+
+def test_the_same_pages_on_postgresql(db, pg_database):
+    from lrpilot.records import RunResult
+
+    with Store(db) as sqlite, Store(pg_database) as pg:
+        for r in sqlite.runs(task=TASK, outcomes=True):
+            pg.finish(pg.claim(TASK, r.policy, r.seed, r.budget), RunResult(
+                r.task, r.policy, r.seed, r.status, r.metrics, r.cost, r.curves, r.record or {}, r.budget, r.outcomes))
+        expected = [row.policy for row in rank(sqlite.runs(task=TASK, outcomes=True), task=TASK).rows]
+        one = pg.runs(task=TASK, policy=POLICIES[1])[0]
+    with serve_in_thread(pg_database) as url:
+        with urllib.request.urlopen(f"{url}/task/{TASK}") as response:
+            html = response.read().decode()
+        with urllib.request.urlopen(f"{url}/task/{TASK}/run/{one.id}?policy={urllib.parse.quote(one.policy)}") as r:
+            run_page = r.read().decode()
+    assert re.findall(r'<tr class="\w*" data-policy="([^"]*)"', html) == expected
+    assert f"run {one.id}: &#39;{POLICIES[1]}&#39; seed {one.seed}" in run_page and "<svg" in run_page
