@@ -25,12 +25,13 @@ from lrpilot.store import Store
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it); never a browser Playwright downloads
 TASK = "digits-mlp"
-POLICIES = ["STEP(k0=0.1, gamma=0.5, l=10)", "COS(k0=0.1, k1=0.001, l=30)", "FIX(k0=0.05)"]
+POLICIES = ["STEP(k0=0.1, gamma=0.5, l=10)", "COS(k0=0.1, k1=0.001, l=30)", "FIX(k0=0.05)",
+            "autodrop(k0=0.1, rho=0.5, nd=2, period=3)"]
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    """A store of 3 policies x 2 seeds of 30 iterations of digits-mlp, and an LR sweep."""
+    """A store of 4 policies (one adaptive) x 2 seeds of 30 iterations of digits-mlp, and an LR sweep."""
     path = tmp_path_factory.mktemp("store") / "results.db"
     with Store(path) as store:
         bench(store, TASK, POLICIES, seeds=[0, 1], steps=30, executor=InProcess())
@@ -139,13 +140,25 @@ def test_pages_split_the_ranking_and_bad_parameters_say_what_to_fix(page, base, 
     page.goto(f"{base}/task/{TASK}?per=1&page=2")
     shot(page, tmp_path, "page2")
     assert [m for m, _ in ranked(page)][0].startswith("2")
-    assert page.locator(".pages a").all_inner_texts() == ["1", "3"]
+    assert page.locator(".pages a").all_inner_texts() == ["1", "3", "4"]
     response = page.goto(f"{base}/task/{TASK}?sort=speed")
     assert response.status == 400 and "sort='speed' is unknown: use one of rank, policy" in page.inner_text(".error")
     response = page.goto(f"{base}/task/nope")
     assert response.status == 404 and f"no task 'nope' in the store: use one of ['{TASK}']" in page.inner_text(".error")
     response = page.goto(f"{base}/task/{TASK}/compare?p={urllib.parse.quote(POLICIES[0])}")
     assert response.status == 400 and "pick exactly two policies" in page.inner_text(".error")
+
+
+def test_an_adaptive_run_shows_its_distilled_policy(page, base, db, tmp_path):
+    with Store(db) as store:
+        run = store.runs(task=TASK, policy=POLICIES[3])[0]
+    page.goto(f"{base}/task/{TASK}/run/{run.id}?policy={urllib.parse.quote(run.policy)}")
+    shot(page, tmp_path, "adaptive_run")
+    distilled = run.record["distilled"]
+    assert page.locator("h2:text('Distilled policy') + dl").inner_text().split("\n")[:2] == [
+        "exact piecewise", distilled["piecewise"]]
+    labels = page.locator("figure svg text").all_text_contents()
+    assert f"seed {run.seed}" in labels and f"seed {run.seed} (sampled)" not in labels  # drawn from the distilled text
 
 
 def test_range_tests_are_drawn(page, base, tmp_path):
