@@ -95,7 +95,8 @@ def test_from_the_task_list_to_a_ranking_a_policy_a_run_and_a_comparison(page, b
     assert rows == [(f"{r.rank}{'*' if r.chosen else '=' if r.tied_with_best else ''}", r.policy) for r in expected.rows]
     chosen = next(r for r in expected.rows if r.chosen)
     assert page.locator("tr.chosen").get_attribute("data-policy") == chosen.policy
-    assert "30 iterations" in page.locator("dl.settings").inner_text()
+    settings = page.locator("dl.settings").inner_text()
+    assert "30 iterations" in settings and "SGD(dampening=0, momentum=0.9, weight_decay=0.0005)" in settings
     assert f"{chosen.policy}, validation Top-1 {chosen.mean['val_top1']:.2f} %" in page.inner_text("body")
 
     page.select_option("select[name=fn]", "COS")
@@ -120,6 +121,10 @@ def test_from_the_task_list_to_a_ranking_a_policy_a_run_and_a_comparison(page, b
     identity = page.locator("dl.settings").first.inner_text()
     assert POLICIES[0] in identity and "30 iterations" in identity and "seed\n1" in identity.replace("\t", "\n")
     assert "wall_s" in page.locator("table").nth(1).inner_text()
+    with Store(db) as store:
+        digest = next(r.fingerprint for r in store.runs(task=TASK, policy=POLICIES[0]) if r.seed == 1)
+    assert len(digest) == 64 and f"digest {digest}" in page.locator("h2:text('Fingerprint') + p").inner_text()
+    assert '"optimizer"' in page.locator("h2:text('Fingerprint') ~ pre").inner_text()
 
     page.goto(f"{base}/task/{TASK}")
     page.check(f"input[value='{POLICIES[0]}']")

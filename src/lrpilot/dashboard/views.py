@@ -8,6 +8,7 @@ hundred bytes a run, and the intervals and ties need them); curves are read only
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from lrpilot import __version__
-from lrpilot.bench.rank import COLUMNS, ORDERS, RankedPolicy, Ranking, describe, rank, stats_method
+from lrpilot.bench.rank import COLUMNS, ORDERS, RankedPolicy, Ranking, describe, rank
 from lrpilot.errors import LRPilotError, clip
 from lrpilot.records import RunRecord
 
@@ -234,11 +235,24 @@ def settings(task_row: Mapping[str, Any] | None, records: Sequence[RunRecord]) -
            ("validation examples", _join(sizes["val"])), ("test examples", _join(sizes["test"])),
            ("budget", _join(budgets, " iterations")), ("epochs", _join(epochs)),
            ("batch size", _join(batch)),
-           ("optimizer", str(task_row.get("optimizer") or "not recorded in the store (the task's own optimizer)")),
+           ("optimizer", _join(sorted({optimizer(r) for r in records} - {None})) if any(map(optimizer, records))
+            else "not recorded (runs stored before their fingerprints)"),
            ("versions (runs)", ", ".join(f"{k} {v}" for k, v in versions.items()) or "not recorded"),
            ("runs", f"{len(records)} ({', '.join(f'{n} {s}' for s, n in _counts(records))})" if records else "0"),
            ("lrpilot (this page)", __version__)]
     return out
+
+
+def optimizer(run: RunRecord) -> str | None:
+    """The optimizer a run trained with, from the fingerprint in its record: e.g. ``SGD(dampening=0,
+    momentum=0.9, weight_decay=0.0005)`` (the LR is the policy's); None when not recorded."""
+    opt = (((run.record or {}).get("fingerprint") or {}).get("optimizer")) or {}
+    if not opt.get("class"):
+        return None
+    groups = opt.get("groups") or [{}]
+    settings = ", ".join(f"{k}={v}" for k, v in sorted(groups[0].items()))
+    more = f", {len(groups)} param groups" if len(groups) > 1 else ""
+    return f"{opt['class'].rsplit('.', 1)[-1]}({settings}){more}"
 
 
 def _join(values: Sequence[Any], unit: str = "") -> str:
@@ -285,7 +299,9 @@ def compare(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[Difference]:
 
 def method() -> str:
     """The statistics behind intervals, ties and differences, in words."""
-    return stats_method()
+    from lrpilot.bench.stats import METHOD  # scipy: only where a page states it
+
+    return METHOD
 
 
 def run_details(run: RunRecord) -> dict[str, Any]:
@@ -293,6 +309,8 @@ def run_details(run: RunRecord) -> dict[str, Any]:
     record = dict(run.record or {})
     distilled = record.pop("distilled", None) or {}
     fingerprint = record.pop("fingerprint", None)
+    if fingerprint is not None or run.fingerprint:
+        fingerprint = {"digest": run.fingerprint or "-", "what": json.dumps(fingerprint, indent=1, sort_keys=True)}
     trajectory = record.pop("trajectory", None)
     when = lambda t: "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + " UTC"
     identity = [("id", str(run.id)), ("task", run.task), ("policy", run.policy), ("seed", str(run.seed)),
