@@ -113,7 +113,7 @@ def test_report_writes_self_contained_html(filled, tmp_path, capsys):
     out = tmp_path / "x.html"
     assert main(["report", "--task", TASK, "--db", filled[0], "-o", str(out)]) == 0
     html = out.read_text(encoding="utf-8")
-    assert "data:image/png;base64" in html and all(p in html for p in ("FIX(k0=0.05)", "FIX(k0=0.0001)"))
+    assert "<svg" in html and "<img" not in html and all(p in html for p in ("FIX(k0=0.05)", "FIX(k0=0.0001)"))
     assert f"wrote {out} (6 runs of {TASK})" in capsys.readouterr().out
 
 
@@ -127,7 +127,7 @@ def test_report_leaves_the_range_tests_short_runs_out_of_its_table(tmp_path, cap
     assert "(1 runs of digits-lenet)" in capsys.readouterr().out
     text = out.read_text()
     assert "COS(k0=0.1, k1=0.001, l=10)" in text and "FIX(k0=" not in text
-    assert (tmp_path / "r_files" / "range_test_1.png").exists()
+    assert (tmp_path / "r_files" / "range_test_1.svg").exists()
 
 
 def test_report_to_txt_is_exit_2_and_writes_nothing(filled, tmp_path, monkeypatch, capsys):

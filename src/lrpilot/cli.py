@@ -563,7 +563,7 @@ def _add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="report.html", type=path_type(check_output, (".html", ".md"), "report file"), help="report file: .html (self-contained) or .md "
                    "(the range tests' short runs appear in their own plots, not in the table)")
     _add_by(p, "ranking")
-    p.add_argument("--top", type=COUNT, default=10, help="policies in the figures (default 10)")
+    p.add_argument("--top", type=COUNT, default=None, help="only the first N policies of each budget (default: all)")
     _add_db(p)
 
 
@@ -573,13 +573,35 @@ def _run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(store, task: str, path: str, by: str, top: int) -> None:
+def _write_report(store, task: str, path: str, by: str, top: int | None) -> None:
     from lrpilot.report.report import write_report
 
     records = store.runs(task=task, purpose="bench", curves=True, outcomes=True)
     tests = [a["result"] for a in store.analyses(task=task) if a["kind"].startswith("range-")]
-    write_report(records, path, task=task, range_tests=tests, by=by, top=top)
+    row = next((t for t in store.tasks() if t["name"] == task), None)
+    write_report(records, path, task=task, range_tests=tests, by=by, top=top, task_row=row)
     print(f"wrote {path} ({len(records)} runs of {task})")
+
+
+def _port(text: str) -> int:
+    """A TCP port number, 1 to 65535."""
+    port = COUNT(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number: use 1 to 65535")
+    return port
+
+
+def _add_dashboard(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    p.add_argument("--port", type=_port, default=8080, help="port (default %(default)s)")
+    _add_db(p)
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    from lrpilot.dashboard.app import serve
+
+    serve(args.db, args.host, args.port)
+    return 0
 
 
 def _add_tune(p: argparse.ArgumentParser) -> None:
@@ -624,6 +646,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[a
     "range-test": (_add_range_test, _run_range_test, "find a task's good LR range (decade search, exponential sweep)"),
     "recommend": (_add_recommend, _run_recommend, "recommend policies for a task from stored results"),
     "report": (_add_report, _run_report, "write an HTML or Markdown report of a task's stored results"),
+    "dashboard": (_add_dashboard, _run_dashboard, "browse the results store in a read-only web app (extra dashboard)"),
     "tune": (_add_tune, _run_tune, "find a good LR policy for a task: range test, a search over the 13 functions "
              "and the adaptive methods, successive halving and seed racing, within a compute budget"),
 }

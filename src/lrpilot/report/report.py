@@ -1,142 +1,87 @@
-"""The report of a task's benchmark: the ranked table, LR, accuracy and loss curves, and LR range tests.
+"""The report of a task's benchmark, rendered from the dashboard's views, templates and figures.
 
-``.html`` gives one self-contained file (inline CSS, figures as base64 PNGs); ``.md`` gives
-Markdown with its figures as PNG files in ``<stem>_files/`` beside it, linked relatively. A task
-without finished runs still gets a valid report that says so (and shows its range tests).
+It holds the run settings (task, split sizes, budget in iterations, epochs, batch size, optimizer, versions),
+the decision in words, the ranked table of every policy (``top`` keeps the first N of each budget) with the
+decision (``*``) and the group tied with the best (``=``) marked, the curves (validation and test Top-1 zoomed to
+the second half of training, losses, the LR drawn exactly from each policy's text, angular velocity; mean over
+seeds with a min-max band; one legend per panel) of the decision and the best ranked policies of each budget,
+and the stored range tests.
+
+``.html`` gives one self-contained file (inline CSS, figures as inline SVG); ``.md`` gives Markdown with its
+figures as SVG files in ``<stem>_files/`` beside it, linked relatively. The table's cells and the figures are
+the same for both (:mod:`lrpilot.dashboard.views`, :mod:`lrpilot.dashboard.figures`). A task without finished
+runs still gets a valid report that says so (and shows its range tests).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import math
 import os
-import statistics
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from lrpilot.bench.rank import RankedPolicy, Ranking, describe, rank
+from lrpilot.bench.rank import rank
+from lrpilot.dashboard import views
+from lrpilot.dashboard.figures import curves_svg
+from lrpilot.dashboard.render import render
 from lrpilot.errors import LRPilotError
 from lrpilot.files import atomic_path
-from lrpilot.report.plots import curves_figure, png, range_test_figure
-from lrpilot.store.base import RunRecord
+from lrpilot.records import RunRecord
 
 SUFFIXES = (".html", ".md")
-LEGEND = ("Mean +- sample std over the seeds' ok runs. Top-1, Top-5: test accuracy (%); AC: average confidence; "
-          "CD: confidence deviation; CDAC: confidence deviation across classes; LD: test minus train loss; "
-          "#Param: the policy's parameters; #Iter at best: iteration of the highest Top-1; wall s: training time. "
-          "Policies with diverged or failed runs rank last.")
-CSS = """body{font-family:system-ui,sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;white-space:nowrap}
-th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}
-tbody tr:nth-child(even){background:#fafafa}
-.meta,.legend{color:#555;font-size:13px}figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555}"""
+FIGURE_POLICIES = 8  # policies drawn per budget: the decision and the best ranked
+LEGEND = ("Mean +- sample std over the seeds' ok runs; Top-1 with its 95 % interval over seeds and examples. "
+          "Top-1, Top-5: accuracy (%); AC: average confidence; CD: confidence deviation; CDAC: confidence deviation "
+          "across classes; LD: test minus train loss; #Param: the policy's parameters; #Iter at best: iteration of "
+          "the highest validation Top-1; wall s: training time in seconds; runs: the seeds' runs. Policies with "
+          "diverged, failed or pruned runs rank last.")
 
 
 def write_report(records: Iterable[RunRecord], path: str | os.PathLike, *, task: str,
-                 range_tests: Sequence[Mapping[str, Any]] = (), by: str = "utility",
-                 top: int | None = 10) -> list[Path]:
-    """Write the report of ``task``'s runs (ranked ``by``, the first ``top``) to ``path``; return the files written."""
+                 range_tests: Sequence[Mapping[str, Any]] = (), by: str = "utility", top: int | None = None,
+                 task_row: Mapping[str, Any] | None = None) -> list[Path]:
+    """Write the report of ``task``'s runs (with curves and outcomes; ranked ``by``, the first ``top`` of each
+    budget, or all) to ``path``; ``range_tests``: stored range-test results; ``task_row``: the store's row of the
+    task (``Store.tasks()``), for the settings. Returns the files written."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise LRPilotError(f"cannot write a report to {str(path)!r}: use a file name ending in {' or '.join(SUFFIXES)}")
+    records = list(records)
     ranking = rank(records, by=by, top=top, task=task)
-    figures = [(name, caption, png(fig)) for name, caption, fig in _figures(ranking, range_tests)]
-    title = f"lrpilot report: {task}"
-    meta = f"{time.strftime('%Y-%m-%d %H:%M')}; policies ranked by {by} ({describe(by)})"
+    table = views.table(ranking, views.Query(by=by, per=max(1, len(ranking.rows))))
+    context = {"title": f"lrpilot report: {task}", "task": task, "table": table, "rows": ranking.rows,
+               "meta": f"{time.strftime('%Y-%m-%d %H:%M')}; policies {table.by_words}",
+               "settings": views.settings(task_row or {"name": task}, [r for r in records if r.task == task]),
+               "decisions": views.decisions(ranking), "legend": LEGEND, "method": views.method(),
+               "empty": ranking.format() if not ranking.rows else ""}
+    figures = [(f"curves_{budget}", caption, svg) for budget, caption, svg in _curves(ranking)]
+    figures += [(f"range_test_{i}", f"LR range test {i} ({t['kind']})" + (f"; suggestion rule: {t['rule']}"
+                                                                         if t["rule"] else ""), t["figure"])
+                for i, t in enumerate(map(views.range_test, range_tests), 1) if t["figure"]]
     written = [path]
     if path.suffix.lower() == ".html":
-        text = _html(title, meta, ranking, figures)
+        text = render("report.html", crumbs=[], figures=[(caption, svg) for _, caption, svg in figures], **context)
     else:
         folder = path.with_name(f"{path.stem}_files")
-        for name, _, data in figures:
-            with atomic_path(folder / f"{name}.png") as tmp:
-                tmp.write_bytes(data)
-            written.append(folder / f"{name}.png")
-        text = _markdown(title, meta, ranking, [(f"{folder.name}/{name}.png", caption) for name, caption, _ in figures])
+        for name, _, svg in figures:
+            with atomic_path(folder / f"{name}.svg") as tmp:
+                tmp.write_text(svg, encoding="utf-8")
+            written.append(folder / f"{name}.svg")
+        links = [(urllib.parse.quote(f"{folder.name}/{name}.svg"), caption) for name, caption, _ in figures]
+        text = render("report.md", figures=links, **context)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return written
 
 
-def _figures(ranking: Ranking, range_tests: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, str, Any]]:
-    """(file name, caption, figure) of each plot there is data for."""
-    several = len({r.budget for r in ranking.rows}) > 1
-    plotted = [(f"#{r.rank} {r.policy}" + (f" ({r.budget} it)" if several else ""), _plotted(r)) for r in ranking.rows]
-    lr = _series([(label, runs[:1]) for label, runs in plotted], "lr")
-    if lr:
-        yield "lr", "Learning rate of the ranked policies (one run each)", curves_figure([("learning rate", lr)])
-    panels = [(ylabel, series) for ylabel, key in (("test Top-1 (%)", "test_top1"), ("train loss", "train_loss"),
-                                                   ("test loss", "test_loss")) if (series := _series(plotted, key))]
-    if panels:
-        yield "curves", "Test Top-1 and losses of the ranked policies (mean over seeds)", curves_figure(panels)
-    for i, result in enumerate(range_tests, 1):
-        if (fig := range_test_figure(result)) is not None:
-            rule = f"; suggestion rule: {result['rule']}" if result.get("rule") else ""
-            yield f"range_test_{i}", f"LR range test {i} ({result['kind']}){rule}", fig
-
-
-def _plotted(row: RankedPolicy) -> list[RunRecord]:
-    """The runs whose curves stand for the policy: its ok runs, or all of them if none is ok."""
-    return [r for r in row.runs if r.status == "ok"] or list(row.runs)
-
-
-def _series(plotted: Sequence[tuple[str, Sequence[RunRecord]]], key: str) -> dict[str, tuple[list, list]]:
-    """Legend label -> the mean curve ``key`` of the label's runs, for the labels with any point."""
-    curves = {label: _curve(runs, key) for label, runs in plotted}
-    return {label: c for label, c in curves.items() if c[0]}
-
-
-def _curve(runs: Sequence[RunRecord], key: str) -> tuple[list[float], list[float]]:
-    """Curve ``key`` vs iteration, the mean over ``runs`` at each iteration where any has a finite value."""
-    values: dict[float, list[float]] = {}
-    for r in runs:
-        for i, v in zip(r.curves.get("iteration", ()), r.curves.get(key, ())):
-            if v is not None and math.isfinite(v):
-                values.setdefault(i, []).append(v)
-    iterations = sorted(values)
-    return iterations, [statistics.fmean(values[i]) for i in iterations]
-
-
-def _html(title: str, meta: str, ranking: Ranking, figures: list[tuple[str, str, bytes]]) -> str:
-    e = html.escape
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>",
-             f"<style>{CSS}</style></head><body>", f"<h1>{e(title)}</h1>", f"<p class=\"meta\">{e(meta)}</p>"]
-    if ranking.rows:
-        headers, cells = ranking.table()
-        parts.append("<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr></thead><tbody>")
-        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" if i == 1 else f"<td class=\"n\">{e(c)}</td>"
-                                   for i, c in enumerate(row)) + "</tr>" for row in cells]
-        parts += ["</tbody></table>", f"<p class=\"legend\">{e(LEGEND)}</p>"]
-    else:
-        parts.append(f"<p>{e(ranking.format())}</p>")
-    for _, caption, data in figures:
-        parts.append(f"<figure><img src=\"data:image/png;base64,{base64.b64encode(data).decode('ascii')}\" "
-                     f"alt=\"{e(caption)}\"><figcaption>{e(caption)}</figcaption></figure>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
-
-
-def _markdown(title: str, meta: str, ranking: Ranking, figures: list[tuple[str, str]]) -> str:
-    lines = [f"# {_md(title)}", "", _md(meta), ""]
-    if ranking.rows:
-        headers, cells = ranking.table()
-        lines.append("| " + " | ".join(map(_md, headers)) + " |")
-        lines.append("|" + "|".join(":---" if i == 1 else "---:" for i in range(len(headers))) + "|")
-        lines += ["| " + " | ".join(map(_md, row)) + " |" for row in cells]
-        lines += ["", _md(LEGEND)]
-    else:
-        lines.append(_md(ranking.format()))
-    for link, caption in figures:
-        lines += ["", f"![{_md(caption)}]({urllib.parse.quote(link)})", "", f"*{_md(caption)}*"]
-    return "\n".join(lines) + "\n"
-
-
-def _md(text: str) -> str:
-    """Text safe in a Markdown table cell: HTML escaped, pipes and emphasis characters backslashed."""
-    text = html.escape(text, quote=False)
-    for c in "\\|*_[]`":
-        text = text.replace(c, "\\" + c)
-    return text
+def _curves(ranking: Any) -> Iterable[tuple[int, str, str]]:
+    """(budget, caption, SVG) of the curves of each budget's decision and best ranked policies."""
+    for budget in sorted({r.budget for r in ranking.rows}):
+        drawn = views.overlay(ranking, budget=budget, limit=FIGURE_POLICIES)
+        groups = {views.label(r): [x for x in r.runs if x.status == "ok"] or list(r.runs) for r in drawn}
+        svg = curves_svg(groups)
+        if svg:
+            yield budget, (f"Budget {budget} iterations: the decision and the best ranked policies (at most "
+                           f"{FIGURE_POLICIES}; the table lists all), mean over seeds with a band from min to max; "
+                           "Top-1 zoomed to the second half of training; the LR drawn exactly from the policy text"), svg
