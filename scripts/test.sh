@@ -6,5 +6,6 @@ bash "$root/scripts/venv.sh"
 # The store's tests run against a real PostgreSQL server (started by tests/store/conftest.py);
 # install it once here, before the two test workers could both try.
 bash "$root/scripts/postgres.sh" install
+bash "$root/scripts/chromium.sh"  # the dashboard's tests drive a real headless browser
 cd "$root"
 exec .venv/bin/python -m pytest -n 2 -q "$@"

@@ -626,7 +626,7 @@ def _run_tune(args: argparse.Namespace) -> int:
             result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)),
                           data_dir=args.data_dir, executor=executor, progress=progress)
         if args.output:
-            _write_report(store, result.task, args.output, "utility", 10)
+            _write_report(store, result.task, args.output, "utility", None)
     _print(result, args.json)
     return 0
 
