@@ -49,7 +49,7 @@ class Decision:
         chosen = self.chosen
         v = self.val[chosen]
         cheap = (f"the cheapest of them (#Param {self.cost[chosen][0]:g}, #Iterations at the best "
-                 f"validation Top-1 {self.cost[chosen][1]:g})")
+                 f"validation Top-1 {self.cost[chosen][1]:.0f})")
         head = (f"{best} is the best on validation and no other policy is tied with it; chose it" if n == 1 else
                 f"{n - 1} polic{'y is' if n == 2 else 'ies are'} statistically tied with the best ({best}) on "
                 f"validation; chose {chosen}, " + ("the best itself, also " + cheap if chosen == best else cheap))
