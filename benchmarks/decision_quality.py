@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], dict[str, Any]]:
     """The grid's policies, from a decade range test stored in the reference store."""
-    found = latest(store, task) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     task_obj = TaskRef(task).build()
+    found = latest(store, task_obj.name) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     total = budget(task_obj, None, None)
     texts = [t for s in SCALES for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
     adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
@@ -65,8 +65,9 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], d
 def fresh_results(store: Store, task: str, texts: list[str], executor: Any) -> dict[str, dict[str, Any]]:
     """Each policy trained on the fresh seeds: mean test Top-1 with its interval, and its compute."""
     bench(store, task, texts, seeds=FRESH, executor=executor)
-    total = budget(TaskRef(task).build(), None, None)
-    runs = [r for r in store.runs(task=task, purpose="bench", curves=False, outcomes=True)
+    task_obj = TaskRef(task).build()  # stored under its own name (a "module:function" task's may differ)
+    total = budget(task_obj, None, None)
+    runs = [r for r in store.runs(task=task_obj.name, purpose="bench", curves=False, outcomes=True)
             if r.budget == total and r.seed in FRESH]
     out = {}
     for text in texts:
