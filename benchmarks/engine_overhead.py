@@ -23,7 +23,8 @@ from lrpilot.tasks import get_task
 
 
 def hand_written(task, policy_text: str, seed: int, total: int, eval_every: int) -> float:
-    """What a user would write: the loop, a LambdaLR per iteration, evaluation every R steps. Returns top-1."""
+    """What a user would write: the loop, a LambdaLR per iteration, evaluation of the validation and test splits
+    every R steps (as the engine does). Returns the test top-1."""
     seed_everything(seed)
     model = task.make_model()
     opt = torch.optim.SGD(model.parameters(), lr=1.0, momentum=task.momentum, weight_decay=task.weight_decay)
@@ -32,6 +33,7 @@ def hand_written(task, policy_text: str, seed: int, total: int, eval_every: int)
     gen = torch.Generator().manual_seed(seed)
     x, y = task.train
     xt, yt = task.test
+    xv, yv = task.val
     step, running, top1 = 0, 0.0, 0.0
     while step < total:
         model.train()
@@ -48,9 +50,10 @@ def hand_written(task, policy_text: str, seed: int, total: int, eval_every: int)
             if step % eval_every == 0 or step == total:
                 model.eval()
                 with torch.no_grad():
-                    logits = model(xt)
-                    F.cross_entropy(logits, yt).item()
-                    top1 = (logits.argmax(1) == yt).float().mean().item() * 100
+                    for xs, ys in ((xv, yv), (xt, yt)):
+                        logits = model(xs)
+                        F.cross_entropy(logits, ys).item()
+                        top1 = (logits.argmax(1) == ys).float().mean().item() * 100
                 model.train()
                 running = 0.0
             if step == total:
