@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler
 
 from lrpilot.errors import LRPilotError, clip
 from lrpilot.tasks import check_task
-from lrpilot.tasks.base import SPLITS, Evaluation, Task, _model_name, stratified_slice
+from lrpilot.tasks.base import Evaluation, Task, _model_name, check_split, stratified_slice
 
 #: the DataLoader settings a Problem keeps from a given loader (the sampler is its own: seeded shuffling)
 _KEPT = ("batch_size", "collate_fn", "num_workers", "pin_memory", "drop_last", "worker_init_fn", "timeout")
@@ -112,10 +112,8 @@ class Problem(Task):
         return self.loss_fn(model(x), y)
 
     def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
-        if split not in SPLITS:
-            raise LRPilotError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
         outputs, labels, total = [], [], 0.0
-        for x, y in self._loader(split):
+        for x, y in self._loader(check_split(split)):
             x, y = x.to(self.device), y.to(self.device)
             out = model(x)
             total += float(self.loss_fn(out, y)) * len(y)

@@ -10,7 +10,6 @@ import math
 import pytest
 
 from lrpilot.bench.rank import FIELDS, ORDERS, describe, rank
-from lrpilot.records import RunResult
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.store import Store

@@ -217,11 +217,7 @@ class ClassificationTask(Task):
         return F.cross_entropy(model(x), y)
 
     def evaluate(self, model: nn.Module, split: str = "test") -> Evaluation:
-        if split not in SPLITS:
-            from lrpilot.errors import LRPilotError
-
-            raise LRPilotError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
-        x, y = getattr(self, split)
+        x, y = getattr(self, check_split(split))
         logits = torch.cat([model(x[i : i + self.eval_batch_size]) for i in range(0, len(y), self.eval_batch_size)])
         loss = F.cross_entropy(logits, y).item()
         return Evaluation(loss=loss, probs=torch.softmax(logits, dim=1), labels=y)
@@ -254,6 +250,15 @@ def stratified_slice(labels: Tensor, fraction: float, name: str = "task") -> tup
                            "pass val=(inputs, labels)")
     idx = torch.arange(n)
     return idx[~held].to(labels.device), idx[held].to(labels.device)
+
+
+def check_split(split: str) -> str:
+    """``split`` if it is one of :data:`SPLITS`, else LRPilotError naming them."""
+    if split not in SPLITS:
+        from lrpilot.errors import LRPilotError
+
+        raise LRPilotError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    return split
 
 
 def _model_name(make_model: Callable[[], nn.Module]) -> str | None:
