@@ -11,6 +11,7 @@ BatchNorm statistics are those of each rank's share (as with DDP anywhere).
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import torch
@@ -58,3 +59,14 @@ def data_parallel(run: Run) -> None:
     device_ids = [run.device] if run.device.type == "cuda" else None
     ddp = DistributedDataParallel(run.model, device_ids=device_ids)
     run.use_task(ShardedTask(run.task, ddp, dist.get_rank(), dist.get_world_size()))
+
+
+def single(run: Run) -> None:
+    """Undo :func:`data_parallel`, freeing its DistributedDataParallel while the process group is still registered.
+
+    Freed later, after ``destroy_process_group``, DDP's reducer would drop the group's last reference and its
+    destructor would wait, holding the GIL, for gloo's worker thread, which needs the GIL to free a finished
+    all-reduce's tensors: the process hangs at exit (seen about once in four torchrun runs)."""
+    if isinstance(run.task, ShardedTask):
+        run.use_task(run.task.task)
+        gc.collect()

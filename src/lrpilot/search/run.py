@@ -19,7 +19,7 @@ import torch
 from lrpilot.engine import RunConfig, budget, epoch_samples
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import Executor, InProcess, make_executor
-from lrpilot.execution.parallel import data_parallel
+from lrpilot.execution.parallel import data_parallel, single
 from lrpilot.execution.snapshot import pack, unpack
 from lrpilot.policy.base import build, lookup
 from lrpilot.policy.text import parse
@@ -137,4 +137,5 @@ def run_search(task: str | TaskRef | Task, text: str, *, seed: int = 0, steps: i
         search = Search(source, spec, ex, config)
         spec.drive(search)
         result = search.finish()
+        single(search.main)  # before the executor destroys the process group (see single)
         return result if ex.leader else None
