@@ -179,6 +179,13 @@ def test_problem_methods_store_under_its_name(store):
         p.range_test(store, method="grid")
 
 
+def test_tune_on_a_problem_runs_its_own_range_test(store):
+    # no range test stored: tune's decade search trains the problem object, not a task looked up by its name
+    result = problem(epochs=3).tune(budget=30, store=store)
+    assert result.task == "synthetic-mlp" and result.decision.chosen is not None
+    assert store.runs(task="synthetic-mlp", purpose="range-test")
+
+
 def test_recommend_takes_a_problem(store):
     p = problem(name="recommended-mlp")
     fresh = recommend(store, p, top=3, steps=4, start=0.1, min_lr=0.01, seeds=(0,), executor=InProcess())

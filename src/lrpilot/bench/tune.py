@@ -183,20 +183,20 @@ class _Tune:
         found = latest(self.store, self.task.name)
         if found is None:
             self.say("range test (decade search, one seed, one epoch per LR)")
-            found = decade_test(self.store, self.ref.name, seeds=(0,), epochs=1.0, data_dir=self.ref.data_dir,
-                                executor=self.grid.executor, progress=self.say)
+            found = decade_test(self.store, self.ref, seeds=(0,), epochs=1.0, executor=self.grid.executor,
+                                progress=self.say)
         # counted whether run now or before, so that a second tune spends (and reuses) exactly what the first did
         self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
         return found
 
-    def train(self, texts: list[str], seed: int | None = None) -> None:
-        """Train ``texts`` on ``seed`` (default: the first) with successive halving."""
-        texts = [t for t in texts if t not in self.candidates] if seed is None else texts
-        self.candidates += [t for t in texts if t not in self.candidates]
+    def train(self, texts: list[str]) -> None:
+        """Train the new ones of ``texts`` on the first seed with successive halving; they become candidates."""
+        texts = [t for t in texts if t not in self.candidates]
+        self.candidates += texts
         if texts:
             # rungs from the store alone: the same proposals and prunings whatever order the workers finish in, so
             # that a second tune reuses exactly what the first trained
-            self.grid.run(texts, [self.seeds[0] if seed is None else seed], self.halving, live=False)
+            self.grid.run(texts, [self.seeds[0]], self.halving, live=False)
 
     def search(self, found: dict[str, Any]) -> None:
         """TPE proposals over the 13 functions, ``workers`` at a time, while the search's share lasts."""
