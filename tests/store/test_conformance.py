@@ -72,14 +72,15 @@ def test_finished_run_is_immutable(open_store):
 
 
 def test_claim_heartbeat_and_reclaim_after_a_stale_heartbeat(open_store):
-    a, b = open_store(heartbeat_timeout=0.8), open_store(heartbeat_timeout=0.8)
+    # a timeout of 2 s, so that a loaded machine's slow first query does not look like a dead holder
+    a, b = open_store(heartbeat_timeout=2.0), open_store(heartbeat_timeout=2.0)
     run_id = a.claim("tiny", "FIX(k0=0.01)", 0, 100)
     assert run_id is not None and b.claim("tiny", "FIX(k0=0.01)", 0, 100) is None
-    time.sleep(0.5)
+    time.sleep(1.2)
     a.heartbeat(run_id)
-    time.sleep(0.5)
-    assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) is None  # 1 s since the claim, 0.5 s since the heartbeat
-    time.sleep(0.9)
+    time.sleep(1.2)
+    assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) is None  # 2.4 s since the claim, 1.2 s since the heartbeat
+    time.sleep(2.2)
     assert b.claim("tiny", "FIX(k0=0.01)", 0, 100) == run_id  # a's process "died"
     with pytest.raises(LRPilotError, match="not held"):
         a.heartbeat(run_id)
