@@ -86,6 +86,10 @@ def _loaded(name: str, digest: str, payload: bytes) -> TaskRef:
     that the job, not the worker, fails with the reason."""
     if digest not in _LOADED:
         try:
+            # the payload is never read from a file: this process's own parent (the bench, range test or tune
+            # that holds the user's task object) pickled it and sent it inside the job, over the same executor
+            # channel that already carries the job itself as a pickle; a task object (model factory, loss, data
+            # loaders) is arbitrary Python, which weights_only loading cannot hold
             _LOADED[digest] = pickle.loads(payload)
         except Exception as e:  # noqa: BLE001  (the user's classes: ImportError, AttributeError, ...)
             _LOADED[digest] = _Unloadable(
