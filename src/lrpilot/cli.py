@@ -608,8 +608,8 @@ def _add_tune(p: argparse.ArgumentParser) -> None:
     _add_task(p)
     p.add_argument("--budget", type=EPOCHS, default=None, metavar="E",
                    help="compute in epoch-equivalents, all runs counted (default: 10 x the task's epochs)")
-    p.add_argument("--repeats", type=COUNT, default=3, help="at most this many seeds per candidate: seed racing adds "
-                   "them to the candidates tied with the leader (default 3)")
+    p.add_argument("--repeats", type=COUNT, default=None, help="at most this many seeds per candidate: seed racing "
+                   "adds them to the candidates tied with the leader (default 5: lrpilot.bench.tune.SEEDS)")
     p.add_argument("-o", "--output", default=None, type=path_type(check_output, (".html", ".md"), "report file"), help="also write the report (.html or .md) of the task's runs")
     _add_json_flag(p)
     _add_workers(p)
@@ -617,13 +617,13 @@ def _add_tune(p: argparse.ArgumentParser) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from lrpilot.bench.tune import tune
+    from lrpilot.bench.tune import SEEDS, tune
 
-    _at_least_one(args, "repeats")
     _build_task(args)
     with _open_store(args) as store, _executor(args) as executor:
         with _progress(args) as progress:
-            result = tune(store, args.task, budget=args.budget, seeds=tuple(range(args.repeats)),
+            seeds = SEEDS if args.repeats is None else tuple(range(args.repeats))
+            result = tune(store, args.task, budget=args.budget, seeds=seeds,
                           data_dir=args.data_dir, executor=executor, progress=progress)
         if args.output:
             _write_report(store, result.task, args.output, "utility", None)

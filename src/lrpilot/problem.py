@@ -160,14 +160,14 @@ class Problem(Task):
             bench(db, self, policies, seeds=seeds, executor=ex, **kwargs)
             return rank(db.runs(task=self.name, purpose="bench", outcomes=True))
 
-    def tune(self, budget: float | None = None, *, store: Any = None, seeds: tuple[int, ...] = (0, 1, 2),
+    def tune(self, budget: float | None = None, *, store: Any = None, seeds: tuple[int, ...] | None = None,
              executor: Any = "inprocess", workers: int | None = None, **kwargs: Any):
         """:func:`lrpilot.bench.tune.tune` on this problem within ``budget`` epoch-equivalents; its result's
         ``format()`` says the decision."""
-        from lrpilot.bench.tune import tune
+        from lrpilot.bench.tune import SEEDS, tune
 
         with _store(store) as db, _executor(executor, workers) as ex:
-            return tune(db, self, budget=budget, seeds=seeds, executor=ex, **kwargs)
+            return tune(db, self, budget=budget, seeds=SEEDS if seeds is None else seeds, executor=ex, **kwargs)
 
 
 def _store(store: Any):

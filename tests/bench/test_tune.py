@@ -58,7 +58,7 @@ def test_policies_statistically_tied_get_more_seeds_and_the_cheapest_is_chosen(s
     result = tune(store, TASK, budget=500.0, executor=graded({"COS": 0.95, "FIX": 0.95}))
     d = result.decision
     assert d.chosen == "FIX(k0=0.05)" and len(d.tied) >= 2  # FIX at the answer, the good range's lower end
-    assert d.seeds[d.chosen] == (0, 1, 2)
+    assert d.seeds[d.chosen][:3] == (0, 1, 2)  # raced over more seeds than the first
     assert "cheapest" in d.words() and f"chose {d.chosen}" in d.words()
 
 

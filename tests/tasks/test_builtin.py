@@ -15,8 +15,8 @@ from lrpilot.tasks.base import ClassificationTask
 DATA_FREE = {  # name -> (train size, validation size, test size, input shape)
     "digits-lenet": (1078, 269, 450, (1, 8, 8)),  # 20% of the 1,347 of the 75/25 split held out
     "digits-mlp": (1078, 269, 450, (1, 8, 8)),
-    "mnist1d-mlp": (3600, 400, 1000, (40,)),  # 10% of the authors' 4,000
-    "mnist1d-cnn": (3600, 400, 1000, (40,)),
+    "mnist1d-mlp": (4000, 2000, 1000, (40,)),  # the authors' 4,000 / 1,000 and 2,000 generated
+    "mnist1d-cnn": (4000, 2000, 1000, (40,)),
 }
 
 

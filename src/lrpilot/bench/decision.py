@@ -3,8 +3,12 @@
 For the full-budget runs of one task and budget: each policy's mean validation and test Top-1 with a
 95 % interval over its seeds and examples (:func:`lrpilot.bench.stats.top1_interval`); the best by mean
 validation Top-1; the group not significantly worse than it on validation (paired by seed and example,
-Holm-corrected: :func:`lrpilot.bench.stats.tied_with_best`); and the choice, the cheapest of that
-group by LRBench's cost metrics (#Param, then the mean #Iterations at the highest validation Top-1).
+Holm-corrected: :func:`lrpilot.bench.stats.tied_with_best`); and the choice, the cheapest by LRBench's cost
+metrics (#Param, then the mean #Iterations at the highest validation Top-1) of the tied policies *shown* to
+be close to the best: the upper end of the 95 % interval of (best - policy) at most ``margin`` points
+(default :data:`MARGIN`). Not being shown worse is not being shown as good: with few seeds or examples
+most policies are "tied", and the cheapest of them can be points behind; the best itself is always
+eligible, so without such evidence the choice is the best on validation.
 A policy with a diverged or failed run, one pruned by successive halving, or one whose runs have no
 validation outcomes (stored before validation splits) takes no part in the decision: it is listed
 with the reason.
@@ -14,13 +18,15 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import numpy as np
 
 from lrpilot.bench import stats
 from lrpilot.records import RunRecord
+
+MARGIN = 0.5  # points of Top-1 that a cheaper policy may be behind the best and still be chosen for its cost
 
 
 @dataclass(frozen=True)
@@ -35,25 +41,42 @@ class Decision:
     seeds: dict[str, tuple[int, ...]]
     cost: dict[str, tuple[float, float]]
     excluded: dict[str, str] = field(default_factory=dict)
+    margin: float = MARGIN
 
     @property
     def tied(self) -> tuple[str, ...]:
         """The best policy and those statistically tied with it (best first)."""
         return self.ties.tied if self.ties else ()
 
+    @property
+    def close(self) -> tuple[str, ...]:
+        """The best and the tied policies shown within ``margin`` points of it (best first): the eligible."""
+        if not self.ties:
+            return ()
+        return tuple(p for p in self.tied
+                     if p == self.ties.best or self.ties.comparisons[p].difference.high <= self.margin)
+
     def words(self) -> str:
         """The decision in one sentence, e.g. ``7 policies are statistically tied with the best; chose ...``."""
         if self.chosen is None:
             return "no policy has full-budget runs with validation outcomes to decide on"
-        n, best = len(self.tied), self.ties.best
-        chosen = self.chosen
-        v = self.val[chosen]
-        cheap = (f"the cheapest of them (#Param {self.cost[chosen][0]:g}, #Iterations at the best "
-                 f"validation Top-1 {self.cost[chosen][1]:.0f})")
-        head = (f"{best} is the best on validation and no other policy is tied with it; chose it" if n == 1 else
-                f"{n - 1} polic{'y is' if n == 2 else 'ies are'} statistically tied with the best ({best}) on "
-                f"validation; chose {chosen}, " + ("the best itself, also " + cheap if chosen == best else cheap))
-        return f"{head}: validation Top-1 {_fmt(v)}, test Top-1 {_fmt(self.test[chosen])}"
+        n, k, best, chosen = len(self.tied), len(self.close), self.ties.best, self.chosen
+        cost = f"#Param {self.cost[chosen][0]:g}, #Iterations at the best validation Top-1 {self.cost[chosen][1]:.0f}"
+        if n == 1:
+            head = f"{best} is the best on validation and no other policy is tied with it; chose it"
+        else:
+            head = (f"{_count(n - 1, 'policy is', 'policies are')} statistically tied with the best ({best}) on "
+                    "validation; ")
+            if k == 1:
+                head += f"none is shown within {self.margin:g} points of it, so chose {chosen}, the best itself"
+            else:
+                head += (f"{_count(k - 1, 'is', 'are')} shown within {self.margin:g} points of it; chose {chosen}, "
+                         + ("the best itself and the cheapest" if chosen == best else "the cheapest") + f" ({cost})")
+        return f"{head}: validation Top-1 {_fmt(self.val[chosen])}, test Top-1 {_fmt(self.test[chosen])}"
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _fmt(iv: stats.Interval) -> str:
@@ -71,7 +94,8 @@ def outcomes(runs: Iterable[RunRecord], split: str) -> dict[int, np.ndarray]:
     return out
 
 
-def decide(records: Iterable[RunRecord], *, budget: int | None = None, alpha: float = 0.05) -> Decision:
+def decide(records: Iterable[RunRecord], *, budget: int | None = None, alpha: float = 0.05,
+           margin: float = MARGIN) -> Decision:
     """The decision over the runs of one task at ``budget`` (default: the largest budget among them)."""
     records = [r for r in records if r.purpose == "bench"]
     if budget is None:
@@ -94,10 +118,10 @@ def decide(records: Iterable[RunRecord], *, budget: int | None = None, alpha: fl
         seeds[policy] = tuple(sorted(by_val[policy]))
         cost[policy] = (float((runs[0].metrics or {}).get("n_param") or 0), _mean_iters(runs))
     if not by_val:
-        return Decision(budget, val, test, None, None, seeds, cost, excluded)
+        return Decision(budget, val, test, None, None, seeds, cost, excluded, margin)
     ties = stats.tied_with_best(by_val, alpha=alpha)
-    chosen = stats.cheapest(ties.tied, {p: cost[p] for p in ties.tied})
-    return Decision(budget, val, test, ties, chosen, seeds, cost, excluded)
+    decision = Decision(budget, val, test, ties, None, seeds, cost, excluded, margin)
+    return replace(decision, chosen=stats.cheapest(decision.close, cost))
 
 
 def _excluded(runs: list[RunRecord]) -> str | None:

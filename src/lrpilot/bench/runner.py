@@ -175,15 +175,21 @@ class Grid:
     def race(self, texts: list[str], seeds: list[int], halving: Halving,
              more: Callable[[int], bool] = lambda n: True) -> BenchSummary:
         """Successive halving within each seed, and another seed only for the policies still tied with the leader
-        on validation; ``more(n)`` False stops before the next seed's ``n`` runs (a tune's compute spent)."""
+        on validation (best first); ``more(n)`` False says the next seed's ``n`` runs do not fit (a tune's compute):
+        the next seed then races the leading ones that fit, and none when fewer than two do."""
         from lrpilot.bench.decision import decide
 
         summary = BenchSummary(self.ref.build().name, self.total, texts, seeds, purpose=self.purpose)
         alive = list(texts)
         for k, seed in enumerate(seeds):
-            if k and not more(len(alive)):
-                summary.raced.append(f"compute spent: stopped before seed {seed}")
-                break
+            if k:
+                n = next((n for n in range(len(alive), 1, -1) if more(n)), 0)
+                if n < 2:
+                    summary.raced.append(f"compute spent: stopped before seed {seed}")
+                    break
+                if n < len(alive):
+                    summary.raced.append(f"seed {seed}: compute left for the {n} leading of {len(alive)} only")
+                    alive = alive[:n]
             first = self.run(alive, [seed], halving)
             summary.add(first)
             summary.finished_before += first.finished_before

@@ -15,13 +15,16 @@ Steps, all stored, so that a second call reuses what the first measured:
    (:mod:`lrpilot.bench.racing`; the rungs' scores are those of the earlier batches, so that the result
    does not depend on which worker finishes first) and its validation Top-1 (or its rung score, when
    pruned) told to the sampler, until ``search_share`` of the compute is spent;
-4. the adaptive candidates' LR trajectories, made readable (at most 6 pieces, LRs to 3 significant
-   figures) and trained as candidates of their own: a trajectory must win on validation across seeds
-   like any policy, not on the run it came from; an adaptive candidate whose LR never moved is said so;
-5. seed racing among the policies tied with the leader on validation (at most ``contenders``), more seeds
-   while the compute lasts;
+4. the LR trajectories of the adaptive candidates tied with the best on the first seed, made readable (at most
+   6 pieces, LRs to 3 significant figures) and trained as candidates of their own: a trajectory must win on
+   validation across seeds like any policy, not on the run it came from; an adaptive candidate whose LR never
+   moved is said so;
+5. seed racing among the policies tied with the leader on validation (at most ``contenders``, best first),
+   more seeds (up to ``seeds``) while the decision is open and the compute lasts, for the leading ones
+   that fit when not all do;
 6. the decision (:func:`lrpilot.bench.decision.decide`): the best on validation, the policies tied with
-   it, and among them the cheapest; its test Top-1 with its interval is reported, never used to choose.
+   it, and among those shown close to it the cheapest; its test Top-1 with its interval is reported,
+   never used to choose.
 
 The budget counts epoch-equivalents of compute (samples trained over the training split's size): the
 range test's runs and every candidate's runs, pruned ones and a search's probes included.
@@ -52,6 +55,7 @@ from lrpilot.tasks import TaskRef
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
 _AUTODROP_PERIODS = 40  # AutoDrop measures 40 times a run, so that its delay of nd=4 periods fits
 _AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
+SEEDS = (0, 1, 2, 3, 4)  # at most this many seeds per candidate: seed racing stops earlier once the leader is resolved
 
 
 @dataclass
@@ -104,9 +108,9 @@ class TuneResult:
         return "\n".join(lines)
 
 
-def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, seeds: tuple[int, ...] = (0, 1, 2),
+def tune(store: Storage, task: str | TaskRef, *, budget: float | None = None, seeds: tuple[int, ...] = SEEDS,
          data_dir: str | None = None, executor: Any = None, progress: Callable[[str], None] | None = None,
-         search_share: float = 0.6, contenders: int = 6, sampler_seed: int = 0,
+         search_share: float = 0.5, contenders: int = 4, sampler_seed: int = 0,
          halving: Halving = Halving()) -> TuneResult:
     """Tune ``task`` (a name with ``data_dir``, or a :class:`TaskRef`) within ``budget`` epoch-equivalents
     (default: 10 runs of the task's budget); see the module."""
@@ -233,15 +237,21 @@ class _Tune:
         self.say(f"search: {len(study.trials)} proposals by TPE; {len(self.candidates)} candidates in all")
 
     def trajectories(self) -> None:
-        """The adaptive candidates' readable trajectories as candidates; one that never moved is said so."""
+        """The readable trajectories of the adaptive candidates tied with the best on the first seed, as candidates;
+        one whose LR never moved is said so."""
+        first = [r for r in self.runs() if r.seed == self.seeds[0]]
+        leading = set(decide(first, budget=self.total).tied)
         texts = []
-        for r in self.runs():
+        for r in first:
             distilled = (r.record or {}).get("distilled")
             if r.status != "ok" or not distilled:
                 continue
             if not distilled.get("moved", True):
                 self.notes.append(f"{r.policy}: its LR never moved on this task (it trained as "
                                   f"{distilled['readable']})")
+            elif r.policy not in leading:
+                self.notes.append(f"{r.policy}: behind the best on seed {self.seeds[0]}, so its trajectory "
+                                  "was not trained as a candidate")
             elif distilled["readable"] not in self.candidates:
                 texts.append(distilled["readable"])
         texts = list(dict.fromkeys(texts))
