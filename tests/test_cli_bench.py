@@ -155,7 +155,7 @@ def test_recommend_from_the_stored_runs(filled, capsys):
         rows = rank(s.runs(task=TASK, curves=False, outcomes=True), task=TASK).rows
     decided = [r.policy for r in sorted(rows, key=lambda r: not r.chosen)]  # the decision first
     assert [line.split(". ", 1)[1].split("  validation Top-1 ")[0] for line in lines[1:]] == decided[:2]
-    assert "chosen: the cheapest of the policies tied with the best" in lines[1]
+    assert "chosen: the cheapest (#Param, then #Iterations at the best validation Top-1) of the tied policies" in lines[1]
 
 
 def test_recommend_with_the_ray_executor_option_and_nothing_to_run(db, capsys):

@@ -27,6 +27,8 @@ from lrpilot.bench import stats
 from lrpilot.records import RunRecord
 
 MARGIN = 0.5  # points of Top-1 that a cheaper policy may be behind the best and still be chosen for its cost
+RULE = (f"the cheapest (#Param, then #Iterations at the best validation Top-1) of the tied policies shown within "
+        f"{MARGIN:g} points of the best, else the best")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ runs. Groups of different budgets are ranked apart, each with its own places 1, 
 
 Every order selects on the validation split; the test split is only reported. Each group has its mean
 validation and test Top-1 with a 95 % interval over seeds and examples, and whether it is statistically
-tied with the best on validation; among the tied group the cheapest is the one chosen
+tied with the best on validation; the one chosen is :data:`lrpilot.bench.decision.RULE`
 (:mod:`lrpilot.bench.decision`: paired tests on the per-example outcomes, Holm-corrected).
 
 Diverged and failed runs count as failures: groups are ordered first by their share of failed
@@ -91,7 +91,7 @@ class RankedPolicy:
     val_ci: tuple[float, float] | None = None  # 95 % interval of the mean validation Top-1
     top1_ci: tuple[float, float] | None = None  # the same on test
     tied_with_best: bool = False  # statistically tied with the best on validation (the best included)
-    chosen: bool = False  # the cheapest of the tied group: the decision
+    chosen: bool = False  # the decision (lrpilot.bench.decision.RULE)
 
     def value(self, key: str) -> float:
         """The mean of metric ``key``, or the score."""
@@ -165,9 +165,11 @@ class Ranking:
         lines = wrap(f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}", width)
         lines += _render(keys, headers, cells, width)
         if any(r.tied_with_best for r in self.rows):
+            from lrpilot.bench.decision import RULE
+
             lines += wrap("= statistically tied with the best on validation (95 % intervals over seeds and examples, "
                           "paired tests against the best, Holm-corrected; in full: lrpilot.bench.stats.METHOD); "
-                          "* the decision, the cheapest of them (#Param, then #Iterations at the best)", width)
+                          f"* the decision, {RULE}", width)
         return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
+from lrpilot.bench.decision import RULE
 from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
@@ -49,7 +50,7 @@ class Recommendation:
             measured = "" if p.get("val_top1_mean") is None else (
                 f"  validation Top-1 {_with_ci(p['val_top1_mean'], p['val_top1_ci'])}, test "
                 f"{_with_ci(p['top1_mean'], p['top1_ci'])} ({p['n']} runs on {p['source']})"
-                + ("; chosen: the cheapest of the policies tied with the best" if p.get("chosen") else
+                + (f"; chosen: {RULE}" if p.get("chosen") else
                    "; tied with the best" if p.get("tied_with_best") else ""))
             lines.append(f"  {i}. {p['policy']}{measured}")
             if p.get("replay"):
@@ -116,8 +117,8 @@ def _with_ci(mean: float | None, ci: list[float] | None) -> str:
 
 
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
-    """The top policies of ``task`` at its largest budget, from its benchmark runs: the decision (the cheapest of
-    the policies tied with the best on validation) first, then in order of validation utility."""
+    """The top policies of ``task`` at its largest budget, from its benchmark runs: the decision
+    (:data:`lrpilot.bench.decision.RULE`) first, then in order of validation utility."""
     ranking = rank(store.runs(task=task, purpose="bench", curves=False, outcomes=True), "utility", task=task)
     if not ranking.rows:
         return []

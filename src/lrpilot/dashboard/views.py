@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from lrpilot import __version__
+from lrpilot.bench.decision import RULE
 from lrpilot.bench.rank import COLUMNS, ORDERS, RankedPolicy, Ranking, describe, rank
 from lrpilot.errors import LRPilotError, clip
 from lrpilot.records import RunRecord
@@ -25,7 +26,7 @@ PER_PAGE = 50
 STATUSES = ("ok", "diverged", "failed", "pruned")  # the status filter: all runs ok, or some runs <status>
 OVERLAY = 5  # policies drawn when none is chosen: the decision, then the best ranked
 MARKS = {"chosen": "*", "tied": "="}
-KEY = "* the decision: the cheapest of the policies statistically tied with the best on validation; = tied with the best"
+KEY = f"* the decision: {RULE}; = statistically tied with the best on validation"
 # sort keys of the table's columns: "rank", "policy", "budget", the COLUMNS' metrics, "runs", "score"
 SORTS = ("rank", "policy", "budget", *(c[1] for c in COLUMNS), "runs", "score")
 
@@ -211,8 +212,7 @@ def decisions(ranking: Ranking) -> list[str]:
         test_words = "" if test is None else (f", test Top-1 {chosen.mean['top1']:.2f} % "
                                               f"[{test[0]:.2f}, {test[1]:.2f}] (reported, not used to choose)")
         out.append(f"budget {budget} iterations: {tied} of {len(rows_)} policies are statistically tied with the best "
-                   f"on validation (marked = and *); the decision (*), the cheapest of them by #Param and then "
-                   f"#Iterations at the best validation Top-1: {chosen.policy}, validation Top-1 "
+                   f"on validation (marked = and *); the decision (*), {RULE}: {chosen.policy}, validation Top-1 "
                    f"{chosen.mean['val_top1']:.2f} % [{val[0]:.2f}, {val[1]:.2f}]{test_words}")
     return out
 
