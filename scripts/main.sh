@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the built-in default task, digits-lenet, into the default results store (an
 # SQLite file; set LRPILOT_DB to a path or URL to use another):
-#   1. benchmark LRBench's 13 functions (scaled to the task) over 3 seeds in parallel workers and rank them;
-#   2. tune: range test, the recommendation (now the benchmark's best), STPT, the factor scheduler
-#      and AutoDrop within a compute budget; print the best policy as replayable text;
+#   1. benchmark LRBench's 13 functions (scaled to the task) over 3 seeds in parallel workers and rank them on
+#      the validation split, with intervals, the policies tied with the best (=) and the decision (*);
+#   2. tune within a compute budget: range test, FIX/COS/STPT/factor/AutoDrop, a TPE search with successive
+#      halving, seed racing; print the decision in words and the chosen policy as replayable text;
 #   3. write out/report.html (ranked table, LR/accuracy/loss curves, range-test plots).
 # Runs already in the store are not trained again: a second call only ranks and reports.
 set -euo pipefail
