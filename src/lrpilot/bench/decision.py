@@ -3,7 +3,7 @@
 For the full-budget runs of one task and budget: each policy's mean validation and test Top-1 with a
 95 % interval over its seeds and examples (:func:`lrpilot.bench.stats.top1_interval`); the best by mean
 validation Top-1; the group not significantly worse than it on validation (paired by seed and example,
-Holm-corrected: :func:`lrpilot.bench.stats.tied_with_best`); and the choice, the cheapest by LRBench's cost
+Games-Howell-corrected: :func:`lrpilot.bench.stats.tied_with_best`); and the choice, the cheapest by LRBench's cost
 metrics (#Param, then the mean #Iterations at the highest validation Top-1) of the tied policies *shown* to
 be close to the best: the upper end of the 95 % interval of (best - policy) at most ``margin`` points
 (default :data:`MARGIN`). Not being shown worse is not being shown as good: with few seeds or examples

@@ -7,7 +7,7 @@ runs. Groups of different budgets are ranked apart, each with its own places 1, 
 Every order selects on the validation split; the test split is only reported. Each group has its mean
 validation and test Top-1 with a 95 % interval over seeds and examples, and whether it is statistically
 tied with the best on validation; the one chosen is :data:`lrpilot.bench.decision.RULE`
-(:mod:`lrpilot.bench.decision`: paired tests on the per-example outcomes, Holm-corrected).
+(:mod:`lrpilot.bench.decision`: paired tests on the per-example outcomes, Games-Howell-corrected).
 
 Diverged and failed runs count as failures: groups are ordered first by their share of failed
 runs, so a policy with a diverged run ranks below every policy without one, whatever its metrics;
@@ -168,7 +168,7 @@ class Ranking:
             from lrpilot.bench.decision import RULE
 
             lines += wrap("= statistically tied with the best on validation (95 % intervals over seeds and examples, "
-                          "paired tests against the best, Holm-corrected; in full: lrpilot.bench.stats.METHOD); "
+                          "paired tests against the best, Games-Howell-corrected; in full: lrpilot.bench.stats.METHOD); "
                           f"* the decision, {RULE}", width)
         return "\n".join(lines)
 
