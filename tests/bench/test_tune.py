@@ -70,6 +70,13 @@ def test_an_adaptive_trajectory_is_a_candidate_of_its_own_and_a_still_one_is_rep
     assert any("never moved" in n for n in still.notes)
 
 
+def test_the_trajectory_of_an_adaptive_candidate_behind_the_best_is_not_trained(store):
+    moved = "piecewise(FIX(k0=0.1), FIX(k0=0.01)@300)"
+    result = tune(store, TASK, budget=400.0, executor=graded({"FIX": 0.97, "piecewise": 0.99}, trajectory=moved))
+    assert moved not in result.candidates  # the adaptive runs score 0.6 on seed 0, far behind FIX's 0.97
+    assert sum("behind the best on seed 0, so its trajectory was not trained" in n for n in result.notes) == 3
+
+
 def test_a_second_tune_reuses_what_the_first_measured(store):
     tune(store, TASK, budget=200.0, executor=graded({"COS": 0.97}))
     again = graded({"COS": 0.97})
