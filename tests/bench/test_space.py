@@ -51,3 +51,18 @@ def test_bad_ranges_are_one_clear_error(total, low, high, fragment):
     study = optuna.create_study()
     with pytest.raises(LRPilotError, match=fragment):
         propose(study.ask(), total, low, high)
+
+
+@pytest.mark.parametrize("total, k_low, k_high, best", [(4000, 0.1, 0.2, 0.2), (510, 0.02, 0.1, 0.05)])
+def test_the_suite_trials_write_lrbench13_in_the_space(total, k_low, k_high, best):
+    from lrpilot.bench.space import suite_trials
+    from lrpilot.bench.suite import lrbench13
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    for params in suite_trials(k_low, k_high, best):
+        study.enqueue_trial(params)
+    proposed = [propose(study.ask(), total, k_low, k_high) for _ in range(13)]
+    for mine, theirs in zip(proposed, lrbench13(total, k_low, k_high, best)):
+        a, b = policy(mine).values(range(total)), policy(theirs).values(range(total))
+        assert mine.split("(")[0] == theirs.split("(")[0]
+        assert max(abs(x - y) / y for x, y in zip(a, b)) < 0.01, (mine, theirs)  # the same up to 3-figure rounding

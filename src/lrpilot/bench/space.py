@@ -6,7 +6,8 @@ test's good range ``[k_low, k_high]`` and the run's length ``total``, so that th
 
 - ``hi``, the highest LR of a schedule: log-uniform in ``[k_low, 4 k_high]`` (decaying schedules
   tolerate a start above the best constant LR); FIX's ``k0``: log-uniform in ``[k_low / 2, 2 k_high]``;
-- ``ratio``, the lowest LR over the highest: log-uniform in ``[1e-3, 0.3]``;
+- ``ratio``, the lowest LR over the highest: log-uniform in ``[1e-3, 0.7]`` (up to 0.7, so that a cycle
+  between the two ends of a good range such as [0.1, 0.2] lies inside);
 - every decaying schedule goes from ``hi`` down to ``hi * ratio`` by the end of the run: STEP with a
   step every 10-50 % of the run (gamma so that the last step reaches ``hi * ratio``); NSTEP with two
   boundaries, the first at 30-70 % of the run, the second 10-30 % of the run later (gamma =
@@ -15,6 +16,8 @@ test's good range ``[k_low, k_high]`` and the run's length ``total``, so that th
   TRIEXP and SINEXP: the same with the amplitude shrinking by a factor in [0.01, 0.5] over the run.
 
 LRs are written with 3 significant figures. Optuna is imported by the caller, not here.
+:func:`suite_trials` gives the parameters of LRBench's own suite (:func:`lrpilot.bench.suite.lrbench13`)
+in this space, the search's first proposals.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import fmt_sig
 
 FUNCTIONS = ("FIX", "STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP", "COS")
+RATIO = (1e-3, 0.7)
 
 
 def _lr(x: float) -> str:
@@ -42,7 +46,7 @@ def propose(trial: Any, total: int, k_low: float, k_high: float) -> str:
     if fn == "FIX":
         return f"FIX(k0={_lr(trial.suggest_float('k0', k_low / 2, 2 * k_high, log=True))})"
     hi = trial.suggest_float("hi", k_low, 4 * k_high, log=True)
-    ratio = trial.suggest_float("ratio", 1e-3, 0.3, log=True)
+    ratio = trial.suggest_float("ratio", *RATIO, log=True)
     lo = hi * ratio
     if fn == "STEP":
         every = max(1, round(total * trial.suggest_float("step_every", 0.1, 0.5)))
@@ -68,3 +72,19 @@ def propose(trial: Any, total: int, k_low: float, k_high: float) -> str:
         shrink = trial.suggest_float("shrink", 0.01, 0.5, log=True)
         return f"{fn}(k0={_lr(lo)}, k1={_lr(hi)}, gamma={fmt_sig(shrink ** (1 / total), 6)}, l={half})"
     return f"{fn}(k0={_lr(lo)}, k1={_lr(hi)}, l={half})"
+
+
+def suite_trials(k_low: float, k_high: float, best: float) -> list[dict[str, Any]]:
+    """The parameters under which :func:`propose` writes LRBench's 13 functions as the ``lrbench13`` suite scales
+    them to the good range ``[k_low, k_high]`` (FIX at ``best``): decaying from ``k_high`` to ``k_low``, cycling
+    between them with a half cycle of a quarter of the run, TRIEXP/SINEXP shrinking 10x (up to the space's
+    rounding and its bounds on ``ratio``)."""
+    ratio = min(max(k_low / k_high, RATIO[0]), RATIO[1])
+    decay, cyclic = {"hi": k_high, "ratio": ratio}, {"hi": k_high, "ratio": ratio, "half_cycle": 0.25}
+    k0 = min(max(best, k_low / 2), 2 * k_high)
+    return [{"fn": "FIX", "k0": k0}, {"fn": "STEP", **decay, "step_every": 0.3334},
+            {"fn": "NSTEP", **decay, "nstep_first": 0.5, "nstep_gap": 0.25}, {"fn": "EXP", **decay},
+            {"fn": "INV", **decay, "inv_p": 0.75}, {"fn": "POLY", **decay, "poly_p": 2.0},
+            {"fn": "TRI", **cyclic}, {"fn": "TRI2", **cyclic}, {"fn": "TRIEXP", **cyclic, "shrink": 0.1},
+            {"fn": "SIN", **cyclic}, {"fn": "SIN2", **cyclic}, {"fn": "SINEXP", **cyclic, "shrink": 0.1},
+            {"fn": "COS", **decay}]

@@ -4,17 +4,18 @@ Steps, all stored, so that a second call reuses what the first measured:
 
 1. the range test's answer (decade search, one seed, one epoch per LR) unless one is stored;
 2. the first candidates: FIX at the range test's answer ``best`` (the lower end of its good range, which
-   trains at the full budget), COS from the top of its good range, and the adaptive methods with
-   settings that can move on the task (the rule: ``factor(k0=best)`` with its
-   default bounds ``[k0 / 1000, 10 k0]`` around its start; ``autodrop(k0=best, rho=0.2, nd=4,
-   period=P)`` with P such that the run has 40 periods, so a drop can fire within it;
-   ``stpt(k0=best)``);
-3. a search over the 13 functions' parameters around the range test (:mod:`lrpilot.bench.space`),
-   sampled by Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
-   ``workers`` proposals at a time, each trained on the first seed with successive halving
+   trains at the full budget) and COS from the top of its good range;
+3. a search over the 13 functions' parameters around the range test (:mod:`lrpilot.bench.space`):
+   LRBench's own suite scaled to the range test first (:func:`lrpilot.bench.space.suite_trials`), then
+   proposals of Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
+   ``workers`` at a time, each trained on the first seed with successive halving
    (:mod:`lrpilot.bench.racing`; the rungs' scores are those of the earlier batches, so that the result
    does not depend on which worker finishes first) and its validation Top-1 (or its rung score, when
    pruned) told to the sampler, until ``search_share`` of the compute is spent;
+   then the adaptive methods with settings that can move on the task, with successive halving, where
+   they fit in 70 % of the compute (the rule: ``factor(k0=best)`` with its default bounds
+   ``[k0 / 1000, 10 k0]`` around its start; ``autodrop(k0=best, rho=0.2, nd=4, period=P)`` with P such
+   that the run has 40 periods, so a drop can fire within it; ``stpt(k0=best)``);
 4. the LR trajectories of the adaptive candidates tied with the best on the first seed, made readable (at most
    6 pieces, LRs to 3 significant figures) and trained as candidates of their own: a trajectory must win on
    validation across seeds like any policy, not on the run it came from; an adaptive candidate whose LR never
@@ -42,7 +43,7 @@ from lrpilot.bench.racing import Halving
 from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.recommend import replayable
 from lrpilot.bench.runner import Grid, canonical_policies
-from lrpilot.bench.space import propose
+from lrpilot.bench.space import propose, suite_trials
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
@@ -55,6 +56,7 @@ from lrpilot.tasks import TaskRef
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
 _AUTODROP_PERIODS = 40  # AutoDrop measures 40 times a run, so that its delay of nd=4 periods fits
 _AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
+_ADAPTIVE_SHARE = 0.7  # the adaptive candidates are trained when they fit in this share of the budget
 SEEDS = (0, 1, 2, 3, 4)  # at most this many seeds per candidate: seed racing stops earlier once the leader is resolved
 
 
@@ -170,8 +172,10 @@ class _Tune:
         first = canonical_policies(first_candidates(found, self.total))
         if not self.fits(first[:1]):
             raise _too_small(self.budget, self.task, self.range_cost)
-        self.train([t for i, t in enumerate(first) if i == 0 or self.fits(first[:i + 1])])
+        self.train([t for i, t in enumerate(first[:2]) if i == 0 or self.fits(first[:i + 1])])
         self.search(found)
+        adaptive = first[2:]
+        self.train([t for i, t in enumerate(adaptive) if self.fits(adaptive[:i + 1], _ADAPTIVE_SHARE)])
         self.trajectories()
         decision = self.race()
         if decision.chosen is None:
@@ -212,6 +216,8 @@ class _Tune:
             sampler = optuna.samplers.TPESampler(seed=self.sampler_seed, multivariate=True, group=True,
                                                  constant_liar=True, n_startup_trials=8)
         study = optuna.create_study(direction="maximize", sampler=sampler)
+        for params in suite_trials(found["k_low"], found["k_high"], found["best_lr"]):
+            study.enqueue_trial(params)  # LRBench's suite scaled to the range test first, then TPE's own proposals
         chance = 100.0 / (self.task.num_classes or 100)
         while True:
             trials, texts = [], []
@@ -234,7 +240,8 @@ class _Tune:
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 else:
                     study.tell(trial, value)
-        self.say(f"search: {len(study.trials)} proposals by TPE; {len(self.candidates)} candidates in all")
+        self.say(f"search: {len(study.trials)} proposals (LRBench's 13 functions, then TPE's); "
+                 f"{len(self.candidates)} candidates in all")
 
     def trajectories(self) -> None:
         """The readable trajectories of the adaptive candidates tied with the best on the first seed, as candidates;
