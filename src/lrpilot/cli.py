@@ -281,6 +281,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    "on validation stop at T/eta^2 and T/eta, stored as pruned) and seed racing (a further seed only "
                    "for the policies still tied with the leader)")
     p.add_argument("--eta", type=COUNT, default=3, help="successive halving's reduction factor with --race (default 3)")
+    p.add_argument("--slack", type=POSITIVE, default=1.5, help="with --race, stop a run at a rung when its validation "
+                   "error exceeds SLACK x the error of the rung's k-th best (default 1.5; 1: ASHA's rule)")
     p.add_argument("--eval-every", type=STEPS, default=None, metavar="R", help="evaluate every R iterations")
     p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--rerun-failed", action="store_true", help="train the stored failed runs again, whatever "
@@ -353,7 +355,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     from lrpilot.tasks import TaskRef
 
     _at_least_one(args, "repeats")
-    race = Halving(eta=args.eta) if args.race else None
+    race = Halving(eta=args.eta, slack=args.slack) if args.race else None
     task = TaskRef(args.task, args.data_dir).build()
     given = _given_policies(args)
     with _open_store(args) as store:

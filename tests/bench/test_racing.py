@@ -37,6 +37,20 @@ def test_a_rung_prunes_below_its_kth_best_once_it_has_eta_scores():
     assert not rung.prunes(None) and not rung.prunes(float("nan"))
 
 
+def test_with_slack_a_rung_stops_only_the_runs_whose_error_is_that_many_times_the_kth_bests():
+    scores = (90.0, 80.0, 70.0, 60.0, 50.0)  # the 2nd best, 80: error 20
+    loose = Rung(10, scores, 3, slack=1.5)
+    assert not loose.prunes(71.0) and loose.prunes(69.9)  # error 29 < 30 goes on, 30.1 stops
+    assert Rung(10, scores, 3, slack=1.0).prunes(79.9)  # slack 1: ASHA's rule
+    table = RungTable([10], 3, slack=1.5)
+    for v in scores:
+        table.add({"iteration": [10], "val_top1": [v]}, "ok")
+    assert table.rungs() == (loose,)
+    for bad in (0.5, 0, True, "2", float("nan")):
+        with pytest.raises(LRPilotError, match="--slack"):
+            Halving(slack=bad)
+
+
 def test_score_at_reads_the_latest_evaluation_at_or_before_the_rung():
     curves = {"iteration": [10, 20, 30], "val_top1": [50.0, float("nan"), 70.0]}
     assert score_at(curves, 25) == 50.0 and score_at(curves, 30) == 70.0

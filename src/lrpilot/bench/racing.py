@@ -5,8 +5,14 @@ Tune's ASHA scheduler): a run of ``T`` iterations passes ``rungs`` checkpoints a
 (``k = rungs, ..., 1``; with the defaults ``eta=3, rungs=2``: T/9 and T/3), each moved up to the next
 evaluation. At a rung the run's validation Top-1 (at the latest evaluation) is compared with the
 scores that the runs of the same benchmark had at that rung when this run was handed to a worker; once
-there are at least ``eta`` of them, a run below the ``k``-th best, ``k = max(1, (n + 1) // eta)``, stops
-there: it is stored ``pruned`` with the iteration it reached and never counts as a full-budget result.
+there are at least ``eta`` of them, a run whose validation error (100 - Top-1) exceeds ``slack`` times the
+error of the ``k``-th best, ``k = max(1, (n + 1) // eta)``, stops there: it is stored ``pruned`` with the
+iteration it reached and never counts as a full-budget result. ``slack`` 1 is ASHA's rule (stop below the
+``k``-th best); the default 1.5 stops only the runs clearly failing, because an LR schedule's intermediate
+accuracy depends on its phase: a cyclic schedule mid-cycle or a high LR before its decay trails the runs
+that decayed early and overtakes them at the end (short-horizon bias). On mnist1d-cnn ASHA's rule stopped
+SIN(k0=0.1, k1=0.2, l=1000), the best of 42 policies on fresh seeds, at iteration 600 of 4,000 (85.9 %
+against 89.6 % for FIX(k0=0.1), which it beats by 1.6 points at the end).
 The scores travel with the job, so the rule needs no link between worker and benchmark and works on
 every executor (local processes, Ray, several benchmarks sharing a store); early runs, with fewer
 scores to compare against, are never pruned.
@@ -29,16 +35,20 @@ SCORE = "val_top1"  # what the rungs compare: selection uses the validation spli
 
 @dataclass(frozen=True)
 class Halving:
-    """Successive halving's settings: reduction factor ``eta`` and the number of ``rungs`` below the full budget."""
+    """Successive halving's settings: reduction factor ``eta``, the number of ``rungs`` below the full budget and
+    the ``slack`` on the k-th best's validation error (see the module)."""
 
     eta: int = 3
     rungs: int = 2
+    slack: float = 1.5
 
     def __post_init__(self) -> None:
         if isinstance(self.eta, bool) or not isinstance(self.eta, int) or self.eta < 2:
             raise LRPilotError(f"--eta {self.eta!r} must be a whole number >= 2 (the reduction factor)")
         if isinstance(self.rungs, bool) or not isinstance(self.rungs, int) or self.rungs < 1:
             raise LRPilotError(f"rungs={self.rungs!r} must be a whole number >= 1")
+        if isinstance(self.slack, bool) or not isinstance(self.slack, (int, float)) or not self.slack >= 1:
+            raise LRPilotError(f"--slack {self.slack!r} must be a number >= 1 (1: ASHA's rule)")
 
     def iterations(self, total: int, eval_every: int) -> list[int]:
         """The rungs' iterations for a run of ``total``: ``total / eta^k``, each at the next evaluation, below total."""
@@ -54,6 +64,7 @@ class Rung:
     iteration: int
     scores: tuple[float, ...]
     eta: int = 3
+    slack: float = 1.0
 
     @property
     def threshold(self) -> float | None:
@@ -64,7 +75,9 @@ class Rung:
 
     def prunes(self, score: float | None) -> bool:
         """Whether a run scoring ``score`` here stops (see the module); a run with no score is not judged."""
-        return self.threshold is not None and score is not None and not math.isnan(score) and score < self.threshold
+        if self.threshold is None or score is None or math.isnan(score):
+            return False
+        return 100.0 - score > self.slack * (100.0 - self.threshold)
 
 
 def score_at(curves: dict[str, list], iteration: int) -> float | None:
@@ -84,8 +97,8 @@ def score_at(curves: dict[str, list], iteration: int) -> float | None:
 class RungTable:
     """The scores seen at each rung so far, filled from stored runs and from results as they come in."""
 
-    def __init__(self, iterations: Iterable[int], eta: int):
-        self.eta = eta
+    def __init__(self, iterations: Iterable[int], eta: int, slack: float = 1.0):
+        self.eta, self.slack = eta, slack
         self.scores: dict[int, list[float]] = {i: [] for i in iterations}
 
     def add(self, curves: dict[str, list] | None, status: str) -> None:
@@ -99,7 +112,7 @@ class RungTable:
 
     def rungs(self) -> tuple[Rung, ...]:
         """The rungs to send with the next job: the scores as they stand now."""
-        return tuple(Rung(it, tuple(s), self.eta) for it, s in sorted(self.scores.items()))
+        return tuple(Rung(it, tuple(s), self.eta, self.slack) for it, s in sorted(self.scores.items()))
 
 
 def raced(job: Any) -> Any:

@@ -237,7 +237,8 @@ class Grid:
                 "trained again")
         table = None
         if halving is not None:
-            table = RungTable(halving.iterations(total, eval_period(task_obj, total, self.eval_every)), halving.eta)
+            table = RungTable(halving.iterations(total, eval_period(task_obj, total, self.eval_every)), halving.eta,
+                              halving.slack)
             for r in stored:
                 if not stale(r.fingerprint, now):
                     table.add(r.curves, r.status)
