@@ -153,15 +153,19 @@ class _Tune:
         return [r for r in self.store.runs(task=self.task.name, purpose="bench", curves=False, outcomes=True)
                 if r.budget == self.total and r.policy in self.candidates and r.seed in self.seeds]
 
-    def spent(self) -> float:
-        return self.range_cost + sum(_epoch_equivalents(r, self.task) for r in self.runs())
+    def spent(self, first_seed: bool = False) -> float:
+        """Epoch-equivalents spent: the range test and the candidates' runs (on the first seed only)."""
+        runs = [r for r in self.runs() if r.seed == self.seeds[0] or not first_seed]
+        return self.range_cost + sum(_epoch_equivalents(r, self.task) for r in runs)
 
     def estimate(self, text: str) -> float:
         """A run's expected cost in epoch-equivalents (a pruned one costs less)."""
         return self.task.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
 
     def fits(self, texts: list[str], share: float = 1.0) -> bool:
-        return self.spent() + sum(map(self.estimate, texts)) <= share * self.budget
+        """Whether ``texts`` fit in ``share`` of the budget. The steps before racing (a share below 1) count the
+        first seed's runs only, so that a second tune, finding the racing's runs stored, proposes what the first did."""
+        return self.spent(first_seed=share < 1.0) + sum(map(self.estimate, texts)) <= share * self.budget
 
     # --- the steps -----------------------------------------------------------------------------
 
@@ -267,8 +271,9 @@ class _Tune:
             self.train(texts)
 
     def race(self) -> Decision:
-        """More seeds for the contenders tied with the leader on validation, while the compute lasts."""
-        decision = decide(self.runs(), budget=self.total)
+        """More seeds for the contenders tied with the leader on validation (on the first seed), while the compute
+        lasts."""
+        decision = decide([r for r in self.runs() if r.seed == self.seeds[0]], budget=self.total)
         alive = sorted(decision.tied, key=lambda p: -decision.val[p].mean)[:self.contenders]
         if len(alive) > 1 and len(self.seeds) > 1:
             summary = self.grid.race(alive, list(self.seeds), halving=None,
