@@ -22,9 +22,9 @@ validation Top-1 at each evaluation), ``random`` (random search over the same sp
 ``finder-cos`` (the LR finder's calibrated suggestion, then cosine decay to 1/100 of it over the run),
 ``fix-default`` (FIX at the task's default LR, no search).
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --task digits-lenet
-     (or --task decision_tasks:mnist1d_cnn_30, mnist1d-cnn at 30 epochs: benchmarks/decision_tasks.py)
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --task digits-lenet (or mnist1d-cnn)
      [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484] [--out FILE.md]
+     [--methods ...]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`)
 The stores in --store keep every run, so an interrupted benchmark resumes where it stopped.
 """
 
@@ -104,7 +104,7 @@ def method_tune(task: str, compute: float, workdir: Path, executor: Any, **_: An
 def method_tune_old(task: str, compute: float, workdir: Path, old_src: Path | None, **_: Any) -> tuple[str, float]:
     if old_src is None:
         raise RuntimeError("needs --old-rev")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(old_src), str(Path(__file__).parent)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(old_src), os.environ.get("PYTHONPATH")) if p)}
     out = subprocess.run([sys.executable, "-m", "lrpilot", "tune", "--task", task, "--budget", f"{compute:.6g}",
                           "--workers", "2", "--db", str(workdir / "old.db"), "--json", "--quiet"],
                          env=env, capture_output=True, text=True, check=True).stdout

@@ -45,7 +45,8 @@ def test_among_tied_policies_the_cheapest_is_chosen_and_said():
     d = decide(runs)
     assert set(d.tied) == {"COS(...)", "FIX(k0=0.05)", "FIX(k0=0.02)"} and d.chosen == "FIX(k0=0.02)"
     assert d.words().startswith("2 policies are statistically tied with the best")
-    assert "2 are shown within 0.5 points of it; chose FIX(k0=0.02), the cheapest" in d.words()
+    assert ("2 are shown within 0.5 points of it over 2 or more common seeds; chose FIX(k0=0.02), the cheapest"
+            in d.words())
 
 
 def test_a_cheaper_policy_tied_but_not_shown_close_to_the_best_is_not_chosen():
@@ -55,10 +56,22 @@ def test_a_cheaper_policy_tied_but_not_shown_close_to_the_best_is_not_chosen():
     d = decide(runs)
     assert d.tied == ("COS(...)", "FIX(k0=0.05)") and d.close == ("COS(...)",) and d.chosen == "COS(...)"
     assert d.ties.comparisons["FIX(k0=0.05)"].difference.high > d.margin
-    assert "none is shown within 0.5 points of it, so chose COS(...), the best itself" in d.words()
+    assert ("none is shown within 0.5 points of it over 2 or more common seeds, so chose COS(...), the best itself"
+            in d.words())
     # with a margin wide enough to hold the interval, the cheaper one is chosen
     wide = decide(runs, margin=10.0)
     assert wide.close == wide.tied and wide.chosen == "FIX(k0=0.05)" and "the cheapest" in wide.words()
+
+
+def test_a_cheaper_policy_on_one_common_seed_is_not_shown_close():
+    # on its one seed FIX trains as COS does: the difference over that seed holds no seed-to-seed variation
+    runs = ([record("COS(...)", s, 0.95, 0.95, n_param=3) for s in range(3)]
+            + [record("FIX(k0=0.05)", 0, 0.95, 0.95, n_param=1)])
+    d = decide(runs)
+    assert d.tied == ("COS(...)", "FIX(k0=0.05)") and d.ties.comparisons["FIX(k0=0.05)"].difference.high <= d.margin
+    assert d.close == ("COS(...)",) and d.chosen == "COS(...)"
+    # a second common seed makes it eligible, and the cheaper
+    assert decide(runs + [record("FIX(k0=0.05)", 1, 0.95, 0.95, n_param=1)]).chosen == "FIX(k0=0.05)"
 
 
 def test_policies_with_diverged_pruned_or_unvalidated_runs_take_no_part():

@@ -6,9 +6,10 @@ validation Top-1; the group not significantly worse than it on validation (paire
 Games-Howell-corrected: :func:`lrpilot.bench.stats.tied_with_best`); and the choice, the cheapest by LRBench's cost
 metrics (#Param, then the mean #Iterations at the highest validation Top-1) of the tied policies *shown* to
 be close to the best: the upper end of the 95 % interval of (best - policy) at most ``margin`` points
-(default :data:`MARGIN`). Not being shown worse is not being shown as good: with few seeds or examples
-most policies are "tied", and the cheapest of them can be points behind; the best itself is always
-eligible, so without such evidence the choice is the best on validation.
+(default :data:`MARGIN`), paired over at least :data:`MIN_SEEDS` common seeds, so that the interval holds
+seed-to-seed variation (over one seed it holds example sampling only). Not being shown worse is not being
+shown as good: with few seeds or examples most policies are "tied", and the cheapest of them can be points
+behind; the best itself is always eligible, so without such evidence the choice is the best on validation.
 A policy with a diverged or failed run, one pruned by successive halving, or one whose runs have no
 validation outcomes (stored before validation splits) takes no part in the decision: it is listed
 with the reason.
@@ -27,8 +28,9 @@ from lrpilot.bench import stats
 from lrpilot.records import RunRecord
 
 MARGIN = 0.5  # points of Top-1 that a cheaper policy may be behind the best and still be chosen for its cost
+MIN_SEEDS = 2  # common seeds with the best that showing a policy within MARGIN of it takes
 RULE = (f"the cheapest (#Param, then #Iterations at the best validation Top-1) of the tied policies shown within "
-        f"{MARGIN:g} points of the best, else the best")
+        f"{MARGIN:g} points of the best over at least {MIN_SEEDS} common seeds, else the best")
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,21 @@ class Decision:
 
     @property
     def close(self) -> tuple[str, ...]:
-        """The best and the tied policies shown within ``margin`` points of it (best first): the eligible."""
+        """The best and the tied policies shown within ``margin`` points of it over at least :data:`MIN_SEEDS`
+        common seeds (best first): the eligible."""
         if not self.ties:
             return ()
-        return tuple(p for p in self.tied
-                     if p == self.ties.best or self.ties.comparisons[p].difference.high <= self.margin)
+        best = self.ties.best
+        return tuple(p for p in self.tied if p == best or (
+            self.ties.comparisons[p].difference.high <= self.margin
+            and len(set(self.seeds[p]) & set(self.seeds[best])) >= MIN_SEEDS))
 
     def words(self) -> str:
         """The decision in one sentence, e.g. ``7 policies are statistically tied with the best; chose ...``."""
         if self.chosen is None:
             return "no policy has full-budget runs with validation outcomes to decide on"
         n, k, best, chosen = len(self.tied), len(self.close), self.ties.best, self.chosen
+        shown = f"shown within {self.margin:g} points of it over {MIN_SEEDS} or more common seeds"
         cost = f"#Param {self.cost[chosen][0]:g}, #Iterations at the best validation Top-1 {self.cost[chosen][1]:.0f}"
         if n == 1:
             head = f"{best} is the best on validation and no other policy is tied with it; chose it"
@@ -70,9 +76,9 @@ class Decision:
             head = (f"{_count(n - 1, 'policy is', 'policies are')} statistically tied with the best ({best}) on "
                     "validation; ")
             if k == 1:
-                head += f"none is shown within {self.margin:g} points of it, so chose {chosen}, the best itself"
+                head += f"none is {shown}, so chose {chosen}, the best itself"
             else:
-                head += (f"{_count(k - 1, 'is', 'are')} shown within {self.margin:g} points of it; chose {chosen}, "
+                head += (f"{_count(k - 1, 'is', 'are')} {shown}; chose {chosen}, "
                          + ("the best itself and the cheapest" if chosen == best else "the cheapest") + f" ({cost})")
         return f"{head}: validation Top-1 {_fmt(self.val[chosen])}, test Top-1 {_fmt(self.test[chosen])}"
 
