@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from lrpilot.bench.range_test import latest
+from lrpilot.bench import tune as tune_module
 from lrpilot.bench.runner import canonical_policies
+from lrpilot.bench.space import suite_trials
 from lrpilot.bench.tune import first_candidates, tune
 from lrpilot.controllers.base import make_controller
 from lrpilot.errors import LRPilotError
@@ -53,6 +55,20 @@ def test_tune_searches_races_and_decides_on_validation_within_the_budget(store):
     assert "tied with the best" in result.format() or "no other policy is tied" in result.format()
     assert result.metrics["val_top1_mean"] == pytest.approx(97.0, abs=0.3)
     assert "test Top-1" in result.format() and "not used to choose" in result.format()
+
+
+def test_a_proposal_already_trained_is_told_its_score_and_the_search_goes_on(store, monkeypatch):
+    # the suite's FIX at the range test's answer is the first candidate itself: one worker, a batch of nothing new
+    def suite(k_low, k_high, best):
+        fix, *rest = suite_trials(k_low, k_high, best)
+        return [{**fix, "k0": k_low}, *rest]
+
+    monkeypatch.setattr(tune_module, "suite_trials", suite)
+    result = tune(store, TASK, budget=300.0, executor=graded({"COS": 0.97}))
+    names = [parse(c).name for c in result.candidates]
+    assert names[:2] == ["FIX", "COS"] and result.candidates[0] == f"FIX(k0={latest(store, TASK)['k_low']:g})"
+    assert names[2:14] == ["STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP",
+                           "COS"]
 
 
 def test_policies_statistically_tied_get_more_seeds_and_the_cheapest_is_chosen(store):

@@ -56,6 +56,7 @@ from lrpilot.tasks import TaskRef
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
 _AUTODROP_PERIODS = 40  # AutoDrop measures 40 times a run, so that its delay of nd=4 periods fits
 _AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
+_SEARCH_REPEATS = 20  # the search ends after this many batches in a row of proposals all trained before
 _ADAPTIVE_SHARE = 0.7  # the adaptive candidates are trained when they fit in this share of the budget
 SEEDS = (0, 1, 2, 3, 4)  # at most this many seeds per candidate: seed racing stops earlier once the leader is resolved
 
@@ -223,7 +224,8 @@ class _Tune:
         for params in suite_trials(found["k_low"], found["k_high"], found["best_lr"]):
             study.enqueue_trial(params)  # LRBench's suite scaled to the range test first, then TPE's own proposals
         chance = 100.0 / (self.task.num_classes or 100)
-        while True:
+        repeats = 0  # batches in a row that proposed only candidates already trained
+        while repeats < _SEARCH_REPEATS:
             trials, texts = [], []
             for _ in range(self.workers):
                 trial = study.ask()
@@ -231,10 +233,11 @@ class _Tune:
                 trials.append(trial)
                 texts.append(text)
             new = list(dict.fromkeys(t for t in texts if t not in self.candidates))
-            if not new or not self.fits(new, self.search_share):
+            if new and not self.fits(new, self.search_share):
                 for trial in trials:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 break
+            repeats = 0 if new else repeats + 1
             self.train(new)
             by_policy = {r.policy: r for r in self.runs() if r.seed == self.seeds[0]}
             for trial, text in zip(trials, texts):
@@ -244,7 +247,9 @@ class _Tune:
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 else:
                     study.tell(trial, value)
-        self.say(f"search: {len(study.trials)} proposals (LRBench's 13 functions, then TPE's); "
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        told = sum(t.state in done for t in study.trials)
+        self.say(f"search: {told} proposals (LRBench's 13 functions first, then TPE's); "
                  f"{len(self.candidates)} candidates in all")
 
     def trajectories(self) -> None:
