@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lrpilot.bench.range_test import latest
 from lrpilot.bench import tune as tune_module
+from lrpilot.bench.range_test import latest
 from lrpilot.bench.runner import canonical_policies
 from lrpilot.bench.space import suite_trials
 from lrpilot.bench.tune import first_candidates, tune
