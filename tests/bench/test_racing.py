@@ -108,13 +108,13 @@ def test_when_a_seed_does_not_fit_every_contender_the_leading_ones_race_on(store
 
     tied = ["FIX(k0=0.9)", "clamp(FIX(k0=0.9), max=1)", "clamp(FIX(k0=0.9), max=2)"]  # always tied, in this order
     grid = Grid(store, TaskRef("digits-lenet"), TOTAL, Curves(), EVERY)
-    done = grid.race(tied, [0, 1, 2], Halving(3, 2), more=lambda n: n <= 2)
+    done = grid.race(tied, [0, 1, 2], Halving(3, 2), more=lambda texts, seed: len(texts) <= 2)
     seeds = {}
     for r in store.runs(task="digits-lenet"):
         seeds.setdefault(r.policy, set()).add(r.seed)
     assert seeds == {tied[0]: {0, 1, 2}, tied[1]: {0, 1, 2}, tied[2]: {0}}
     assert "seed 1: compute left for the 2 leading of 3 only" in done.raced
-    assert grid.race(tied, [0, 1, 2, 3], Halving(3, 2), more=lambda n: False).raced[-1] == (
+    assert grid.race(tied, [0, 1, 2, 3], Halving(3, 2), more=lambda texts, seed: False).raced[-1] == (
         "compute spent: stopped before seed 1")
 
 

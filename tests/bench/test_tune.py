@@ -99,14 +99,20 @@ def test_the_trajectory_of_an_adaptive_candidate_behind_the_best_is_not_trained(
     assert sum("behind the best on seed 0, so its trajectory was not trained" in n for n in result.notes) == len(behind)
 
 
-@pytest.mark.parametrize("scores", [{"COS": 0.97}, {"COS": 0.95, "FIX": 0.95}])  # resolved at once; raced
-def test_a_second_tune_reuses_what_the_first_measured(store, scores):
-    first = tune(store, TASK, budget=500.0, executor=graded(scores))
-    again = graded(scores)
+MOVED = "piecewise(FIX(k0=0.1), FIX(k0=0.01)@300)"
+
+
+# resolved at once; raced; raced with a trajectory tied with the best, until the compute is spent
+@pytest.mark.parametrize("scores, trajectory", [({"COS": 0.97}, None), ({"COS": 0.95, "FIX": 0.95}, None),
+                                                ({"COS": 0.95, "FIX": 0.95, "piecewise": 0.95, "stpt": 0.95}, MOVED)])
+def test_a_second_tune_reuses_what_the_first_measured(store, scores, trajectory):
+    first = tune(store, TASK, budget=500.0, executor=graded(scores, trajectory))
+    again = graded(scores, trajectory)
     second = tune(store, TASK, budget=500.0, executor=again)
     assert again.jobs == []
-    assert (second.best, second.candidates, second.epoch_equivalents) == (first.best, first.candidates,
-                                                                         first.epoch_equivalents)
+    assert (second.best, second.candidates, second.epoch_equivalents, second.notes) == (
+        first.best, first.candidates, first.epoch_equivalents, first.notes)
+    assert trajectory is None or trajectory in first.candidates
 
 
 def test_budgets_that_fit_nothing_are_refused(store):

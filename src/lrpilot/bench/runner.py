@@ -173,17 +173,17 @@ class Grid:
             self.progress(line)
 
     def race(self, texts: list[str], seeds: list[int], halving: Halving,
-             more: Callable[[int], bool] = lambda n: True) -> BenchSummary:
+             more: Callable[[list[str], int], bool] = lambda texts, seed: True) -> BenchSummary:
         """Successive halving within each seed, and another seed only for the policies still tied with the leader
-        on validation (best first); ``more(n)`` False says the next seed's ``n`` runs do not fit (a tune's compute):
-        the next seed then races the leading ones that fit, and none when fewer than two do."""
+        on validation (best first); ``more(texts, seed)`` False says the runs of ``texts`` on ``seed`` do not fit (a
+        tune's compute): that seed then races the leading ones that fit, and none when fewer than two do."""
         from lrpilot.bench.decision import decide
 
         summary = BenchSummary(self.ref.build().name, self.total, texts, seeds, purpose=self.purpose)
         alive = list(texts)
         for k, seed in enumerate(seeds):
             if k:
-                n = next((n for n in range(len(alive), 1, -1) if more(n)), 0)
+                n = next((n for n in range(len(alive), 1, -1) if more(alive[:n], seed)), 0)
                 if n < 2:
                     summary.raced.append(f"compute spent: stopped before seed {seed}")
                     break

@@ -154,19 +154,22 @@ class _Tune:
         return [r for r in self.store.runs(task=self.task.name, purpose="bench", curves=False, outcomes=True)
                 if r.budget == self.total and r.policy in self.candidates and r.seed in self.seeds]
 
-    def spent(self, first_seed: bool = False) -> float:
-        """Epoch-equivalents spent: the range test and the candidates' runs (on the first seed only)."""
-        runs = [r for r in self.runs() if r.seed == self.seeds[0] or not first_seed]
-        return self.range_cost + sum(_epoch_equivalents(r, self.task) for r in runs)
+    def spent(self, runs: list[RunRecord] | None = None) -> float:
+        """Epoch-equivalents spent: the range test and ``runs`` (default: all the candidates' runs)."""
+        return self.range_cost + sum(_epoch_equivalents(r, self.task) for r in (self.runs() if runs is None else runs))
 
     def estimate(self, text: str) -> float:
         """A run's expected cost in epoch-equivalents (a pruned one costs less)."""
         return self.task.epochs * (_STPT_COST if parse(text).name == "stpt" else 1.0)
 
-    def fits(self, texts: list[str], share: float = 1.0) -> bool:
-        """Whether ``texts`` fit in ``share`` of the budget. The steps before racing (a share below 1) count the
-        first seed's runs only, so that a second tune, finding the racing's runs stored, proposes what the first did."""
-        return self.spent(first_seed=share < 1.0) + sum(map(self.estimate, texts)) <= share * self.budget
+    def fits(self, texts: list[str], share: float = 1.0, seed: int | None = None) -> bool:
+        """Whether runs of ``texts`` on ``seed`` (default: the first) fit in ``share`` of the budget, counting the other
+        runs on the seeds up to it: what a first tune had spent at that point, so that a second one, finding later
+        seeds' runs stored, proposes and races what the first did."""
+        seed = self.seeds[0] if seed is None else seed
+        earlier = self.seeds[:self.seeds.index(seed)]
+        runs = [r for r in self.runs() if r.seed in earlier or (r.seed == seed and r.policy not in texts)]
+        return self.spent(runs) + sum(map(self.estimate, texts)) <= share * self.budget
 
     # --- the steps -----------------------------------------------------------------------------
 
@@ -282,7 +285,7 @@ class _Tune:
         alive = sorted(decision.tied, key=lambda p: -decision.val[p].mean)[:self.contenders]
         if len(alive) > 1 and len(self.seeds) > 1:
             summary = self.grid.race(alive, list(self.seeds), halving=None,
-                                     more=lambda n: self.fits(alive[:n]))
+                                     more=lambda texts, seed: self.fits(texts, seed=seed))
             self.notes += summary.raced
             decision = decide([r for r in self.runs() if r.policy in alive], budget=self.total)
         return decision
