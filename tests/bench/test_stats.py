@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.special import expit
+from scipy.stats import studentized_range
 
 import lrpilot
-from lrpilot.bench.stats import (METHOD, Interval, cheapest, paired_difference, tied_with_best, top1_interval)
+from lrpilot.bench.stats import (_TINY_P, METHOD, Interval, _range_p, cheapest, paired_difference, tied_with_best,
+                                 top1_interval)
 from lrpilot.errors import LRPilotError
 
 MU, SB = 3.0, 1.5          # logit of a typical example (about 90 % Top-1) and the spread of example difficulty
@@ -199,3 +201,12 @@ def test_the_module_does_not_import_torch():
     env = {**os.environ, "PYTHONPATH": str(Path(lrpilot.__file__).parents[1])}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert run.stdout == "False\n"
+
+
+def test_a_far_behind_policy_gets_the_bonferroni_bound_of_games_howell():
+    for k, t, df in ((10, 7.9, 100.0), (2000, 8.0, 300.0), (5, 30.0, 50.0)):
+        p = _range_p(t * 0.01, 0.0001, df, 450, k)
+        exact = float(studentized_range.sf(math.sqrt(2) * t, k, df))
+        assert p < _TINY_P or math.isclose(p, exact, rel_tol=1e-6)
+        assert p >= exact * 0.999 or exact < 1e-12  # an upper bound wherever the integral is accurate
+    assert _range_p(0.05, 0.0001, 100.0, 450, 10) == pytest.approx(studentized_range.sf(math.sqrt(2) * 5, 10, 100.0))
