@@ -13,9 +13,10 @@ Steps, all stored, so that a second call reuses what the first measured:
    does not depend on which worker finishes first) and its validation Top-1 (or its rung score, when
    pruned) told to the sampler, until ``search_share`` of the compute is spent;
    then the adaptive methods with settings that can move on the task, with successive halving, where
-   they fit in 70 % of the compute (the rule: ``factor(k0=best)`` with its default bounds
-   ``[k0 / 1000, 10 k0]`` around its start; ``autodrop(k0=best, rho=0.2, nd=4, period=P)`` with P such
-   that the run has 40 periods, so a drop can fire within it; ``stpt(k0=best)``);
+   they fit in 70 % of the compute, each at its defaults from the range test's answer (``factor(k0=best)``:
+   the lookahead probe every 1/40 of the run within ``[k0 / 1000, 10 k0]``; ``autodrop(k0=best, rho=0.2)``:
+   the relative saturation test over 40 periods a run; ``stpt(k0=best)``: each epoch, of the LRs within noise
+   of the best, the one nearest the current LR);
 4. the LR trajectories of the adaptive candidates tied with the best on the first seed, made readable (at most
    6 pieces, LRs to 3 significant figures) and trained as candidates of their own: a trajectory must win on
    validation across seeds like any policy, not on the run it came from; an adaptive candidate whose LR never
@@ -54,7 +55,6 @@ from lrpilot.store import Storage
 from lrpilot.tasks import TaskRef
 
 _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08: 8 x 0.08 + 0.92, rounded up
-_AUTODROP_PERIODS = 40  # AutoDrop measures 40 times a run, so that its delay of nd=4 periods fits
 _AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
 _SEARCH_REPEATS = 20  # the search ends after this many batches in a row of proposals all trained before
 _ADAPTIVE_SHARE = 0.7  # the adaptive candidates are trained when they fit in this share of the budget
@@ -300,8 +300,7 @@ def first_candidates(found: dict[str, Any], total: int) -> list[str]:
     """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
     with settings that can move within a run of ``total`` iterations (see the module)."""
     best, high, low = start_lr(found), found["k_high"], found["k_low"]
-    period = max(1, total // _AUTODROP_PERIODS)
-    autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2, nd=4, period={period}"
+    autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2"
     autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
     return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, k1={fmt_sig(low / 10, 3)}, "
             f"l={total})", f"factor(k0={fmt_sig(best, 3)})", autodrop, f"stpt(k0={fmt_sig(best, 3)})"]

@@ -9,6 +9,20 @@ drop is triggered: ``n_d`` more periods at the current LR accumulate ``z += k x`
 ``theta <- min(theta_max, theta / rho)``. Defaults are the paper's recommended settings:
 ``k_min`` (alpha_min) = 1e-4, ``theta0`` = 0.01 degrees, ``theta_max`` = 1 degree, ``nd`` = 20.
 
+``saturation``: when the angular velocity counts as saturated.
+
+- ``saturation=absolute`` is Algorithm 1: ``|omega_t - omega_{t-1}| < theta`` degrees, ``theta0`` = 0.01,
+  per epoch, ``n_d`` = 20 (the paper's settings). On small tasks the angle between two periods' changes
+  moves by several degrees from one period to the next (digits-lenet, 40 periods a run: mean
+  ``|omega_t - omega_{t-1}|`` about 10 degrees, rising from 40 to about 90-110), so a change below 0.01
+  degrees is never seen and the LR never drops.
+- ``saturation=relative`` (the default) compares the mean angle of the last ``window`` periods with the mean
+  of the ``window`` before them: saturated when its rise is below ``theta`` standard errors of that difference
+  (``theta0`` = 1, ``theta_max`` = 2), so the test scales with the task's own angle noise. It measures every
+  ``period`` = 1/40 of the run with ``window`` = 5 and ``nd`` = 0.1 of the run's periods (4), so that drops fit
+  in any budget; after a drop the test starts over on the new LR's angles. ``theta`` grows by ``1 / rho`` after
+  each drop up to ``theta_max``, as in Algorithm 1.
+
 Readings lrpilot takes where the paper is ambiguous:
 
 - Period. Epochs by default, as in Algorithm 1; ``period=p`` measures every ``p`` iterations. In
@@ -42,12 +56,13 @@ from __future__ import annotations
 import collections
 import functools
 import math
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import Entry, check_number, half_up
-from lrpilot.policy.params import Configured, Param, ParamTable, count, count_or_fraction, number
+from lrpilot.policy.params import Configured, Param, ParamTable, choice, count, count_or_fraction, number
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +76,31 @@ def _below_k0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> floa
 
 def _from_theta0(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float:
     theta0 = earlier["theta0"]
-    return check_number(owner, key, value, lambda x: x >= theta0, f"a number of degrees >= theta0={theta0}")
+    return check_number(owner, key, value, lambda x: x >= theta0, f"a number >= theta0={theta0}")
+
+
+#: The saturation tests: Algorithm 1's and lrpilot's default.
+SATURATIONS = {"absolute": "Algorithm 1: |omega_t - omega_{t-1}| < theta degrees",
+               "relative": "the mean angle of the last window periods rises by < theta standard errors"}
+
+
+#: The relative test's second condition: the angle has risen by more than this many standard errors since the
+#: first window after the start or the last drop (a flat angle at a low level, while the LR still makes progress
+#: along one direction, is not saturation).
+RISEN = 2.0
+
+
+def _absolute(values: dict[str, Any]) -> bool:
+    return values["saturation"] == "absolute"
+
+
+def _rise(earlier: list[float], later: list[float]) -> float:
+    """How far the mean of ``later`` is above that of ``earlier``, in standard errors of the difference (0 when both
+    are constant and equal; +-inf when constant and different)."""
+    diff = statistics.fmean(later) - statistics.fmean(earlier)
+    spread = math.sqrt(statistics.variance(earlier) / len(earlier) + statistics.variance(later) / len(later)) \
+        if min(len(earlier), len(later)) > 1 else 0.0
+    return diff / spread if spread > 0 else math.copysign(math.inf, diff) if diff else 0.0
 
 
 class AutoDrop(Configured, Controller):
@@ -94,31 +133,39 @@ class AutoDrop(Configured, Controller):
     TABLE = ParamTable("autodrop", "autodrop(k0=0.1, rho=0.2)", 6, (
         Param("k0", number(lambda x: x > 0, "a finite number > 0 (the initial LR)")),
         Param("rho", number(lambda x: 0 < x < 1, "in (0, 1) (the LR drop factor)")),
+        Param("saturation", choice(SATURATIONS), "relative", always=True),
         Param("k_min", _below_k0, 1e-4),
-        Param("theta0", number(lambda x: x > 0, "a number of degrees > 0"), 0.01),
-        Param("theta_max", _from_theta0, 1.0),
-        Param("nd", count_or_fraction("periods of delay; a fraction: of the run's periods"), 20),
-        Param("period", count("iterations per period"), None),
-        Param("window", count("periods averaged"), None),
+        Param("theta0", number(lambda x: x > 0, "a number > 0 (degrees; standard errors when relative)"),
+              derive=lambda v: 0.01 if _absolute(v) else 1.0),
+        Param("theta_max", _from_theta0, derive=lambda v: 1.0 if _absolute(v) else max(2.0, v["theta0"])),
+        Param("nd", count_or_fraction("periods of delay; a fraction: of the run's periods"),
+              derive=lambda v: 20 if _absolute(v) else 0.1),
+        Param("period", count_or_fraction("iterations per period; a fraction: of the run's iterations"),
+              derive=lambda v: None if _absolute(v) else 1 / 40),
+        Param("window", count("periods averaged"), derive=lambda v: None if _absolute(v) else 5),
     ))
 
     def __init__(self, optimizer: torch.optim.Optimizer | None = None, model: nn.Module | None = None,
-                 **settings: Any):
+                 periods: int | None = None, **settings: Any):
         super().__init__(**settings)
         if optimizer is not None or model is not None:
             if optimizer is None or model is None:
                 raise LRPilotError(f"{self.TABLE.owner}: give both the optimizer and the model (or neither, for the "
                                    "engine)")
-            if isinstance(self.nd, float):
-                raise LRPilotError(f"{self.TABLE.owner}: nd={self.nd} is a fraction of the run, which only the engine "
-                                   "knows; in your own loop give nd as a whole number of periods")
-            self._attach(optimizer, model, self.period, self.window or 1, self.nd)
+            if isinstance(self.nd, float) and not (isinstance(periods, int) and periods >= 1):
+                raise LRPilotError(f"{self.TABLE.owner}: nd={self.nd} is a fraction of the run's periods: give "
+                                   f"periods= (how many times the run calls step()), or nd as a whole number")
+            nd = self.nd if isinstance(self.nd, int) else max(1, half_up(self.nd * periods))
+            period = self.period if isinstance(self.period, int) else None  # a fraction: step() once per period
+            self._attach(optimizer, model, period, self.window or 1, nd)
 
     # --- attaching ----------------------------------------------------------------------------
 
     def start(self, ctx: Context) -> None:
         """Attach to the engine's run; ``period``/``window`` default to the task's ``av_period``/``av_window``."""
         period = self.period if self.period is not None else ctx.task.av_period
+        if isinstance(period, float):
+            period = max(1, half_up(period * ctx.total_steps))
         window = self.window or ctx.task.av_window
         periods = ctx.total_steps / (period or ctx.iters_per_epoch)
         nd = self.nd if isinstance(self.nd, int) else max(1, half_up(self.nd * periods))
@@ -137,8 +184,10 @@ class AutoDrop(Configured, Controller):
         self._unit_iters = 1  # iterations per unit of the drops' record (the engine sets an epoch's)
         self.alpha, self.theta = self.k0, self.theta0
         self.t = self.iterations = 0
-        self.angles: collections.deque[float] = collections.deque(maxlen=window)
+        self.angles: collections.deque[float] = collections.deque(
+            maxlen=window if _absolute(self.params) else 2 * window)
         self.omega = math.nan
+        self.baseline: list[float] | None = None  # relative: the first window's angles since the start or a drop
         self.trigger: int | None = None
         self.k = 0
         self.z: Tensor | None = None
@@ -163,15 +212,31 @@ class AutoDrop(Configured, Controller):
     def step(self) -> float:
         """One period's end: measure omega_t, check for saturation, accumulate, drop; returns the LR."""
         self.t += 1
-        self.angles.append(self.tracker.update(self._flat()))
-        omega = sum(self.angles) / len(self.angles) if len(self.angles) == self.angles.maxlen else math.nan
-        saturated = abs(omega - self.omega) < self.theta  # False while either is nan
-        self.omega = omega
+        angle = self.tracker.update(self._flat())
+        if _absolute(self.params) or not math.isnan(angle):  # relative: the angles there are
+            self.angles.append(angle)
+        saturated = self._saturated()
         if self.trigger is not None:
             self._accumulate(self.tracker.last)
         elif saturated:
             self.trigger = self.t
         return self.alpha
+
+    def _saturated(self) -> bool:
+        """The saturation test of ``saturation`` on the angles so far (False until it has enough of them)."""
+        if not _absolute(self.params):
+            w = self.angles.maxlen // 2
+            if self.baseline is None and len(self.angles) == w:
+                self.baseline = list(self.angles)
+            if len(self.angles) < self.angles.maxlen:
+                return False
+            earlier, last = list(self.angles)[:w], list(self.angles)[w:]
+            return (_rise(earlier, last) < self.theta  # it has stopped rising ...
+                    and _rise(self.baseline, last) > RISEN)  # ... after rising since the start or the last drop
+        omega = sum(self.angles) / len(self.angles) if len(self.angles) == self.angles.maxlen else math.nan
+        saturated = abs(omega - self.omega) < self.theta  # False while either is nan
+        self.omega = omega
+        return saturated
 
     def _accumulate(self, x: Tensor) -> None:
         """``z += k x`` for the k-th period after the trigger; at ``k = n_d`` the weighted average and the drop."""
@@ -193,6 +258,9 @@ class AutoDrop(Configured, Controller):
         self.drops.append({self._unit: self._at(self.t), "trigger": self._at(self.trigger), "lr": self.alpha,
                            "theta": self.theta})
         self.trigger, self.k, self.z = None, 0, None
+        if not _absolute(self.params):
+            self.angles.clear()  # the test starts over on the new LR's angles
+            self.baseline = None
         self._set_lr(self.alpha)
 
     @property
@@ -207,7 +275,7 @@ class AutoDrop(Configured, Controller):
     def state_dict(self) -> dict[str, Any]:
         """Plain data and tensors (``torch.load(weights_only=True)``), a pending drop's ``z`` and ``k`` included."""
         return {"alpha": self.alpha, "theta": self.theta, "t": self.t, "iterations": self.iterations,
-                "angles": list(self.angles), "omega": self.omega, "trigger": self.trigger, "k": self.k, "z": self.z,
+                "angles": list(self.angles), "omega": self.omega, "baseline": self.baseline, "trigger": self.trigger, "k": self.k, "z": self.z,
                 "drops": [dict(d) for d in self.drops], "tracker": self.tracker.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -217,6 +285,7 @@ class AutoDrop(Configured, Controller):
         self.trigger, self.z = state["trigger"], state["z"]
         self.angles.clear()
         self.angles.extend(state["angles"])
+        self.baseline = state.get("baseline")
         self.drops = [dict(d) for d in state["drops"]]
         self.tracker.load_state_dict(state["tracker"])
         self._set_lr(self.alpha)

@@ -1,5 +1,6 @@
-"""The torch side of factor scoring (:mod:`lrpilot.controllers.factor`): the probe, which evaluates
-the loss at every trial point of Algorithm 1's lines 3-7, and :class:`FactorScheduler`, the rule on top
+"""The torch side of factor scoring (:mod:`lrpilot.controllers.factor`): the probes, which evaluate
+the loss at every trial point (Algorithm 1's lines 3-7 for ``probe=slides``; the optimizer's last step
+scaled by each factor for ``probe=lookahead``), and :class:`FactorScheduler`, the rule on top
 of any optimizer in your own loop. The engine's ``factor(...)`` controller imports this module when it
 starts.
 """
@@ -30,11 +31,11 @@ class _Trials(nn.Module):
         self.model = model
         self.loss_fn = loss_fn
 
-    def forward(self, batch: Any, factors: Sequence[float], write: Callable[[float], None]) -> Tensor:
+    def forward(self, batches: Sequence[Any], factors: Sequence[float], write: Callable[[float], None]) -> Tensor:
         losses = []
         for f in factors:
             write(f)
-            losses.append(self.loss_fn(self.model, batch))
+            losses.append(torch.stack([self.loss_fn(self.model, b) for b in batches]))
         return torch.stack(losses)
 
 
@@ -49,26 +50,42 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = training
 
 
-def trial_losses(trials: _Trials, batch: Any, eta: float, factors: Sequence[float]) -> Tensor:
-    """Lines 3-7 of Algorithm 1: the loss at ``theta - f * eta * grad`` for each factor ``f`` (float64, CPU).
+def _losses_along(trials: _Trials, batches: Sequence[Any], factors: Sequence[float],
+                  moved: dict[str, tuple[Tensor, Tensor]], scale: float) -> Tensor:
+    """The loss on each of ``batches`` at ``p + f * scale * d`` for each factor ``f``, ``moved`` holding each
+    parameter's ``(p, d)`` (factors x batches, float64, CPU). Every trial point is written into the same buffer,
+    which ``functional_call`` puts in place of the parameters: the model and its buffers are left as they were."""
+    trial = {n: torch.empty_like(p) for n, (p, _) in moved.items()}
 
-    One gradient, then every trial point written into the same buffer, which ``functional_call``
-    puts in place of the parameters: the model, its ``.grad`` and its buffers are left as they were.
-    """
+    def write(f: float) -> None:
+        for n, (p, d) in moved.items():
+            torch.add(p, d, alpha=f * scale, out=trial[n])
+
+    with torch.no_grad():
+        losses = functional_call(trials, trial, (batches, factors, write))
+    return losses.to("cpu", torch.float64)
+
+
+def trial_losses(trials: _Trials, batch: Any, eta: float, factors: Sequence[float]) -> Tensor:
+    """Lines 3-7 of Algorithm 1 (``probe=slides``): the loss on ``batch`` at ``theta - f * eta * grad``, the gradient
+    on the same batch, for each factor ``f`` (factors x 1, float64, CPU); ``.grad`` is left as it was."""
     model = trials.model
     with _eval_mode(model):
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         grads = torch.autograd.grad(trials.loss_fn(model, batch), [p for _, p in named], allow_unused=True)
         moved = {f"model.{n}": (p, g) for (n, p), g in zip(named, grads) if g is not None}
-        trial = {n: torch.empty_like(p) for n, (p, _) in moved.items()}
+        return _losses_along(trials, [batch], factors, moved, -eta)
 
-        def write(f: float) -> None:
-            for n, (p, g) in moved.items():
-                torch.add(p, g, alpha=-f * eta, out=trial[n])
 
-        with torch.no_grad():
-            losses = functional_call(trials, trial, (batch, factors, write))
-    return losses.to("cpu", torch.float64)
+def lookahead_losses(trials: _Trials, batches: Sequence[Any], before: Sequence[Tensor],
+                     factors: Sequence[float]) -> Tensor:
+    """``probe=lookahead``: the loss on each of ``batches`` at ``before + f * (theta - before)`` for each factor
+    ``f``, ``before`` the parameters before the optimizer's last step (factors x batches, float64, CPU)."""
+    model = trials.model
+    with _eval_mode(model), torch.no_grad():
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        moved = {f"model.{n}": (b, p.detach() - b) for (n, p), b in zip(named, before)}
+        return _losses_along(trials, batches, factors, moved, 1.0)
 
 
 def task_batch(task: Any, generator: torch.Generator, size: int) -> Any:
@@ -92,9 +109,13 @@ class FactorScheduler:
 
     ``loss_fn(model, batch)`` gives the scalar training loss; ``sample_batch(generator)`` draws a
     probe batch (32 samples is the slides' best) with ``generator`` (default: a new one seeded
-    with 0). ``factors``: 3, 5, 7 (the slides' Factor_3/5/7) or a list of factors > 0;
-    ``norm`` and ``score``: a name (``"minmax"``, ``"exp"``) or a function of a float64 tensor
-    (``score`` must give weights > 0);
+    with 0). ``probe``: ``"lookahead"`` (default: the optimizer's last step scaled by each factor,
+    scored on ``batches`` probe batches; score after an optimizer step) or ``"slides"`` (Algorithm 1:
+    the plain gradient step on one probe batch, its own); see :mod:`lrpilot.controllers.factor`.
+    ``factors``: 3, 5, 7 (the slides' Factor_3/5/7) or a list of factors > 0;
+    ``norm`` and ``score``: a name (``"noise"``, the default with ``lookahead``, ``"minmax"``, ``"exp"``)
+    or a function (``norm``: of the float64 losses, factors x probe batches; ``score``: of the
+    normalised losses, giving weights > 0);
     ``bounds``: [min, max] of the LR (default [k0/1000, 10*k0]). The scheduler counts optimizer
     steps for its record; :meth:`state_dict` is plain data for ``torch.load(weights_only=True)``.
 
@@ -109,23 +130,24 @@ class FactorScheduler:
     ...     idx = torch.randint(len(y), (32,), generator=generator)
     ...     return x[idx], y[idx]
     >>> sched = FactorScheduler(opt, model, loss_fn=lambda m, b: F.cross_entropy(m(b[0]), b[1]),
-    ...                         sample_batch=sample_batch, k0=0.005, factors=5)
+    ...                         sample_batch=sample_batch, k0=0.05)
     >>> for epoch in range(3):
     ...     for i in range(0, 256, 32):
     ...         opt.zero_grad()
     ...         F.cross_entropy(model(x[i:i + 32]), y[i:i + 32]).backward()
     ...         opt.step()
     ...     lr = sched.step()  # one scoring point per epoch
-    >>> [p["step"] for p in sched.record()["points"]], opt.param_groups[0]["lr"] == lr != 0.005
+    >>> [p["step"] for p in sched.record()["points"]], opt.param_groups[0]["lr"] == lr
     ([8, 16, 24], True)
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, model: nn.Module,
                  loss_fn: Callable[[nn.Module, Any], Tensor], sample_batch: Callable[[torch.Generator], Any],
-                 k0: float, *, factors: Any = None, norm: Any = None, score: Any = None,
-                 bounds: Sequence[float] | None = None, generator: torch.Generator | None = None):
-        self.rule = FactorRule.of(TABLE.read({"k0": k0, "factors": factors, "norm": norm, "score": score,
-                                              "bounds": bounds}))
+                 k0: float, *, probe: str | None = None, factors: Any = None, batches: int | None = None,
+                 norm: Any = None, score: Any = None, bounds: Sequence[float] | None = None,
+                 generator: torch.Generator | None = None):
+        self.rule = FactorRule.of(TABLE.read({"k0": k0, "probe": probe, "factors": factors, "batches": batches,
+                                              "norm": norm, "score": score, "bounds": bounds}))
         self.optimizer = optimizer
         self.sample_batch = sample_batch
         self.generator = torch.Generator().manual_seed(0) if generator is None else generator
@@ -133,18 +155,35 @@ class FactorScheduler:
         self.iterations = 0
         self.points: list[dict[str, Any]] = []
         self._trials = _Trials(model, loss_fn)
-        optimizer.register_step_post_hook(_step_counter(weakref.ref(self)))
+        ref = weakref.ref(self)  # weak: the optimizer may outlive the scheduler
+        optimizer.register_step_post_hook(_step_counter(ref))
+        self._before: list[Tensor] | None = None  # lookahead: the parameters before the optimizer's last step
+        if self.rule.probe == "lookahead":
+            optimizer.register_step_pre_hook(_keep_parameters(ref))
         self._write()
 
     def step(self) -> float:
         """One scoring point: probe the factors, move the LR, write it into the param groups; returns it."""
-        batch = self.sample_batch(self.generator)
-        losses = trial_losses(self._trials, batch, self.eta, self.rule.factors)
-        self.eta, scores = self.rule.next_eta(self.eta, losses)
-        self.points.append({"step": self.iterations, "eta": self.eta, "losses": losses.tolist(),
+        r = self.rule
+        if r.probe == "slides":
+            losses = trial_losses(self._trials, self.sample_batch(self.generator), self.eta, r.factors)
+        elif self._before is None:  # no optimizer step yet: none to scale
+            return self.eta
+        else:
+            batches = [self.sample_batch(self.generator) for _ in range(r.batches)]
+            losses = lookahead_losses(self._trials, batches, self._before, r.factors)
+        self.eta, scores = r.next_eta(self.eta, losses)
+        self.points.append({"step": self.iterations, "eta": self.eta, "losses": losses.mean(1).tolist(),
                             "scores": scores.tolist()})
         self._write()
         return self.eta
+
+    def _keep(self) -> None:
+        params = [p.detach() for p in self._trials.model.parameters() if p.requires_grad]
+        if self._before is None:
+            self._before = [p.clone() for p in params]
+        else:
+            torch._foreach_copy_(self._before, params)
 
     def get_last_lr(self) -> list[float]:
         """The LR of each param group, as torch's schedulers report it."""
@@ -173,7 +212,7 @@ class FactorScheduler:
 
 
 def _step_counter(ref: weakref.ref) -> Callable[..., None]:
-    """An optimizer step hook that counts steps for the scheduler ``ref`` (weak: the optimizer may outlive it)."""
+    """An optimizer step hook that counts steps for the scheduler ``ref``."""
 
     def hook(*_: Any) -> None:
         scheduler = ref()
@@ -181,3 +220,15 @@ def _step_counter(ref: weakref.ref) -> Callable[..., None]:
             scheduler.iterations += 1
 
     return hook
+
+
+def _keep_parameters(ref: weakref.ref) -> Callable[..., None]:
+    """An optimizer pre-step hook that copies the parameters for the scheduler ``ref``'s lookahead probe."""
+
+    def hook(*_: Any) -> None:
+        scheduler = ref()
+        if scheduler is not None:
+            scheduler._keep()
+
+    return hook
+

@@ -31,7 +31,8 @@ class Param:
 
     ``default`` is in stored form (its check leaves it unchanged); ``derive`` computes it from the
     earlier parameters instead; ``text`` turns the stored value into its text value (default: as
-    stored); ``shown`` says, from all the values, whether the text writes it at all.
+    stored); ``shown`` says, from all the values, whether the text writes it at all; ``always``: written even at
+    its default (a reading whose default changed, so that its text never names what an older text stored).
     """
 
     name: str
@@ -40,6 +41,7 @@ class Param:
     derive: Callable[[dict[str, Any]], Any] | None = None
     text: Callable[[Any], Any] | None = None
     shown: Callable[[dict[str, Any]], bool] | None = None
+    always: bool = False
 
     @property
     def required(self) -> bool:
@@ -80,13 +82,14 @@ class ParamTable:
         return values
 
     def call(self, values: dict[str, Any]) -> Call:
-        """The canonical text's call: the values in table order, those equal to their defaults left out."""
+        """The canonical text's call: the values in table order, those equal to their defaults left out (unless
+        ``always``)."""
         kwargs = {}
         for p in self.params:
             value = values[p.name]
             if value is None or (p.shown is not None and not p.shown(values)):
                 continue
-            if value != p.default_for(values):
+            if p.always or value != p.default_for(values):
                 kwargs[p.name] = p.text(value) if p.text is not None else value
         return Call(self.owner, kwargs=kwargs)
 
@@ -146,6 +149,18 @@ def count(words: str) -> Check:
 def count_or_fraction(words: str, zero: bool = False) -> Check:
     """An integer count (>= 1, or >= 0 with ``zero``) or a fraction in (0, 1)."""
     return lambda owner, key, value, earlier: check_count_or_fraction(owner, key, value, words, zero)
+
+
+def choice(options: dict[str, str]) -> Check:
+    """One of the names of ``options`` (name -> what it means, said when another is given)."""
+
+    def check(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> str:
+        if value not in options:
+            raise LRPilotError(f"{owner}: {key}={value!r} is unknown; known: "
+                               + "; ".join(f"{name} ({words})" for name, words in options.items()))
+        return value
+
+    return check
 
 
 def positive_numbers(owner: str, key: str, value: Any, words: str) -> tuple[float, ...]:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from lrpilot.controllers.base import Context, Controller
@@ -76,28 +77,34 @@ def resolve(source: TaskRef | Task) -> Task:
 # --- scores: higher is better ---------------------------------------------------------------------
 
 
-def _accuracy(ev: Evaluation) -> float:
-    """Top-1 in percent; minus the loss for tasks without classes."""
-    return -ev.loss if ev.probs is None else top1(ev.probs, ev.labels)
+Score = tuple[float, "np.ndarray | None"]  # the score, and the per-example correctness it is the mean of (or None)
 
 
-def score_val(run: Run) -> float:
+def _accuracy(ev: Evaluation) -> Score:
+    """Top-1 in percent with each example's correctness; minus the loss (no correctness) for tasks without classes."""
+    if ev.probs is None:
+        return -ev.loss, None
+    return top1(ev.probs, ev.labels), (ev.probs.argmax(1) == ev.labels).cpu().numpy()
+
+
+def score_val(run: Run) -> Score:
     """Top-1 on the task's validation split (STPT's default; the test split is never looked at)."""
     return _accuracy(evaluate(run.model, run.task, "val"))
 
 
-def score_train(run: Run) -> float:
+def score_train(run: Run) -> Score:
     """Top-1 on the training split the candidate trains on."""
     return _accuracy(evaluate(run.model, run.task, "train"))
 
 
-def score_loss(run: Run) -> float:
+def score_loss(run: Run) -> Score:
     """Minus the loss on the training split (ALR keeps the lowest training loss)."""
-    return -evaluate(run.model, run.task, "train").loss
+    return -evaluate(run.model, run.task, "train").loss, None
 
 
-#: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable.
-SCORES: dict[str, Callable[[Run], float]] = {"val": score_val, "train": score_train, "loss": score_loss}
+#: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable. Each gives the score
+#: (higher is better) and, for an accuracy, the per-example correctness that searches compare candidates on, paired.
+SCORES: dict[str, Callable[[Run], Score]] = {"val": score_val, "train": score_train, "loss": score_loss}
 
 
 # --- one candidate ------------------------------------------------------------------------------------
@@ -123,13 +130,15 @@ class Candidate:
 
 @dataclass
 class Outcome:
-    """A candidate's score (-inf if it diverged), end snapshot, status and compute."""
+    """A candidate's score (-inf if it diverged), end snapshot, status and compute; ``correct``: the per-example
+    correctness behind an accuracy score (None for a loss score or a diverged run)."""
 
     score: float
     snapshot: bytes
     status: str
     iterations: int
     samples: int
+    correct: np.ndarray | None = None
 
 
 def new_run(source: Any, text: str, lr: float, n_param: int, config: RunConfig) -> Run:
@@ -142,8 +151,8 @@ def run_candidate(c: Candidate) -> Outcome:
     run = new_run(c.source, c.text, c.lr, c.n_param, c.config)
     run.restore(unpack(c.snapshot))
     iterations, samples = segment(run, c.lr, c.until)
-    score = -math.inf if run.status == "diverged" else SCORES[c.score](run)
-    return Outcome(score, pack(run.state()), run.status, iterations, samples)
+    score, correct = (-math.inf, None) if run.status == "diverged" else SCORES[c.score](run)
+    return Outcome(score, pack(run.state()), run.status, iterations, samples, correct)
 
 
 def segment(run: Run, lr: float, until: int) -> tuple[int, int]:

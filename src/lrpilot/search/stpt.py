@@ -31,9 +31,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import Entry, half_up
-from lrpilot.policy.params import (Configured, Param, ParamTable, count_or_fraction, lr_bounds, number,
+from lrpilot.policy.params import (Configured, Param, ParamTable, choice, count_or_fraction, lr_bounds, number,
                                    positive_numbers)
 
 #: Table 3's LR sets: multipliers of the current LR.
@@ -42,6 +44,9 @@ LR_SETS: dict[str, tuple[float, ...]] = {
     "middle": (2.50, 2.00, 1.50, 1.00, 0.85, 0.70, 0.55, 0.40),
     "wide": (5.00, 3.67, 2.33, 1.00, 0.80, 0.60, 0.40, 0.20),
 }
+#: The ``choose`` readings: Algorithm 1's and lrpilot's default.
+CHOICES = {"best": "Algorithm 1: the highest score",
+           "nearest": "of the LRs within noise of the highest score, the one nearest the current LR"}
 #: Table 4's "Mix": each set until this fraction of the run's epochs (epochs 19, 29, 40 of 40).
 MIX: tuple[tuple[str, float], ...] = (("narrow", 19 / 40), ("middle", 29 / 40), ("wide", 1.0))
 
@@ -85,7 +90,7 @@ def _absolute_lrs(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> 
 class Stpt(Configured):
     """STPT's settings, validated, and its loop (:meth:`drive`); text ``stpt(k0=0.1, set=mix, alpha=0.08)``."""
 
-    #: Algorithm 1's settings in canonical order (``warmup_lr`` and ``bounds`` are written when given); #Param counts k0, the LR set, alpha, the warmup epochs and the warmup LR.
+    #: Algorithm 1's settings in canonical order (``warmup_lr`` and ``bounds`` are written when given); #Param counts k0, the LR set, alpha, the warmup epochs and the warmup LR (``choose`` and ``z`` are readings, not tuned).
     TABLE = ParamTable("stpt", "stpt(k0=0.1, set=mix, alpha=0.08)", 5, (
         Param("k0", number(lambda x: x > 0, "a finite number > 0 (the LR after the warmup)")),
         Param("set", _lr_set, "mix"),
@@ -95,6 +100,9 @@ class Stpt(Configured):
         Param("warmup_lr", number(lambda x: x > 0, "a finite LR > 0"), None),
         Param("bounds", lr_bounds, None),
         Param("score", score_name, "val"),
+        Param("choose", choice(CHOICES), "nearest", always=True),
+        Param("z", number(lambda x: x >= 0, "a number of standard errors >= 0"), 2.0,
+              shown=lambda v: v["choose"] == "nearest"),
     ))
 
     @classmethod
@@ -130,6 +138,15 @@ class Stpt(Configured):
             return list(self.lrs)
         return scaled(lr, LR_SETS.get(phase) or self.set, self.bounds)
 
+    def keep(self, lrs: list[float], outcomes: list[Any], current: float) -> int:
+        """The index of the LR the epoch keeps (see ``choose`` in the module)."""
+        best = max(range(len(lrs)), key=lambda i: outcomes[i].score)
+        if self.choose == "best" or outcomes[best].correct is None:
+            return best
+        close = [i for i, o in enumerate(outcomes) if o.correct is not None
+                 and not worse(outcomes[best].correct, o.correct, self.z)]
+        return min(close, key=lambda i: abs(math.log(lrs[i] / current)))
+
     def drive(self, s: Any) -> None:
         """Algorithm 1 on the search ``s`` (:class:`lrpilot.search.run.Search`), recording every epoch."""
         ipe, total = s.iters_per_epoch, s.total
@@ -145,7 +162,7 @@ class Stpt(Configured):
                     lrs = self.candidates(phase, lr)
                     snapshot = s.snapshot()
                     outcomes = s.branch([(snapshot, x) for x in lrs], min(start + alpha, end), self.score)
-                    best = max(range(len(lrs)), key=lambda i: outcomes[i].score)
+                    best = self.keep(lrs, outcomes, lr)
                     s.adopt(outcomes[best])
                     lr = lrs[best]
                     if s.running:
@@ -153,6 +170,15 @@ class Stpt(Configured):
                     row.update(lrs=lrs, scores=[o.score for o in outcomes], best_lr=lr)
             if not s.running:
                 break
+
+
+def worse(best: Any, other: Any, z: float) -> bool:
+    """Whether the per-example correctness ``other`` is below ``best`` by ``z`` standard errors of their paired
+    difference or more (never when they agree on every example)."""
+    d = np.asarray(best, dtype=float) - np.asarray(other, dtype=float)
+    if not d.any():
+        return False
+    return d.mean() >= z * d.std(ddof=1) / math.sqrt(d.size)
 
 
 ENTRY = Entry(Stpt.TABLE.owner, "search", Stpt.from_call, Stpt.TABLE.names, str(Stpt.TABLE.n_param),
