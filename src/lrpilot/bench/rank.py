@@ -33,7 +33,6 @@ import csv
 import io
 import math
 import os
-import statistics
 import textwrap
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, Iterable, Sequence
@@ -235,13 +234,10 @@ def _check_by(by: str) -> str:
 def _stats(policy: str, budget: int, runs: list[RunRecord]) -> RankedPolicy:
     """The group's counts and the mean and sample std of each metric over its ok runs."""
     ok = [r for r in runs if r.status == "ok"]
-    values = [_metrics(r) for r in ok]
-    mean, std = {}, {}
-    for m in METRICS:
-        mean[m], std[m] = _mean_std([v[m] for v in values if v.get(m) is not None and not math.isnan(v[m])])
+    mean, std = _mean_std([[math.nan if (x := v.get(m)) is None else x for m in METRICS] for v in map(_metrics, ok)])
     count = [r.status for r in runs].count
-    return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"), mean, std,
-                        math.nan, tuple(runs), count("pruned"))
+    return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"),
+                        dict(zip(METRICS, mean)), dict(zip(METRICS, std)), math.nan, tuple(runs), count("pruned"))
 
 
 def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
@@ -251,13 +247,22 @@ def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
                    tied_with_best=row.policy in decision.tied, chosen=row.policy == decision.chosen)
 
 
-def _mean_std(xs: list[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof=1; 0 for one value; NaN for no value or an infinite one)."""
-    if not xs:
-        return math.nan, math.nan
-    if not all(map(math.isfinite, xs)):
-        return statistics.fmean(xs), math.nan
-    return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Each column's mean over its values (NaN: missing), exactly rounded as ``statistics.fmean``, and sample std
+    (ddof=1, numpy's two-pass: within an ulp of ``statistics.stdev``, and hundreds of times faster; 0 for one
+    value); NaN for no value, and the std NaN where a value is infinite."""
+    if not rows:
+        return [math.nan] * len(METRICS), [math.nan] * len(METRICS)
+    import numpy as np  # here: the CLI reads this module's tables without numpy
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = np.nanstd(np.array(rows), axis=0, ddof=1).tolist() if len(rows) > 1 else [0.0] * len(rows[0])
+    means, stds = [], []
+    for xs, sd in zip(map(list, zip(*rows)), spread):
+        xs = [x for x in xs if not math.isnan(x)]
+        means.append(math.fsum(xs) / len(xs) if xs else math.nan)
+        stds.append(math.nan if not xs or not math.isfinite(means[-1]) else 0.0 if len(xs) == 1 else sd)
+    return means, stds
 
 
 def _metrics(r: RunRecord) -> dict[str, float | None]:
