@@ -18,7 +18,7 @@ from lrpilot.errors import LRPilotError, clip
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
 from lrpilot.store.base import ClaimLost, Storage, retrain
-from lrpilot.store.engines import INSERTS, advice, is_lock_wait, is_transient, make_engine
+from lrpilot.store.engines import advice, insert, is_lock_wait, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Store(Storage):
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}:{_TOKEN}"
         self._engine = make_engine(self.url)
-        self._insert = INSERTS[self.url.get_backend_name()]
+        self._insert = insert(self.url.get_backend_name())
         current = self._tx(lambda conn: migrate.version(conn, self.where), read=True)
         if current == schema.VERSION:  # the usual case: no write lock needed to open
             self._tx(lambda conn: migrate.check_tables(conn, self.where), read=True)
