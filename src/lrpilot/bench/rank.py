@@ -279,9 +279,12 @@ def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
     value); NaN for no value, and the std NaN where a value is infinite."""
     if not rows:
         return [math.nan] * len(METRICS), [math.nan] * len(METRICS)
+    import warnings
+
     import numpy as np  # here: the CLI reads this module's tables without numpy
 
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column with fewer than two values: its std is set below
         spread = np.nanstd(np.array(rows), axis=0, ddof=1).tolist() if len(rows) > 1 else [0.0] * len(rows[0])
     means, stds = [], []
     for xs, sd in zip(map(list, zip(*rows)), spread):
