@@ -88,10 +88,10 @@ def main() -> None:
     same = all(new[k] == base[k] for k in ("cells", "tied", "chosen"))
     print(f"ranking {args.runs} runs ({args.runs // args.seeds} policies x {args.seeds} seeds), median of "
           f"{args.rounds} fresh processes; identical rankings (every cell, ties, decision): {same}")
-    print(f"{'':12s} {'read s':>8s} {'rank s':>8s} {'total s':>8s}")
+    print(f"{'':12s} {'import+read s':>13s} {'rank s':>8s} {'total s':>8s}")
     med = {name: {k: statistics.median(t[k] for t in runs) for k in ("load_s", "rank_s")} for name, runs in times.items()}
     for name in ("old", "new"):
-        print(f"{name:12s} {med[name]['load_s']:8.2f} {med[name]['rank_s']:8.2f} "
+        print(f"{name:12s} {med[name]['load_s']:13.2f} {med[name]['rank_s']:8.2f} "
               f"{med[name]['load_s'] + med[name]['rank_s']:8.2f}")
     total = {name: med[name]["load_s"] + med[name]["rank_s"] for name in med}
     print(f"ratio new / old: rank {med['new']['rank_s'] / med['old']['rank_s']:.3f}, read + rank "
