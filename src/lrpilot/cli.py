@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 from lrpilot import __version__
-from lrpilot.bench.rank import DEFAULT_COLUMNS, ORDERS, TABLE_COLUMNS, rank, table_columns, wrap
+from lrpilot.bench.rank import DEFAULT_COLUMNS, ORDERS, TABLE_COLUMNS, rank, stale_words, table_columns, wrap
 from lrpilot.bench.suite import SUITES, suite
 from lrpilot.cli_args import (COUNT, EPOCHS, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, WORKERS, check_device,
                               check_folder, check_output, flag_types, path_type)
@@ -462,13 +462,21 @@ def _add_rank(p: argparse.ArgumentParser) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print JSON for programs")
     out.add_argument("--csv", metavar="FILE", type=path_type(check_output, (), "CSV file", dash=True), help="write the ranking as CSV to FILE ('-' for stdout)")
+    _add_stale(p)
     _add_db(p)
+
+
+def _add_stale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stale", action="store_true", help="also the runs trained on other data, model or optimizer "
+                   "than the latest of their budget (left out and counted by default)")
 
 
 def _run_rank(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         ranking = rank(store.runs(task=args.task, purpose="bench", curves=False, outcomes=True), args.by, args.top,
-                       task=args.task)
+                       task=args.task, stale=args.stale)
+    if ranking.stale and (args.json or args.csv):
+        print(f"lrpilot: {stale_words(ranking.stale)}", file=sys.stderr)
     if args.json:
         print(json.dumps(ranking.to_dicts(), indent=1))
     elif args.csv:
@@ -566,22 +574,23 @@ def _add_report(p: argparse.ArgumentParser) -> None:
                    "(the range tests' short runs appear in their own plots, not in the table)")
     _add_by(p, "ranking")
     p.add_argument("--top", type=COUNT, default=None, help="only the first N policies of each budget (default: all)")
+    _add_stale(p)
     _add_db(p)
 
 
 def _run_report(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
-        _write_report(store, args.task, args.output, args.by, args.top)
+        _write_report(store, args.task, args.output, args.by, args.top, args.stale)
     return 0
 
 
-def _write_report(store, task: str, path: str, by: str, top: int | None) -> None:
+def _write_report(store, task: str, path: str, by: str, top: int | None, stale: bool = False) -> None:
     from lrpilot.report.report import write_report
 
     records = store.runs(task=task, purpose="bench", curves=True, outcomes=True)
     tests = [a["result"] for a in store.analyses(task=task) if a["kind"].startswith("range-")]
     row = next((t for t in store.tasks() if t["name"] == task), None)
-    write_report(records, path, task=task, range_tests=tests, by=by, top=top, task_row=row)
+    write_report(records, path, task=task, range_tests=tests, by=by, top=top, task_row=row, stale=stale)
     print(f"wrote {path} ({len(records)} runs of {task})")
 
 

@@ -236,3 +236,43 @@ def test_ranks_the_runs_of_a_real_store(tmp_path):
     assert first.mean["top1"] == 96.5 and first.std["top1"] == pytest.approx(math.sqrt(0.5)) and first.n == 2
     assert ranking.rows[2].n_diverged == 1 and ranking.rows[2].mean["top1"] == 98.0
     assert len(first.runs) == 2 and first.runs[0].curves["test_top1"] == [50.0, 96.0]
+
+
+def test_stale_runs_are_left_out_and_counted_unless_asked_for():
+    import dataclasses
+
+    def fp(r, digest, at):
+        return dataclasses.replace(r, fingerprint=digest, finished_at=at)
+
+    runs = [fp(rec("FIX(k0=0.1)", seed=s, top1=99.5), "old", 1.0) for s in (0, 1)]  # a bench before the data changed
+    runs += [fp(rec("FIX(k0=0.05)", seed=s), "new", 2.0) for s in (0, 1)]
+    runs += [rec("FIX(k0=0.2)", top1=90.0), fp(rec("FIX(k0=0.1)", budget=200), "old", 1.0)]  # no fingerprint; alone
+    ranking = rank(runs)
+    assert order(ranking) == ["FIX(k0=0.05)", "FIX(k0=0.2)", "FIX(k0=0.1)"] and ranking.stale == 2
+    assert [r.budget for r in ranking.rows] == [100, 100, 200]
+    assert "2 stored runs trained on other data, model or optimizer than the latest of their budget" in ranking.format()
+    shown = rank(runs, stale=True)
+    assert order(shown)[0] == "FIX(k0=0.1)" and shown.stale == 0 and "stale" not in shown.format()
+
+
+def test_rank_and_report_on_the_command_line_hide_stale_runs_and_say_so(tmp_path, capsys):
+    import dataclasses
+
+    from lrpilot.cli import main
+
+    db = str(tmp_path / "runs.db")
+    with Store(db) as store:
+        for policy, digest in (("FIX(k0=0.1)", "a" * 10), ("FIX(k0=0.05)", "b" * 10)):
+            run = store.claim("digits-lenet", policy, 0, 100, fingerprint=digest)
+            store.finish(run, RunResult("digits-lenet", policy, 0, "ok", rec(policy).metrics, rec(policy).cost, {}, {},
+                                        100))
+    assert main(["rank", "--task", "digits-lenet", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "FIX(k0=0.05)" in out and "FIX(k0=0.1)" not in out and "1 stored run trained on other data" in out
+    assert main(["rank", "--task", "digits-lenet", "--db", db, "--stale"]) == 0
+    assert "FIX(k0=0.1)" in capsys.readouterr().out
+    assert main(["rank", "--task", "digits-lenet", "--db", db, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)) == 1 and "1 stored run trained" in captured.err
+    assert main(["report", "--task", "digits-lenet", "--db", db, "-o", str(tmp_path / "r.html")]) == 0
+    assert "1 stored run trained on other data" in (tmp_path / "r.html").read_text()

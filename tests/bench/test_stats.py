@@ -15,7 +15,7 @@ from scipy.stats import studentized_range
 
 import lrpilot
 from lrpilot.bench.stats import (_TINY_P, METHOD, Interval, _range_p, cheapest, paired_difference, tied_with_best,
-                                 top1_interval)
+                                 top1_interval, top1_intervals)
 from lrpilot.errors import LRPilotError
 
 MU, SB = 3.0, 1.5          # logit of a typical example (about 90 % Top-1) and the spread of example difficulty
@@ -210,3 +210,44 @@ def test_a_far_behind_policy_gets_the_bonferroni_bound_of_games_howell():
         assert p < _TINY_P or math.isclose(p, exact, rel_tol=1e-6)
         assert p >= exact * 0.999 or exact < 1e-12  # an upper bound wherever the integral is accurate
     assert _range_p(0.05, 0.0001, 100.0, 450, 10) == pytest.approx(studentized_range.sf(math.sqrt(2) * 5, 10, 100.0))
+
+
+def test_the_vectorised_studentized_range_agrees_with_scipy_and_decides_the_same_ties():
+    """range_sf against scipy's integral (the path of every tie before), on random (k, df, q): within scipy's own
+    error (5e-11) + 5e-4 of the value, so the same to 3 significant digits (p-values print as .3g); and every
+    Games-Howell decision at alpha = 0.05 the same, p near alpha included."""
+    from lrpilot.bench.stats import _range_ps, range_sf
+
+    rng = np.random.default_rng(23)
+    for k in (3, 4, 8, 13, 50, 400, 2000):
+        df = np.exp(rng.uniform(0, math.log(3e5), 24))
+        q = np.concatenate([rng.uniform(0.5, 12, 12), [studentized_range.isf(0.05, k, d) for d in df[12:]]])
+        q[12:] *= rng.uniform(0.99, 1.01, 12)  # near the critical value: p within a few % of alpha
+        exact = np.array([studentized_range.sf(x, k, d) for x, d in zip(q, df)])
+        fast = range_sf(q, k, df)
+        assert np.all(np.abs(fast - exact) <= 5e-4 * exact + 5e-11), (k, q, df, fast, exact)
+        t, variance = q / math.sqrt(2), np.full(q.size, 1e-4)
+        p = _range_ps(t * 1e-2, variance, df, 450, k, alpha=0.05)
+        old = [_range_p_of_scipy(m, v, d, k) for m, v, d in zip(t * 1e-2, variance, df)]
+        assert [x > 0.05 for x in p] == [x > 0.05 for x in old]
+        assert np.all(np.abs(p - old) <= 5e-4 * np.array(old) + 5e-11)
+
+
+def _range_p_of_scipy(mean: float, variance: float, df: float, k: int) -> float:
+    """Games-Howell's p as 0ce32fa computed it (scipy's integral, the Bonferroni bound below 1e-9)."""
+    from scipy.stats import t as student
+
+    t = mean / math.sqrt(variance)
+    bound = k * (k - 1) * float(student.sf(t, df))
+    return bound if bound < _TINY_P else float(min(1.0, studentized_range.sf(math.sqrt(2) * t, k, min(df, 1e6))))
+
+
+def test_ties_computed_together_equal_those_computed_one_pair_at_a_time():
+    rng = np.random.default_rng(7)
+    runs = {f"p{j}": as_outcomes(rng.random((3, 269)) < 0.9 + 0.002 * j, first_seed=j % 2) for j in range(40)}
+    ties = tied_with_best(runs)
+    for name, comparison in ties.comparisons.items():
+        alone = paired_difference(runs[ties.best], runs[name])
+        assert comparison.difference == alone[0] and comparison.p_value == min(1.0, 2 * alone[1])
+        assert comparison.tied == (comparison.p_adjusted > 0.05)
+    assert [top1_interval(o) for o in runs.values()] == top1_intervals(list(runs.values()))

@@ -152,3 +152,21 @@ def test_a_real_tune_on_two_workers_is_reused_whole_by_a_second_one(tmp_path):
         assert len(store.runs(task="digits-mlp")) == n
     assert (again.best, again.candidates, again.epoch_equivalents) == (first.best, first.candidates,
                                                                        first.epoch_equivalents)
+
+
+@pytest.mark.parametrize("task, line", [
+    ("digits-lenet", 'lrpilot train --task digits-lenet --policy "FIX(k0=0.1)"'),
+    ("mytasks:wine", 'lrpilot train --task mytasks:wine --policy "FIX(k0=0.1)"'),
+    ("wine-mlp", "problem.train('FIX(k0=0.1)') (a lrpilot.Problem), or "
+                 "lrpilot.PolicyScheduler(optimizer, 'FIX(k0=0.1)') in your own loop"),
+])
+def test_the_train_with_it_line_is_runnable_for_a_named_task_and_python_for_a_problem(task, line):
+    from lrpilot.bench.decision import Decision
+    from lrpilot.bench.stats import Interval, Ties
+    from lrpilot.bench.tune import TuneResult
+
+    p, iv = "FIX(k0=0.1)", Interval(97.0, 96.0, 98.0)
+    decision = Decision(510, {p: iv}, {p: iv}, Ties(p, (p,), {}, ""), p, {p: (0, 1)}, {p: (1.0, 500.0)})
+    result = TuneResult(task, p, p, decision, [p], 0, [], 30.0, 150.0,
+                        {"k_low": 0.01, "k_high": 0.1, "best_lr": 0.1, "answer": 0.05})
+    assert result.format().splitlines()[-1] == f"  train with it: {line}"

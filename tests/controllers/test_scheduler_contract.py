@@ -1,6 +1,6 @@
 """PolicyScheduler against the LRScheduler contract that torch's own scheduler tests exercise.
 
-25 checks, each a named test: it passes as torch's schedulers do, or it is a difference by
+26 checks, each a named test: it passes as torch's schedulers do, or it is a difference by
 design (documented in ``lrpilot.controllers.scheduler``) whose one-line error or behaviour is
 asserted. The by-design ones say so in their docstring.
 """
@@ -127,6 +127,20 @@ def test_state_loads_weights_only_into_a_fresh_optimizer():
     assert _lr(opt2) == P(9)
     _run(opt2, sched2, 1)
     assert _lr(opt2) == P(10)
+
+
+# 6b
+def test_loading_another_policys_state_leaves_the_scheduler_as_one_built_with_it():
+    """As torch's _check_scheduler_state_dict: every field of the scheduler equals that of one built with the
+    loaded policy (base_lrs included: it was the first policy's), and so do the groups' initial_lr."""
+    opt, opt2 = _opt(groups=2), _opt(groups=2)
+    source = PolicyScheduler(opt, COS, group_scales=[1.0, 0.1])
+    _run(opt, source, 4)
+    loaded = PolicyScheduler(opt2, "FIX(k0=0.3)")
+    loaded.load_state_dict(source.state_dict())
+    fields = lambda sched: {k: v for k, v in sched.__dict__.items() if k not in ("optimizer", "_hook")}  # noqa: E731
+    assert fields(loaded) == fields(source) and loaded.base_lrs == [P(0), 0.1 * P(0)]
+    assert [g["initial_lr"] for g in opt2.param_groups] == [g["initial_lr"] for g in opt.param_groups]
 
 
 # 7

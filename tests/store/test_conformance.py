@@ -609,3 +609,24 @@ def test_delete_runs_deletes_the_filtered_runs_and_their_curves_keeping_live_hol
         store.delete_runs(task="")
     with pytest.raises(LRPilotError, match="unknown run status 'done'"):
         store.delete_runs(task="tiny", status="done")
+
+
+def test_a_run_by_id_and_runs_filtered_by_budget_and_seeds_in_the_query(open_store):
+    store = open_store()
+    ids = {}
+    for budget in (100, 200):
+        for seed in range(3):
+            ids[budget, seed] = store.claim("tiny", "FIX(k0=0.01)", seed, budget)
+            store.finish(ids[budget, seed], result(seed=seed))
+    store.finish(store.claim("elsewhere", "FIX(k0=0.01)", 1, 100), result(seed=1, task="elsewhere"))
+    run = store.run(ids[200, 1])
+    assert (run.task, run.seed, run.budget, run.status) == ("tiny", 1, 200, "ok")
+    assert run.curves["train_loss"] == [2.3, 1.0, 0.5] and store.run(ids[200, 1], curves=False).curves == {}
+    assert store.run(10**6) is None
+    with pytest.raises(LRPilotError, match="whole number"):
+        store.run("3")
+    assert [(r.budget, r.seed) for r in store.runs(task="tiny", budget=200, seeds=[0, 2])] == [(200, 0), (200, 2)]
+    assert [r.task for r in store.runs(budget=100, seeds=(1,))] == ["tiny", "elsewhere"]
+    assert store.runs(task="tiny", seeds=[]) == [] and len(store.runs(task="tiny", budget=100)) == 3
+    with pytest.raises(LRPilotError, match="budget filter"):
+        store.runs(budget=1.5)

@@ -112,19 +112,18 @@ def decide(records: Iterable[RunRecord], *, budget: int | None = None, alpha: fl
     for r in records:
         if r.budget == budget and r.status in ("ok", "diverged", "failed", "pruned"):
             groups.setdefault(r.policy, []).append(r)
-    val, test, seeds, cost, excluded, by_val = {}, {}, {}, {}, {}, {}
+    seeds, cost, excluded, by_val, by_test = {}, {}, {}, {}, {}
     for policy, runs in groups.items():
         why = _excluded(runs)
         if why:
             excluded[policy] = why
             continue
         by_val[policy] = outcomes(runs, "val")
-        val[policy] = stats.top1_interval(by_val[policy])
-        test_out = outcomes(runs, "test")
-        if test_out:
-            test[policy] = stats.top1_interval(test_out)
+        if test_out := outcomes(runs, "test"):
+            by_test[policy] = test_out
         seeds[policy] = tuple(sorted(by_val[policy]))
         cost[policy] = (float((runs[0].metrics or {}).get("n_param") or 0), _mean_iters(runs))
+    val, test = (dict(zip(split, stats.top1_intervals(list(split.values())))) for split in (by_val, by_test))
     if not by_val:
         return Decision(budget, val, test, None, None, seeds, cost, excluded, margin)
     ties = stats.tied_with_best(by_val, alpha=alpha)
@@ -142,7 +141,7 @@ def _excluded(runs: list[RunRecord]) -> str | None:
                 at = min((r.record or {}).get("pruned_at", 0) for r in runs if r.status == "pruned")
                 return f"pruned by successive halving at iteration {at}"
             return f"{n} of {len(runs)} runs {status}"
-    if not all(r.correct("val") is not None for r in runs):
+    if not all((r.outcomes or {}).get("val") is not None for r in runs):  # without decoding them
         return "no validation outcomes (stored before validation splits)"
     return None
 

@@ -33,7 +33,6 @@ import csv
 import io
 import math
 import os
-import statistics
 import textwrap
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, Iterable, Sequence
@@ -115,6 +114,7 @@ class Ranking:
     rows: list[RankedPolicy]
     by: str
     task: str | None = None
+    stale: int = 0  # finished runs left out: trained on other data, model or optimizer (:func:`current`)
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The rows as flat JSON-able dicts."""
@@ -159,11 +159,14 @@ class Ranking:
         :func:`table_columns` chosen by ``columns``; or a line saying that there is nothing to rank."""
         of_task = f" for task {self.task}" if self.task else ""
         if not self.rows:
-            return f"no finished runs{of_task} to rank: benchmark policies first (lrpilot bench)"
+            return f"no finished runs{of_task} to rank: benchmark policies first (lrpilot bench)" + (
+                f"; {stale_words(self.stale)}" if self.stale else "")
         keys = table_columns(columns, self.by)
         headers, cells = self.table(keys)
         lines = wrap(f"LR policies{of_task} ranked by {self.by}: {describe(self.by)}", width)
         lines += _render(keys, headers, cells, width)
+        if self.stale:
+            lines += wrap(stale_words(self.stale), width)
         if any(r.tied_with_best for r in self.rows):
             from lrpilot.bench.decision import RULE
 
@@ -196,9 +199,30 @@ def describe(by: str) -> str:
     return ", ".join(f"{names.get(key, key)} {'desc' if desc else 'asc'}" for key, desc in ORDERS[_check_by(by)])
 
 
+def stale_words(n: int) -> str:
+    """How many stale runs a ranking left out, and how to see them."""
+    return (f"{n} stored run{'s' if n != 1 else ''} trained on other data, model or optimizer than the latest of "
+            "their budget (stale fingerprint) left out; --stale shows them")
+
+
+def current(records: Sequence[RunRecord]) -> tuple[list[RunRecord], int]:
+    """The finished runs not stale, and how many are: a run is stale when its fingerprint differs from that of the
+    latest finished run of its budget that has one (what a bench retrains, :func:`lrpilot.store.base.stale`; a run
+    without a fingerprint never is)."""
+    from lrpilot.store.base import FINISHED, stale
+
+    latest: dict[int, tuple[float, str]] = {}
+    for r in records:
+        if r.status in FINISHED and r.fingerprint and (r.finished_at or 0.0) >= latest.get(r.budget, (-1.0, ""))[0]:
+            latest[r.budget] = (r.finished_at or 0.0, r.fingerprint)
+    kept = [r for r in records if not stale(r.fingerprint, latest.get(r.budget, (0.0, None))[1])]
+    return kept, sum(r.status in FINISHED for r in records) - sum(r.status in FINISHED for r in kept)
+
+
 def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = None, *,
-         task: str | None = None) -> Ranking:
-    """Rank the finished runs of one task (see the module's docstring); ``top`` keeps the first N of each budget.
+         task: str | None = None, stale: bool = False) -> Ranking:
+    """Rank the finished runs of one task (see the module's docstring); ``top`` keeps the first N of each budget;
+    stale runs (:func:`current`) are left out and counted unless ``stale``.
 
     ``task`` names the task when ``records`` holds none of its finished runs; records of another task are an error.
     """
@@ -207,6 +231,7 @@ def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = No
     _check_by(by)
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise LRPilotError(f"top={top!r} must be a whole number >= 1, or None for every policy")
+    records, n_stale = (list(records), 0) if stale else current(list(records))
     finished = [r for r in records if r.status in FINISHED]
     tasks = sorted({r.task for r in finished} | ({task} if task else set()))
     if len(tasks) > 1:
@@ -223,7 +248,7 @@ def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = No
         stats = _scored([_decided(_stats(p, b, runs), decision) for (b, p), runs in groups.items() if b == budget])
         stats.sort(key=lambda s: _sort_key(s, ORDERS[by]))
         rows += [replace(s, rank=i) for i, s in enumerate(stats[:top], 1)]
-    return Ranking(rows, by, tasks[0] if tasks else None)
+    return Ranking(rows, by, tasks[0] if tasks else None, n_stale)
 
 
 def _check_by(by: str) -> str:
@@ -235,13 +260,10 @@ def _check_by(by: str) -> str:
 def _stats(policy: str, budget: int, runs: list[RunRecord]) -> RankedPolicy:
     """The group's counts and the mean and sample std of each metric over its ok runs."""
     ok = [r for r in runs if r.status == "ok"]
-    values = [_metrics(r) for r in ok]
-    mean, std = {}, {}
-    for m in METRICS:
-        mean[m], std[m] = _mean_std([v[m] for v in values if v.get(m) is not None and not math.isnan(v[m])])
+    mean, std = _mean_std([[math.nan if (x := v.get(m)) is None else x for m in METRICS] for v in map(_metrics, ok)])
     count = [r.status for r in runs].count
-    return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"), mean, std,
-                        math.nan, tuple(runs), count("pruned"))
+    return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"),
+                        dict(zip(METRICS, mean)), dict(zip(METRICS, std)), math.nan, tuple(runs), count("pruned"))
 
 
 def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
@@ -251,13 +273,25 @@ def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
                    tied_with_best=row.policy in decision.tied, chosen=row.policy == decision.chosen)
 
 
-def _mean_std(xs: list[float]) -> tuple[float, float]:
-    """Mean and sample std (ddof=1; 0 for one value; NaN for no value or an infinite one)."""
-    if not xs:
-        return math.nan, math.nan
-    if not all(map(math.isfinite, xs)):
-        return statistics.fmean(xs), math.nan
-    return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+    """Each column's mean over its values (NaN: missing), exactly rounded as ``statistics.fmean``, and sample std
+    (ddof=1, numpy's two-pass: within an ulp of ``statistics.stdev``, and hundreds of times faster; 0 for one
+    value); NaN for no value, and the std NaN where a value is infinite."""
+    if not rows:
+        return [math.nan] * len(METRICS), [math.nan] * len(METRICS)
+    import warnings
+
+    import numpy as np  # here: the CLI reads this module's tables without numpy
+
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column with fewer than two values: its std is set below
+        spread = np.nanstd(np.array(rows), axis=0, ddof=1).tolist() if len(rows) > 1 else [0.0] * len(rows[0])
+    means, stds = [], []
+    for xs, sd in zip(map(list, zip(*rows)), spread):
+        xs = [x for x in xs if not math.isnan(x)]
+        means.append(math.fsum(xs) / len(xs) if xs else math.nan)
+        stds.append(math.nan if not xs or not math.isfinite(means[-1]) else 0.0 if len(xs) == 1 else sd)
+    return means, stds
 
 
 def _metrics(r: RunRecord) -> dict[str, float | None]:

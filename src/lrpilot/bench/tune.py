@@ -107,7 +107,11 @@ class TuneResult:
         lines.append(f"  {len(self.candidates)} candidates ({self.pruned} pruned by successive halving), "
                      f"{self.epoch_equivalents:.1f} of {self.budget:g} epoch-equivalents of compute")
         lines += [f"  {n}" for n in self.notes]
-        lines.append(f"  train with it: lrpilot train --task {self.task} --policy \"{self.best}\"")
+        from lrpilot.tasks import TASKS  # a built-in name or "module:function" is a task the command line builds
+
+        lines.append(f"  train with it: lrpilot train --task {self.task} --policy \"{self.best}\"" if self.task in TASKS
+                     or ":" in self.task else f"  train with it: problem.train({self.best!r}) (a lrpilot.Problem), "
+                     f"or lrpilot.PolicyScheduler(optimizer, {self.best!r}) in your own loop")
         return "\n".join(lines)
 
 

@@ -182,7 +182,7 @@ class PolicyScheduler(LRScheduler):
             group["initial_lr"] = _like(lr, scale * p0)
             self.policies.append(p)
             self.scales.append(scale)
-            self.base_lrs.append(group["initial_lr"].clone() if isinstance(lr, torch.Tensor) else group["initial_lr"])
+            self.base_lrs.append(_initial(group))
 
     def step(self, epoch: None = None) -> None:
         """Advance one iteration if the optimizer stepped since the last call, and write the LRs.
@@ -228,9 +228,18 @@ class PolicyScheduler(LRScheduler):
         if len(policies) > n or (len(policies) < n and not shared):
             raise LRPilotError(f"scheduler state has {len(policies)} policies for {n} param groups")
         self.policies, self.scales, self._shared = policies, scales, shared
-        self.base_lrs = self.base_lrs[:len(policies)]
+        groups = self.optimizer.param_groups[:len(policies)]
+        for group, p, s in zip(groups, policies, scales):  # as a scheduler built with these policies sets them
+            group["initial_lr"] = _like(group["lr"], s * p(0))
+        self.base_lrs = [_initial(group) for group in groups]
         self.last_epoch = int(state_dict["step"])
         self._step_count = int(state_dict.get("step_count", self.last_epoch + 1))
         self._optimizer_stepped = bool(state_dict["optimizer_stepped"])
         self._adopt_new_groups()
         self._write()
+
+
+def _initial(group: dict[str, Any]) -> Any:
+    """A group's ``initial_lr`` as ``base_lrs`` holds it (a copy of a tensor)."""
+    lr = group["initial_lr"]
+    return lr.clone() if isinstance(lr, torch.Tensor) else lr

@@ -422,19 +422,21 @@ class Views:
         """Legend label -> the finished runs with curves of each policy (one query per policy)."""
         out = {}
         for r in policies:
-            runs = [x for x in self.store.runs(task=task, policy=r.policy, purpose="bench")
-                    if x.budget == r.budget and x.status in STATUSES]
+            runs = [x for x in self.store.runs(task=task, policy=r.policy, purpose="bench", budget=r.budget)
+                    if x.status in STATUSES]
             out[label(r)] = [x for x in runs if x.status == "ok"] or runs
         return out
 
     def run(self, task: str, policy: str, run_id: int) -> RunRecord:
         """One stored run, with curves and outcomes; LRPilotError if ``task`` and ``policy`` hold no such run."""
-        for r in self.store.runs(task=task, policy=policy, outcomes=True):
-            if r.id == run_id:
-                return r
-        raise LRPilotError(f"no run {run_id} of {clip(policy)} on task {clip(task)} in the store")
+        from lrpilot.store.meta import policy_row
+
+        r = self.store.run(run_id)
+        if r is None or r.task != task or r.policy != policy_row(policy)["text"]:
+            raise LRPilotError(f"no run {run_id} of {clip(policy)} on task {clip(task)} in the store")
+        return r
 
     def policy_runs(self, task: str, policy: str, budget: int) -> list[RunRecord]:
         """The finished bench runs of one policy and budget, with outcomes (no curves)."""
-        return [r for r in self.store.runs(task=task, policy=policy, purpose="bench", curves=False, outcomes=True)
-                if r.budget == budget and r.status in STATUSES]
+        return [r for r in self.store.runs(task=task, policy=policy, purpose="bench", budget=budget, curves=False,
+                                           outcomes=True) if r.status in STATUSES]

@@ -21,7 +21,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lrpilot.bench.rank import rank
+from lrpilot.bench.rank import rank, stale_words
 from lrpilot.dashboard import views
 from lrpilot.dashboard.figures import curves_svg
 from lrpilot.dashboard.render import render
@@ -40,18 +40,20 @@ LEGEND = ("Mean +- sample std over the seeds' ok runs; Top-1 with its 95 % inter
 
 def write_report(records: Iterable[RunRecord], path: str | os.PathLike, *, task: str,
                  range_tests: Sequence[Mapping[str, Any]] = (), by: str = "utility", top: int | None = None,
-                 task_row: Mapping[str, Any] | None = None) -> list[Path]:
+                 task_row: Mapping[str, Any] | None = None, stale: bool = False) -> list[Path]:
     """Write the report of ``task``'s runs (with curves and outcomes; ranked ``by``, the first ``top`` of each
-    budget, or all) to ``path``; ``range_tests``: stored range-test results; ``task_row``: the store's row of the
-    task (``Store.tasks()``), for the settings. Returns the files written."""
+    budget, or all; stale runs left out and counted unless ``stale``: :func:`lrpilot.bench.rank.current`) to
+    ``path``; ``range_tests``: stored range-test results; ``task_row``: the store's row of the task
+    (``Store.tasks()``), for the settings. Returns the files written."""
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         raise LRPilotError(f"cannot write a report to {str(path)!r}: use a file name ending in {' or '.join(SUFFIXES)}")
     records = list(records)
-    ranking = rank(records, by=by, top=top, task=task)
+    ranking = rank(records, by=by, top=top, task=task, stale=stale)
     table = views.table(ranking, views.Query(by=by, per=max(1, len(ranking.rows))))
     context = {"title": f"lrpilot report: {task}", "task": task, "table": table, "rows": ranking.rows,
-               "meta": f"{time.strftime('%Y-%m-%d %H:%M')}; policies {table.by_words}",
+               "meta": f"{time.strftime('%Y-%m-%d %H:%M')}; policies {table.by_words}"
+                       + (f"; {stale_words(ranking.stale)}" if ranking.stale else ""),
                "settings": views.settings(task_row or {"name": task}, [r for r in records if r.task == task]),
                "decisions": views.decisions(ranking), "legend": LEGEND, "method": views.method(),
                "empty": ranking.format() if not ranking.rows else ""}

@@ -40,7 +40,7 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Iterable
 
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
@@ -112,9 +112,14 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
-             purpose: str | None = None, curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
-        """The stored runs, filtered, in id order (``curves=False`` leaves the curves empty; ``outcomes=True``
-        loads each run's per-example outcomes, else ``RunRecord.outcomes`` is None)."""
+             purpose: str | None = None, budget: int | None = None, seeds: Iterable[int] | None = None,
+             curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
+        """The stored runs, filtered (``seeds``: any of them), in id order (``curves=False`` leaves the curves empty;
+        ``outcomes=True`` loads each run's per-example outcomes, else ``RunRecord.outcomes`` is None)."""
+
+    @abc.abstractmethod
+    def run(self, run_id: int, *, curves: bool = True, outcomes: bool = True) -> RunRecord | None:
+        """The stored run ``run_id`` (as :meth:`runs` gives it), or None."""
 
     @abc.abstractmethod
     def delete_runs(self, *, task: str, policy: str | None = None, status: str | None = None,

@@ -10,15 +10,15 @@ import socket
 import sys
 import time
 import uuid
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import LRPilotError, clip
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
 from lrpilot.store.base import ClaimLost, Storage, retrain
-from lrpilot.store.engines import INSERTS, advice, is_lock_wait, is_transient, make_engine
+from lrpilot.store.engines import advice, insert, is_lock_wait, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class Store(Storage):
         self.host = socket.gethostname()
         self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}:{_TOKEN}"
         self._engine = make_engine(self.url)
-        self._insert = INSERTS[self.url.get_backend_name()]
+        self._insert = insert(self.url.get_backend_name())
         current = self._tx(lambda conn: migrate.version(conn, self.where), read=True)
         if current == schema.VERSION:  # the usual case: no write lock needed to open
             self._tx(lambda conn: migrate.check_tables(conn, self.where), read=True)
@@ -183,9 +183,17 @@ class Store(Storage):
     # --- queries -----------------------------------------------------------------------------
 
     def runs(self, *, task: str | None = None, policy: str | None = None, status: str | None = None,
-             purpose: str | None = None, curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
-        where = _filters(task, policy, status, purpose)
+             purpose: str | None = None, budget: int | None = None, seeds: Iterable[int] | None = None,
+             curves: bool = True, outcomes: bool = False) -> list[RunRecord]:
+        return self._runs(_filters(task, policy, status, purpose, budget, seeds), curves, outcomes)
 
+    def run(self, run_id: int, *, curves: bool = True, outcomes: bool = True) -> RunRecord | None:
+        if not isinstance(run_id, int) or isinstance(run_id, bool) or not _INT_MIN <= run_id <= _INT_MAX:
+            raise LRPilotError(f"run id {str(run_id)[:40]!r} must be a whole number (the id lrpilot runs lists)")
+        found = self._runs([R.id == run_id], curves, outcomes)
+        return found[0] if found else None
+
+    def _runs(self, where: list, curves: bool, outcomes: bool) -> list[RunRecord]:
         def tx(conn):
             rows = conn.execute(_runs_query(outcomes).where(*where).order_by(R.id)).all()
             points: dict[int, dict[str, list]] = {row.id: {} for row in rows}
@@ -372,15 +380,21 @@ def _json_cells(conn: sa.Connection) -> Iterator[tuple[str, Any]]:
         yield f"table analyses, analysis {row.id} ({row.kind[:80]}): its result", row.result
 
 
-def _filters(task: str | None, policy: str | None, status: str | None, purpose: str | None) -> list:
+def _filters(task: str | None, policy: str | None, status: str | None, purpose: str | None,
+             budget: int | None = None, seeds: Iterable[int] | None = None) -> list:
     """The WHERE clauses of a runs query over the runs joined with their tasks and policies (None: any)."""
     if status is not None and status not in schema.STATUSES:
         raise LRPilotError(f"unknown run status {status!r}: use one of {schema.STATUSES}")
     if purpose is not None:
         _check_purpose(purpose)
+    seeds = None if seeds is None else list(seeds)
+    for name, values in (("budget", [] if budget is None else [budget]), ("seed", seeds or [])):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and _INT_MIN <= v <= _INT_MAX for v in values):
+            raise LRPilotError(f"{name} filter {clip(values)} must hold whole numbers as stored")
     text = policy_row(policy)["text"] if policy is not None else None
-    return [c == v for c, v in ((TK.name, task), (P.text, text), (R.status, status), (R.purpose, purpose))
-            if v is not None]
+    where = [c == v for c, v in ((TK.name, task), (P.text, text), (R.status, status), (R.purpose, purpose),
+                                 (R.budget, budget)) if v is not None]
+    return where + ([R.seed.in_(seeds)] if seeds is not None else [])
 
 
 def _check_purpose(purpose: Any) -> None:
