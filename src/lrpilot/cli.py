@@ -120,8 +120,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from lrpilot.distill import attach
-    from lrpilot.engine import train
+    from lrpilot.engine import Unsaved, train
     from lrpilot.search.run import is_search, run_search
     from lrpilot.tasks import TaskRef
 
@@ -141,18 +140,36 @@ def _run_train(args: argparse.Namespace) -> int:
             return 0
     else:
         task = TaskRef(args.task, args.data_dir).build()
-        result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps,
-                       epochs=args.epochs, eval_every=args.eval_every, checkpoint_dir=args.checkpoint,
-                       resume=args.resume, diverge_factor=args.diverge_factor, device=args.device, progress=progress)
-    text = json.dumps(attach(result).to_dict(), indent=1, allow_nan=False)
-    if args.json == "-":
-        print(text)
-    else:
-        print(result.summary())
-        if args.json:
-            with atomic_path(args.json) as tmp:
-                tmp.write_text(text)
+        try:
+            result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps,
+                           epochs=args.epochs, eval_every=args.eval_every, checkpoint_dir=args.checkpoint,
+                           resume=args.resume, diverge_factor=args.diverge_factor, device=args.device,
+                           progress=progress)
+        except Unsaved as e:  # finished, its final checkpoint not written: the run is shown all the same
+            _show_run(e.result, args.json)
+            raise
+    _show_run(result, args.json)
     return 0
+
+
+def _show_run(result, json_file: str | None) -> None:
+    """Print the run's summary and write its JSON to ``json_file`` (``-``: print the JSON instead); a JSON file
+    that cannot be written is one error, the JSON printed on stdout instead so that the finished run is kept."""
+    from lrpilot.distill import attach
+
+    text = json.dumps(attach(result).to_dict(), indent=1, allow_nan=False)
+    if json_file == "-":
+        print(text)
+        return
+    print(result.summary())
+    if json_file:
+        try:
+            with atomic_path(json_file, "the --json file", "the run's JSON is printed on stdout instead; free "
+                             "space or give another --json FILE") as tmp:
+                tmp.write_text(text)
+        except LRPilotError:
+            print(text)
+            raise
 
 
 def _check_resumable(folder: str) -> None:
@@ -627,9 +644,9 @@ def _run_tune(args: argparse.Namespace) -> int:
             seeds = SEEDS if args.repeats is None else tuple(range(args.repeats))
             result = tune(store, args.task, budget=args.budget, seeds=seeds,
                           data_dir=args.data_dir, executor=executor, progress=progress)
+        _print(result, args.json)  # first: a report that cannot be written loses none of it
         if args.output:
             _write_report(store, result.task, args.output, "utility", None)
-    _print(result, args.json)
     return 0
 
 
