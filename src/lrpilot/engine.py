@@ -155,6 +155,7 @@ class Run:
         seed_everything(config.seed)
         task.to(self.device)
         self.model = task.make_model().to(self.device)
+        task.check(self.model)
         self.optimizer = task.make_optimizer(self.model.parameters(), lr=task.lr)
         self.data_gen = torch.Generator().manual_seed(config.seed)
         self.controller_gen = torch.Generator().manual_seed(config.seed + 7919)
