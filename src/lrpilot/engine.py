@@ -302,7 +302,8 @@ class Run:
         self._record(self.step, angular_velocity=sum(finite) / len(finite) if finite else math.nan)
         self.controller.after_epoch(self.epoch)
         self.wall_s += time.perf_counter() - clock
-        self._save()
+        if self.step < self.config.total:  # at the end, the finished run's checkpoint follows (_finish)
+            self._save()
 
     def _record(self, iteration: int, **values: float) -> None:
         row = self.rows.setdefault(iteration, {"lr": float(self.optimizer.param_groups[0]["lr"])})
