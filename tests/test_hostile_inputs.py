@@ -665,7 +665,7 @@ def test_the_lock_wait_notice_is_said_once(tmp_path):
     Store(path).close()
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    code = f"from lrpilot.store import Store\nStore({path!r}, lock_timeout=4).claim('t', 'FIX(k0=0.1)', 0, 10)"
+    code = f"from lrpilot.store import Store\nStore({path!r}, lock_timeout=5).claim('t', 'FIX(k0=0.1)', 0, 10)"
     try:  # a process of its own: no pytest handler catches its log records
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
