@@ -36,11 +36,15 @@ def here(tmp_path, monkeypatch):
     return tmp_path
 
 
-def refused(argv, fragments, capsys, folder, status=2) -> str:
-    """Run ``argv``: exit ``status``, one stderr line naming each fragment, no traceback, no new file."""
+def refused(argv, fragments, capsys, folder, status=2, out: list | None = None) -> str:
+    """Run ``argv``: exit ``status``, one stderr line naming each fragment, no traceback, no new file (``out``
+    gets what it printed on stdout)."""
     before = _listing(folder)
     assert main(argv) == status
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
+    if out is not None:
+        out.append(captured.out)
     assert err.count("\n") == 1 and err.endswith("\n"), err[:2000]
     assert "Traceback" not in err
     assert err.startswith(f"lrpilot {argv[0]}: "), err
@@ -339,6 +343,11 @@ USER_MODULES = {
                         "dtype=torch.int64)))\n", "make", "(8, 4)"),
     "hostile_classes_zero": (_GOOD + "\ndef make():\n    return task(num_classes=0)\n", "make", "num_classes=0"),
     "hostile_not_a_task": ("def make():\n    return 42\n", "make", "returned int"),
+    "hostile_exits": ("import sys\ndef make():\n    sys.exit(0)\n", "make", "is broken: it called sys.exit(0)"),
+    "hostile_import_exits": ("import sys\nsys.exit(3)\ndef make():\n    pass\n", "make",
+                             "is broken: it called sys.exit(3)"),
+    "hostile_nan_input": (_GOOD + "\ndef make():\n    x, y = split(8)\n    x[5, 1] = float('nan')\n"
+                          "    return task(train=(x, y))\n", "make", "example 5 has a non-finite input"),
     "hostile_not_callable": ("make = 3\n", "make", "no function 'make'"),
     "hostile_missing_fn": ("x = 1\n", "make", "no function 'make'"),
 }
@@ -432,3 +441,235 @@ def test_every_command_takes_debug(command):
 
 def test_a_user_error_stays_one_line_exit_2_with_the_usage_hint(here, capsys):
     refused(["plot", "FIX(k0=0.1)", "--steps", "0"], "--steps 0", capsys, here)
+
+
+# --- full, read-only and over-quota file systems: one user error, nothing partial, no finished result lost ----------
+
+def _mount(folder, options: str) -> None:
+    """Mount a real tmpfs on ``folder`` with ``options``, or skip saying why this machine cannot."""
+    import subprocess
+
+    folder.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a tmpfs with {options} here ({r.stderr.strip()[:120] or 'not root'}); the "
+                    "file-system checks need one")
+
+
+def _unmount(folder) -> None:
+    import subprocess
+
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.fixture
+def full_disk(tmp_path_factory):
+    """A real 64 KiB tmpfs, filled to the last byte by one file."""
+    root = tmp_path_factory.mktemp("disk") / "full"
+    _mount(root, "size=64k")
+    (root / "filler").write_bytes(b"\0" * 65536)  # tmpfs rounds to pages: 64 KiB is all of it
+    yield root
+    _unmount(root)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A store holding one short bench run of TASK (for report and rank)."""
+    from lrpilot.bench.runner import bench
+    from lrpilot.execution.executors import InProcess
+    from lrpilot.store import Store
+
+    path = tmp_path_factory.mktemp("stored") / "runs.db"
+    with Store(str(path)) as store:
+        bench(store, TASK, ["FIX(k0=0.1)"], steps=20, executor=InProcess())
+    return str(path)
+
+
+FULL = {  # argv after the command, given the full disk's folder; what the error names
+    "train-checkpoint": (lambda d: ["train", "--task", TASK, "--epochs", "2", "--checkpoint", f"{d}/ck"],
+                         "the checkpoint"),
+    "train-json": (lambda d: ["train", "--task", TASK, "--steps", "3", "--json", f"{d}/run.json"], "the --json file"),
+    "plot": (lambda d: ["plot", "FIX(k0=0.1)", "-o", f"{d}/p.png"], "the plot"),
+}
+FULL_STORED = {
+    "report-html": (lambda d: ["report", "--task", TASK, "-o", f"{d}/r.html"], "the report"),
+    "report-md": (lambda d: ["report", "--task", TASK, "-o", f"{d}/r.md"], "the report"),
+    "rank-csv": (lambda d: ["rank", "--task", TASK, "--csv", f"{d}/r.csv"], "the CSV file"),
+}
+
+
+@pytest.mark.parametrize("case", [*FULL, *FULL_STORED])
+def test_a_full_disk_is_one_user_error_naming_the_file_and_the_free_space(case, full_disk, stored, here, capsys):
+    argv, what = (FULL | FULL_STORED)[case]
+    argv = argv(full_disk) + (["--db", stored] if case in FULL_STORED else [])
+    err = refused(argv, [f"cannot write {what} '{full_disk}/", "the disk is full", f"0 B free in {full_disk}"],
+                  capsys, full_disk)
+    assert _listing(here) == []
+
+
+def test_a_run_whose_json_file_does_not_fit_is_printed(full_disk, here, capsys):
+    out: list[str] = []
+    refused(FULL["train-json"][0](full_disk), ["the disk is full", "printed on stdout"], capsys, full_disk, out=out)
+    import json
+
+    run = json.loads(out[0][out[0].index("\n{") + 1:])
+    assert run["status"] == "ok" and run["cost"]["iterations"] == 3 and run["curves"]["iteration"]
+
+
+def test_a_finished_run_whose_last_checkpoint_does_not_fit_is_shown(full_disk, here, capsys):
+    out: list[str] = []  # 3 iterations, less than an epoch: the only checkpoint is the finished run's
+    refused(["train", "--task", TASK, "--steps", "3", "--checkpoint", f"{full_disk}/ck"],
+            ["cannot write the checkpoint", "the disk is full"], capsys, full_disk, out=out)
+    assert f"{TASK}  FIX(k0=0.05)  seed 0: ok" in out[0] and "3 iterations" in out[0]
+
+
+@pytest.fixture
+def read_only(tmp_path_factory):
+    root = tmp_path_factory.mktemp("disk") / "ro"
+    _mount(root, "size=64k,ro")
+    yield root
+    _unmount(root)
+
+
+def test_a_read_only_file_system_is_named(read_only, here, capsys):
+    from lrpilot.files import atomic_path
+
+    refused(["train", "--task", TASK, "--steps", "2", "--json", f"{read_only}/r.json"], "its file system is read-only",
+            capsys, here)
+    with pytest.raises(LRPilotError, match=f"cannot write the file '{read_only}/x.txt': the file system is read-only"):
+        with atomic_path(read_only / "x.txt") as tmp:
+            tmp.write_text("x")
+
+
+def test_an_exceeded_quota_is_named(tmp_path_factory, here):
+    from lrpilot.files import atomic_path
+
+    root = tmp_path_factory.mktemp("disk") / "quota"
+    _mount(root, "size=1m,usrquota,usrquota_block_hardlimit=8k")
+    try:
+        with pytest.raises(LRPilotError, match="the disk quota is exceeded"):
+            with atomic_path(root / "x.bin") as tmp:
+                tmp.write_bytes(b"\0" * 65536)
+        assert _listing(root) == []
+    finally:
+        _unmount(root)
+
+
+# --- data the model cannot train on: one error naming the first bad example; a bench stores it as "data" -----------
+
+_MODEL_DATA = _GOOD + """
+def make_label_outside():  # 8 classes declared, the model has 5 outputs
+    x, y = split(8)
+    y[5] = 7
+    return task(train=(x, y), val=split(2), make_model_fn=lambda: nn.Linear(4, 5), num_classes=8)
+
+def make_fixed():
+    return task(train=split(8), val=split(2), make_model_fn=lambda: nn.Linear(4, 5), num_classes=8)
+
+def make_wrong_shape():
+    return task(make_model_fn=lambda: nn.Linear(6, 3))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("modeldata")
+    (root / "hostile_model_data.py").write_text(_MODEL_DATA)
+    sys.path.insert(0, str(root))
+    yield "hostile_model_data"
+    sys.path.remove(str(root))
+    sys.modules.pop("hostile_model_data", None)
+
+
+@pytest.mark.parametrize("factory, fragments", [
+    ("make_label_outside", ["task 'mine'", "train split's example 5 has label 7, outside [0, 5)", "5 outputs"]),
+    ("make_wrong_shape", ["task 'mine'", "does not take the train inputs of shape (4,)", "RuntimeError"]),
+])
+def test_data_the_model_cannot_train_on_is_one_error(factory, fragments, model_data, here, capsys):
+    refused(["train", "--task", f"{model_data}:{factory}", "--steps", "2"], fragments, capsys, here)
+
+
+def test_a_bench_stores_a_data_error_until_the_task_changes(model_data, here):
+    from lrpilot.bench.runner import bench
+    from lrpilot.execution.executors import InProcess
+    from lrpilot.store import Store
+
+    with Store(str(here / "runs.db")) as store:
+        def once(factory):
+            return bench(store, f"{model_data}:{factory}", ["FIX(k0=0.1)"], steps=2, executor=InProcess())
+
+        assert once("make_label_outside").failed == 1
+        (run,) = store.runs(task="mine")
+        assert run.record["error_kind"] == "data" and "example 5 has label 7" in run.record["error"]
+        assert once("make_label_outside").finished_before == 1  # the same data fails the same way: not retrained
+        assert once("make_fixed").trained == 1  # the corrected task (another fingerprint) is
+        assert [r.status for r in store.runs(task="mine")] == ["ok"]
+
+
+def test_a_problem_checks_labels_against_the_models_outputs_and_its_inputs(here):
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from lrpilot import Problem
+    from lrpilot.errors import DataError
+
+    x, y = torch.zeros(10, 4), torch.arange(10) % 3
+    model = lambda: torch.nn.Linear(4, 3)  # noqa: E731
+    with pytest.raises(DataError, match=r"train split has label 7, outside \[0, 3\) at example 4 .*width 3"):
+        Problem(model=model, train=TensorDataset(x, torch.where(torch.arange(10) == 4, 7, y)),
+                val=TensorDataset(x, y), test=TensorDataset(x, y), num_classes=8, name="p")
+    bad = x.clone()
+    bad[6, 2] = float("inf")
+    with pytest.raises(DataError, match="test split's example 6 has a non-finite input"):
+        Problem(model=model, train=TensorDataset(x, y), test=TensorDataset(bad, y), name="p", batch_size=4)
+
+
+# --- flags refused before the task loads, and the smaller points -----------------------------------------------------
+
+@pytest.mark.parametrize("argv, fragments", [
+    (["train", "--task", "no-such-task", "--diverge-factor", "1"], ["--diverge-factor 1 must be > 1"]),
+    (["bench", "--task", "no-such-task", "--policies", "FIX(k0=0.1)", "--address", "h:1"],
+     ["--address 'h:1' is for --executor ray"]),
+    (["range-test", "--task", "no-such-task", "--sweep-steps", "5"], ["--sweep-steps 5 must be >= 10"]),
+])
+def test_flags_are_refused_before_the_task_loads(argv, fragments, here, capsys):
+    refused(argv, fragments, capsys, here)  # an unknown task would be the error had the task been loaded first
+
+
+def test_a_tune_budget_below_one_run_creates_no_store(here, capsys):
+    refused(["tune", "--task", TASK, "--budget", "1e-9"], ["--budget 1e-09", "does not fit one run"], capsys, here)
+
+
+def test_stpt_whose_warmup_is_the_whole_run_is_refused(here, capsys):
+    refused(["train", "--task", TASK, "--steps", "3", "--policy", "stpt(k0=0.1, warmup=1000)"],
+            ["stpt(k0=0.1, warmup=1000)", "never search", "3 iterations"], capsys, here)
+
+
+def test_plot_of_an_overflowing_policy_warns_nothing(here, capsys):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(["plot", "EXP(k0=1e300, gamma=0.5)", "--log", "-o", "p.png"]) == 0
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert (here / "p.png").stat().st_size > 0
+
+
+def test_the_lock_wait_notice_is_said_once(tmp_path):
+    import sqlite3
+    import subprocess
+
+    from lrpilot.store import Store
+
+    path = str(tmp_path / "locked.db")
+    Store(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    code = f"from lrpilot.store import Store\nStore({path!r}, lock_timeout=5).claim('t', 'FIX(k0=0.1)', 0, 10)"
+    try:  # a process of its own: no pytest handler catches its log records
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "stayed locked" in r.stderr and r.stderr.count("waiting for the lock") == 1, r.stderr[-2000:]

@@ -21,8 +21,8 @@ from typing import Callable, ContextManager
 from lrpilot import __version__
 from lrpilot.bench.rank import DEFAULT_COLUMNS, ORDERS, TABLE_COLUMNS, rank, stale_words, table_columns, wrap
 from lrpilot.bench.suite import SUITES, suite
-from lrpilot.cli_args import (COUNT, EPOCHS, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, WORKERS, check_device,
-                              check_folder, check_output, flag_types, path_type)
+from lrpilot.cli_args import (COUNT, EPOCHS, FACTOR, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, SWEEP_STEPS,
+                              WORKERS, check_device, check_folder, check_output, flag_types, path_type)
 from lrpilot.errors import LRPilotError, clip
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
@@ -110,7 +110,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="write the run (metrics, cost, curves) as JSON to FILE ('-' for stdout)")
     p.add_argument("--checkpoint", metavar="DIR", type=path_type(check_folder, "checkpoint folder"), help="write a checkpoint to DIR at every epoch end")
     p.add_argument("--resume", action="store_true", help="continue the run from the checkpoint in --checkpoint DIR")
-    p.add_argument("--diverge-factor", type=POSITIVE, default=10.0, help="a loss above this multiple of the first one is divergence")
+    p.add_argument("--diverge-factor", type=FACTOR, default=10.0, help="a running mean loss above this multiple "
+                   "(> 1) of the first one is divergence (default 10)")
     p.add_argument("--device", default=None, type=check_device, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--executor", choices=list(EXECUTORS), default=None,
@@ -120,8 +121,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from lrpilot.distill import attach
-    from lrpilot.engine import train
+    from lrpilot.engine import Unsaved, train
     from lrpilot.search.run import is_search, run_search
     from lrpilot.tasks import TaskRef
 
@@ -141,18 +141,36 @@ def _run_train(args: argparse.Namespace) -> int:
             return 0
     else:
         task = TaskRef(args.task, args.data_dir).build()
-        result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps,
-                       epochs=args.epochs, eval_every=args.eval_every, checkpoint_dir=args.checkpoint,
-                       resume=args.resume, diverge_factor=args.diverge_factor, device=args.device, progress=progress)
-    text = json.dumps(attach(result).to_dict(), indent=1, allow_nan=False)
-    if args.json == "-":
-        print(text)
-    else:
-        print(result.summary())
-        if args.json:
-            with atomic_path(args.json) as tmp:
-                tmp.write_text(text)
+        try:
+            result = train(task, args.policy or f"FIX(k0={task.lr})", seed=args.seed, steps=args.steps,
+                           epochs=args.epochs, eval_every=args.eval_every, checkpoint_dir=args.checkpoint,
+                           resume=args.resume, diverge_factor=args.diverge_factor, device=args.device,
+                           progress=progress)
+        except Unsaved as e:  # finished, its final checkpoint not written: the run is shown all the same
+            _show_run(e.result, args.json)
+            raise
+    _show_run(result, args.json)
     return 0
+
+
+def _show_run(result, json_file: str | None) -> None:
+    """Print the run's summary and write its JSON to ``json_file`` (``-``: print the JSON instead); a JSON file
+    that cannot be written is one error, the JSON printed on stdout instead so that the finished run is kept."""
+    from lrpilot.distill import attach
+
+    text = json.dumps(attach(result).to_dict(), indent=1, allow_nan=False)
+    if json_file == "-":
+        print(text)
+        return
+    print(result.summary())
+    if json_file:
+        try:
+            with atomic_path(json_file, "the --json file", "the run's JSON is printed on stdout instead; free "
+                             "space or give another --json FILE") as tmp:
+                tmp.write_text(text)
+        except LRPilotError:
+            print(text)
+            raise
 
 
 def _check_resumable(folder: str) -> None:
@@ -225,6 +243,8 @@ def _open_store(args: argparse.Namespace):
 
 
 def _executor(args: argparse.Namespace):
+    """The executor of --executor, --workers and --address: made (not started) before the task loads, so that a
+    bad combination is refused before any work."""
     return make_executor(args.executor, args.workers, args.address)
 
 
@@ -356,11 +376,11 @@ def _run_bench(args: argparse.Namespace) -> int:
 
     _at_least_one(args, "repeats")
     race = Halving(eta=args.eta, slack=args.slack) if args.race else None
+    executor = _executor(args)  # its flags (--executor, --address) are checked before the task loads
     task = TaskRef(args.task, args.data_dir).build()
     given = _given_policies(args)
     with _open_store(args) as store:
         policies = _bench_policies(args, store, task, given)
-        executor = _executor(args)
         with _progress(args) as progress:
             done = bench(store, args.task, policies, seeds=range(args.repeats), steps=args.steps, epochs=args.epochs,
                          data_dir=args.data_dir, executor=executor, eval_every=args.eval_every, device=args.device,
@@ -496,7 +516,8 @@ def _add_range_test(p: argparse.ArgumentParser) -> None:
     budget.add_argument("--steps", type=STEPS, help="budget of each decade run in iterations")
     p.add_argument("--start", type=LR, default=0.1, help="first (largest) constant LR of the decade search")
     p.add_argument("--tolerance", type=NONNEGATIVE, default=1.0, help="Top-1 points below the best that stay in the range")
-    p.add_argument("--sweep-steps", type=STEPS, default=100, help="iterations of each sweep (default 100)")
+    p.add_argument("--sweep-steps", type=SWEEP_STEPS, default=100, help="iterations of each sweep, at least 10 for "
+                   "a loss curve (default 100)")
     p.add_argument("--lr-min", type=LR, default=1e-5, help="first LR of the sweep")
     p.add_argument("--lr-max", type=LR, default=10.0, help="last LR of the sweep")
     _add_json_flag(p)
@@ -510,10 +531,11 @@ def _run_range_test(args: argparse.Namespace) -> int:
     _at_least_one(args, "repeats")
     if args.method in ("sweep", "both") and args.lr_min >= args.lr_max:
         raise LRPilotError(f"--lr-min {args.lr_min:g} must be below --lr-max {args.lr_max:g}")
+    executor = _executor(args)
     _build_task(args)
     seeds = tuple(range(args.repeats))
     out = {}
-    with _open_store(args) as store, _executor(args) as executor, _progress(args) as progress:
+    with _open_store(args) as store, executor, _progress(args) as progress:
         if args.method in ("sweep", "both"):  # first: it is quick, and the decade search's answer weighs it
             out["sweep"] = sweep_test(store, args.task, seeds=seeds, steps=args.sweep_steps, lr_min=args.lr_min,
                                       lr_max=args.lr_max, data_dir=args.data_dir, executor=executor,
@@ -559,9 +581,10 @@ def _run_recommend(args: argparse.Namespace) -> int:
     from lrpilot.tasks import TASKS
 
     _at_least_one(args, "top")
+    executor = _executor(args)
     if args.task not in TASKS:  # a built-in name is valid, and its stored policies need no task built
         _build_task(args)
-    with _open_store(args) as store, _executor(args) as executor, _progress(args) as progress:
+    with _open_store(args) as store, executor, _progress(args) as progress:
         rec = recommend(store, args.task, top=args.top, data_dir=args.data_dir, range_test=not args.no_range_test,
                         executor=executor, progress=progress)
     _print(rec, args.json)
@@ -628,17 +651,20 @@ def _add_tune(p: argparse.ArgumentParser) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from lrpilot.bench.tune import SEEDS, tune
+    from lrpilot.bench.tune import SEEDS, _too_small, tune
 
-    _build_task(args)
-    with _open_store(args) as store, _executor(args) as executor:
+    executor = _executor(args)
+    task = _build_task(args)
+    if args.budget is not None and args.budget < task.epochs:  # tune's first check, made before the store is
+        raise _too_small(args.budget, task)
+    with _open_store(args) as store, executor:
         with _progress(args) as progress:
             seeds = SEEDS if args.repeats is None else tuple(range(args.repeats))
             result = tune(store, args.task, budget=args.budget, seeds=seeds,
                           data_dir=args.data_dir, executor=executor, progress=progress)
+        _print(result, args.json)  # first: a report that cannot be written loses none of it
         if args.output:
             _write_report(store, result.task, args.output, "utility", None)
-    _print(result, args.json)
     return 0
 
 

@@ -96,11 +96,13 @@ def _real(low: float, high: float = math.inf, low_open: bool = True) -> Callable
 
 
 STEPS = _whole(1, what="a whole number of iterations")
+SWEEP_STEPS = _whole(10, what="a whole number of iterations")  # a loss curve to read (range_test.sweep_test)
 SEED = _whole(0, what="a whole-number seed")
 COUNT = _whole(1, 100_000, what="a whole number")
 WORKERS = _whole(1, 4096, what="a whole number of workers")
 EPOCHS = _real(0, 1e6)
 POSITIVE = _real(0)
+FACTOR = _real(1)  # a multiple that must exceed 1 (--diverge-factor)
 LR = _real(0, 1e6)
 NONNEGATIVE = _real(0, low_open=False)
 
@@ -189,8 +191,15 @@ def _check_folder(folder: Path, path: str, what: str) -> None:
     if at.exists() and not at.is_dir():
         raise LRPilotError(f"{clip(path, 300)}: {clip(str(at), 300)} is a file, not a folder; choose another {what}")
     if at.exists() and not os.access(at, os.W_OK | os.X_OK):
-        raise LRPilotError(f"{clip(path, 300)}: cannot write in {clip(str(at), 300)} (permission denied); choose another "
-                           f"{what}")
+        why = "its file system is read-only" if _read_only(at) else "permission denied"
+        raise LRPilotError(f"{clip(path, 300)}: cannot write in {clip(str(at), 300)} ({why}); choose another {what}")
+
+
+def _read_only(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def path_type(check: Callable[..., str], *a, **kw) -> Callable[[str], str]:

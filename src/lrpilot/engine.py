@@ -46,6 +46,14 @@ _CHECKPOINT_KEYS = ("identity", "step", "epoch", "samples", "wall_s", "rows", "i
 _CHECK_EVERY = 10  # iterations between divergence checks (each one syncs the loss to the host)
 
 
+class Unsaved(LRPilotError):
+    """A run that finished but whose final checkpoint could not be written: its ``result`` is not lost."""
+
+    def __init__(self, message: str, result: RunResult):
+        super().__init__(message)
+        self.result = result
+
+
 def budget(task: Task, steps: int | None, epochs: float | None) -> int:
     """Total iterations from ``--steps`` or ``--epochs`` (default: the task's epochs)."""
     if steps is not None and epochs is not None:
@@ -147,6 +155,7 @@ class Run:
         seed_everything(config.seed)
         task.to(self.device)
         self.model = task.make_model().to(self.device)
+        task.check(self.model)
         self.optimizer = task.make_optimizer(self.model.parameters(), lr=task.lr)
         self.data_gen = torch.Generator().manual_seed(config.seed)
         self.controller_gen = torch.Generator().manual_seed(config.seed + 7919)
@@ -180,16 +189,22 @@ class Run:
         self._train(self.config.total)
         if self.status == "running":
             self.status = "ok"
-        result = self._result()
-        self._save(result)
-        return result
+        return self._finish()
 
     def stop(self, status: str) -> RunResult:
         """End the run where it is with ``status`` (``pruned`` by successive halving) and return it; a run that is
         not ``ok`` has no final metrics, its curves hold what it measured."""
         self.status = status
+        return self._finish()
+
+    def _finish(self) -> RunResult:
+        """The run's result, saved in its final checkpoint; :class:`Unsaved`, holding the result, if that write
+        fails."""
         result = self._result()
-        self._save(result)
+        try:
+            self._save(result)
+        except LRPilotError as e:
+            raise Unsaved(str(e), result) from None
         return result
 
     def latest(self, key: str) -> float | None:
@@ -287,7 +302,8 @@ class Run:
         self._record(self.step, angular_velocity=sum(finite) / len(finite) if finite else math.nan)
         self.controller.after_epoch(self.epoch)
         self.wall_s += time.perf_counter() - clock
-        self._save()
+        if self.step < self.config.total:  # at the end, the finished run's checkpoint follows (_finish)
+            self._save()
 
     def _record(self, iteration: int, **values: float) -> None:
         row = self.rows.setdefault(iteration, {"lr": float(self.optimizer.param_groups[0]["lr"])})
@@ -341,12 +357,9 @@ class Run:
         if self.checkpoint is None:
             return
         state = {"identity": self._identity(), **self.state(), "result": None if result is None else result.to_dict()}
-        try:
-            with atomic_path(self.checkpoint) as tmp:  # removes its temporary file on any error
-                torch.save(state, tmp)
-        except OSError as e:
-            raise LRPilotError(f"cannot write the checkpoint {self.checkpoint} ({e.strerror or e}): free space or "
-                               "use another --checkpoint folder") from None
+        with atomic_path(self.checkpoint, "the checkpoint", "free space or use another --checkpoint folder") as tmp, \
+                open(tmp, "wb") as f:
+            _torch_save(state, f)
 
     def _load(self) -> None:
         """Continue from the checkpoint file; LRPilotError naming the file for anything but one of this run."""
@@ -413,6 +426,30 @@ class Run:
         self.interval_n, self.status = state["interval_n"], state["status"]
         last = state["last_eval"]
         self.last_eval = None if last is None else {k: Evaluation(**last[k]) for k in EVAL_SPLITS}
+
+
+def _torch_save(obj: Any, file: Any) -> None:
+    """``torch.save(obj)`` into the open ``file``; a write that fails raises its OSError (a full disk, a quota),
+    which torch's writer reports as a RuntimeError ("unexpected pos")."""
+    failed: list[OSError] = []
+
+    class Writer:
+        def write(self, data: bytes) -> int:
+            try:
+                return file.write(data)
+            except OSError as e:
+                failed.append(e)
+                raise
+
+        def flush(self) -> None:
+            file.flush()
+
+    try:
+        torch.save(obj, Writer())
+    except RuntimeError:
+        if failed:
+            raise failed[0] from None
+        raise
 
 
 def _cap(value: Any, n: int = 200) -> str:

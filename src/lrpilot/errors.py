@@ -15,3 +15,9 @@ def clip(value: object, n: int = 80) -> str:
         text = repr(value)
         return text if len(text) <= n else text[:n] + f"... ({len(text)} characters)"
     return repr(value) if len(value) <= n else repr(value[:n]) + f"... ({len(value)} characters)"
+
+
+class DataError(LRPilotError):
+    """A task's data that its model cannot train on (a label outside the model's outputs, an input it does not take,
+    a non-finite input), named by its first bad example; a bench stores such a run failed with ``error_kind``
+    ``"data"``, trained again once the task's fingerprint changes."""

@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Subset
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import DataError, LRPilotError, clip
 from lrpilot.tasks import check_task
-from lrpilot.tasks.base import Evaluation, Task, _model_name, check_split, stratified_slice
+from lrpilot.tasks.base import Evaluation, Task, _model_name, check_split, non_finite, outside, stratified_slice
 
 #: the DataLoader settings a Problem keeps from a given loader (the sampler is its own: seeded shuffling)
 _KEPT = ("batch_size", "collate_fn", "num_workers", "pin_memory", "drop_last", "worker_init_fn", "timeout")
@@ -59,7 +59,7 @@ class Problem(Task):
                                f"{len(labels['train'])} examples < batch_size {self.batch_size})")
         width, input_shape = self._probe()
         self.num_classes = width if num_classes is None else num_classes
-        _check_labels(labels, self.num_classes, name)
+        _check_labels(labels, self.num_classes, width, name)
         self.meta = {"dataset": name, "model": _model_name(model), "input_shape": input_shape,
                      "n_train": len(labels["train"]), "n_val": len(labels["val"]), "n_test": len(labels["test"]),
                      "num_classes": self.num_classes, **(meta or {})}
@@ -241,17 +241,20 @@ def _read_labels(dataset: Dataset, settings: dict[str, Any], split: str, name: s
         if y.dim() != 1 or y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
             raise LRPilotError(f"Problem {name!r}: {split} labels are {y.dtype} of shape {tuple(y.shape)}; expected "
                                "one integer class index per example")
+        if (i := non_finite(batch[0])) is not None:
+            raise DataError(f"Problem {name!r}: the {split} split's example {sum(map(len, labels)) + i} has a "
+                            "non-finite input (NaN or infinity); clean or drop it")
         labels.append(y.long())
     return torch.cat(labels)
 
 
-def _check_labels(labels: dict[str, Tensor], num_classes: Any, name: str) -> None:
-    """Refuse a ``num_classes`` below 2 and labels outside ``[0, num_classes)``."""
+def _check_labels(labels: dict[str, Tensor], num_classes: Any, width: int, name: str) -> None:
+    """Refuse a ``num_classes`` below 2 and labels outside ``[0, num_classes)`` or the model's ``width`` outputs."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise LRPilotError(f"Problem {name!r}: num_classes={clip(num_classes)} must be a whole number >= 2")
+    n = min(num_classes, width)
     for split, y in labels.items():
-        low, high = int(y.min()), int(y.max())
-        if low < 0 or high >= num_classes:
-            raise LRPilotError(f"Problem {name!r}: the {split} split has label {low if low < 0 else high}, outside "
-                               f"[0, {num_classes}) (num_classes={num_classes}, default the model's output width)")
+        if (i := outside(y, n)) is not None:
+            raise DataError(f"Problem {name!r}: the {split} split has label {int(y[i])}, outside [0, {n}) at "
+                            f"example {i} (num_classes={num_classes}, default the model's output width {width})")
 

@@ -127,7 +127,8 @@ class Ranking:
             writer.writeheader()
             writer.writerows(self.to_dicts())
             return
-        with atomic_path(file) as tmp, open(tmp, "w", newline="") as f:
+        with atomic_path(file, "the CSV file", "free space or give another --csv FILE") as tmp, \
+                open(tmp, "w", newline="") as f:
             self.to_csv(f)
 
     def to_dataframe(self) -> Any:

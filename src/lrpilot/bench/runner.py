@@ -10,7 +10,8 @@ A failure's record says its kind (``error_kind``): ``"invocation"`` when the way
 started caused it (a bad device or flag, an error of lrpilot's own checks, out of memory, the
 worker killed), which a later bench retries; ``"run"`` when the policy or the training itself
 raised, which is final (``rerun_failed=True``, ``bench --rerun-failed``: every failure is trained
-again). A bench whose claim on a run was taken over by another bench (it was paused past the
+again); ``"data"`` when the task's data does not fit its model (a label outside its outputs, an input it does
+not take), final until the task changes. A bench whose claim on a run was taken over by another bench (it was paused past the
 heartbeat timeout) leaves that run to the other and goes on with the rest.
 
 Each bench computes its task's fingerprint once (:mod:`lrpilot.fingerprint`), stores its digest with
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from lrpilot.bench.racing import Halving, Rung, RungTable, raced
 from lrpilot.distill import attach
 from lrpilot.engine import budget, eval_period, train
-from lrpilot.errors import LRPilotError
+from lrpilot.errors import DataError, LRPilotError
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.fingerprint import digest, fingerprint, short
 from lrpilot.policy.base import build
@@ -71,8 +72,12 @@ def run_job(job: Job) -> RunResult:
 
 
 def error_kind(e: BaseException) -> str:
-    """``"invocation"`` for an error of how a run was started (a check of lrpilot's: a bad flag or value; a device
-    that does not exist or is out of memory), which a later bench retries; ``"run"`` for one of the run itself."""
+    """``"data"`` for the task's data that its model cannot train on (:class:`~lrpilot.errors.DataError`), trained
+    again once the task changes (its fingerprint); ``"invocation"`` for an error of how a run was started (a check
+    of lrpilot's: a bad flag or value; a device that does not exist or is out of memory), which a later bench
+    retries; ``"run"`` for one of the run itself."""
+    if isinstance(e, DataError):
+        return "data"
     if isinstance(e, (LRPilotError, MemoryError)):
         return "invocation"
     text = f"{type(e).__name__} {e}".lower()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from lrpilot.errors import LRPilotError
-from lrpilot.extras import require
+from lrpilot.extras import locate, require
 
 Done = Callable[[Any, Any], None]  # (job, result)
 Failed = Callable[[Any, str], None]  # (job, reason)
@@ -275,12 +275,13 @@ class RayExecutor(Executor):
     """Jobs as Ray tasks (one CPU each) on the cluster at ``address``, or on a local Ray started here.
 
     A local Ray listens on 127.0.0.1 only; ``workers`` caps the jobs in flight (default: the
-    cluster's CPUs). A Ray this executor started is shut down after the run or, used as a
+    cluster's CPUs when it connects). A Ray this executor started is shut down after the run or, used as a
     context manager, at its exit; one already running (``ray.init`` by the caller) is left alone.
     """
 
     def __init__(self, address: str | None = None, workers: int | None = None):
         _check_workers(workers)
+        locate("ray", "ray", "--executor ray", "or use --executor local")  # refused when made, before any work
         self.address, self.workers = address, workers
         self._started = False
 
@@ -303,13 +304,15 @@ class RayExecutor(Executor):
                 ray.init(num_cpus=self.workers or os.cpu_count(), include_dashboard=False,
                          _node_ip_address="127.0.0.1", log_to_driver=False)
             self._started = True
+        if self.workers is None:  # the jobs in flight, and a search's cost: the cluster's CPUs
+            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         return ray
 
     def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
             tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
         ray = self._connect()
         remote = ray.remote(num_cpus=1, max_retries=0)(_call)
-        limit = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        limit = self.workers
         flight: dict[Any, Any] = {}
         try:
             while True:

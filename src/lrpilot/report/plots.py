@@ -36,19 +36,22 @@ def plot_policies(policies: Sequence[Policy], steps: int, path: str | os.PathLik
     plt = pyplot()
     t = np.arange(steps)
     fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    for p in policies:
-        ax.plot(t, p.values(t), label=str(p), linewidth=1.4)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("learning rate")
-    if log:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120)
-    finally:
-        plt.close(fig)
+    # LRs near the float range (k0=1e300) overflow inside numpy and matplotlib's log scale: drawn as they come,
+    # without numpy's RuntimeWarning
+    with np.errstate(all="ignore"):
+        for p in policies:
+            ax.plot(t, p.values(t), label=str(p), linewidth=1.4)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("learning rate")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        try:
+            with atomic_path(path, "the plot", "free space or give another -o FILE") as tmp:
+                fig.savefig(tmp, dpi=120)
+        finally:
+            plt.close(fig)
 
 
 def png(fig: Any, dpi: int = 100) -> bytes:

@@ -15,6 +15,7 @@ runs still gets a valid report that says so (and shows its range tests).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import urllib.parse
@@ -61,20 +62,31 @@ def write_report(records: Iterable[RunRecord], path: str | os.PathLike, *, task:
     figures += [(f"range_test_{i}", f"LR range test {i} ({t['kind']})" + (f"; suggestion rule: {t['rule']}"
                                                                          if t["rule"] else ""), t["figure"])
                 for i, t in enumerate(map(views.range_test, range_tests), 1) if t["figure"]]
-    written = [path]
-    if path.suffix.lower() == ".html":
-        text = render("report.html", crumbs=[], figures=[(caption, svg) for _, caption, svg in figures], **context)
-    else:
-        folder = path.with_name(f"{path.stem}_files")
-        for name, _, svg in figures:
-            with atomic_path(folder / f"{name}.svg") as tmp:
-                tmp.write_text(svg, encoding="utf-8")
-            written.append(folder / f"{name}.svg")
-        links = [(urllib.parse.quote(f"{folder.name}/{name}.svg"), caption) for name, caption, _ in figures]
-        text = render("report.md", figures=links, **context)
-    with atomic_path(path) as tmp:
+    written: list[Path] = []
+    try:
+        if path.suffix.lower() == ".html":
+            text = render("report.html", crumbs=[], figures=[(caption, svg) for _, caption, svg in figures],
+                          **context)
+        else:
+            folder = path.with_name(f"{path.stem}_files")
+            for name, _, svg in figures:
+                _write(folder / f"{name}.svg", svg)
+                written.append(folder / f"{name}.svg")
+            links = [(urllib.parse.quote(f"{folder.name}/{name}.svg"), caption) for name, caption, _ in figures]
+            text = render("report.md", figures=links, **context)
+        _write(path, text)
+    except LRPilotError:  # a refused write: none of the report's files is left
+        for file in written:
+            file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.with_name(f"{path.stem}_files").rmdir()  # only if empty
+        raise
+    return [path, *written]
+
+
+def _write(path: Path, text: str) -> None:
+    with atomic_path(path, "the report", "free space or give another -o FILE") as tmp:
         tmp.write_text(text, encoding="utf-8")
-    return written
 
 
 def _curves(ranking: Any) -> Iterable[tuple[int, str, str]]:

@@ -134,6 +134,11 @@ def run_search(task: str | TaskRef | Task, text: str, *, seed: int = 0, steps: i
             device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
         config = RunConfig(total=budget(resolve(source), steps, epochs), seed=seed, eval_every=eval_every,
                            diverge_factor=diverge_factor, device=device, progress=progress)
+        epochs_run = -(-config.total // resolve(source).iters_per_epoch)
+        if set(getattr(spec, "phases", lambda n: ())(epochs_run)) == {"warmup"}:  # STPT's warmup is the whole run
+            raise LRPilotError(f"{spec}: its warmup covers all {epochs_run} epoch(s) of the run ({config.total} "
+                               "iterations), so it would never search; give a shorter warmup (epochs, or a fraction "
+                               "of the run such as warmup=0.1) or a longer budget")
         search = Search(source, spec, ex, config)
         spec.drive(search)
         result = search.finish()

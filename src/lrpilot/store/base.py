@@ -17,7 +17,8 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
   ``"invocation"``: a bad device or flag, its worker killed or out of memory) is claimed again by
   :meth:`Storage.claim`, so that a later bench retries it. Final are: ok, diverged, and a failure
   of the run itself (``error_kind`` ``"run"``: the policy or the training raised), and a failure
-  recorded without an ``error_kind`` (stores written before it existed). See :func:`retryable`.
+  recorded without an ``error_kind`` (stores written before it existed), and a run whose data its model cannot
+  train on (``"data"``; retrained when the task's fingerprint changes, below). See :func:`retryable`.
   Two more finished runs are claimed again (and their result replaced when the new holder finishes):
   any failure when the claim asks ``rerun_failed=True`` (``bench --rerun-failed``), and a run whose stored
   fingerprint (:mod:`lrpilot.fingerprint`: the data, model, optimizer and budget it was trained with)

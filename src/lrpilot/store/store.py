@@ -315,8 +315,7 @@ class Store(Storage):
                         warned = True
                         print(f"lrpilot: waiting for the lock on the results store {self.where}, held by another "
                               f"process (for {waited:.0f} s so far; giving up after {self.lock_timeout:.0f} s)",
-                              file=sys.stderr, flush=True)
-                        log.warning("waiting for the lock on the results store %s", self.where)
+                              file=sys.stderr, flush=True)  # not also logged: it would print twice
                 else:
                     attempt += 1
                     if not is_transient(e) or attempt == _ATTEMPTS:

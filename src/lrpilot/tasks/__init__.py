@@ -79,6 +79,8 @@ def get_task(name: str, data_dir: str | None = None, seed: int = 0) -> Task:
             raise LRPilotError(f"your task `{name}`: {e}") from e
         except Exception as e:  # noqa: BLE001  (the user's code: any error is theirs, reported as one line)
             raise LRPilotError(f"your task `{name}` raised {_describe(e)} (--debug shows the traceback)") from e
+        except SystemExit as e:  # KeyboardInterrupt is the user's own stop, not the task's
+            raise _exited(name, e) from e
     else:
         task = factory(**kwargs)
     from lrpilot.tasks.base import Task
@@ -102,6 +104,12 @@ def check_task(task: Task, name: str) -> None:
         value = getattr(task, attr, None)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
             raise LRPilotError(f"task {name!r}: {attr}={clip(value)} must be a finite number > 0")
+
+
+def _exited(name: str, e: SystemExit) -> LRPilotError:
+    """The error of a user's task that exits (``sys.exit``) instead of returning a task: a broken task."""
+    return LRPilotError(f"your task `{name}` is broken: it called sys.exit({clip(e.code)}) instead of returning a "
+                        "lrpilot Task; a task factory (and its module) must not exit (--debug shows the traceback)")
 
 
 def _describe(e: BaseException) -> str:
@@ -131,6 +139,8 @@ def _import_factory(name: str, target: str) -> Factory:
     except Exception as e:  # noqa: BLE001  (a SyntaxError or any error the user's module raises on import)
         raise LRPilotError(f"your task `{name}`: importing {module_name!r} raised {_describe(e)} "
                            "(--debug shows the traceback)") from e
+    except SystemExit as e:
+        raise _exited(name, e) from e
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise LRPilotError(

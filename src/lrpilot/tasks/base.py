@@ -82,6 +82,10 @@ class Task:
         Selections (searches, tuning, recommendations) read "val"; "test" is only reported."""
         raise NotImplementedError
 
+    def check(self, model: nn.Module) -> None:
+        """Refuse data that ``model`` (a fresh one, on the task's device) cannot train on, as one
+        :class:`~lrpilot.errors.DataError` naming the first bad example; the engine calls it when a run starts."""
+
     def loss_sum(self, local: Tensor) -> Tensor:
         """A sum of this process's training losses as the global batches' sum (data-parallel ranks
         combine theirs here, once per divergence check rather than once per step); one process: as is."""
@@ -151,7 +155,7 @@ class ClassificationTask(Task):
 
     def _validate(self) -> None:
         """Refuse sizes and splits that cannot train: one line naming the task and the value."""
-        from lrpilot.errors import LRPilotError, clip
+        from lrpilot.errors import DataError, LRPilotError, clip
 
         where = f"task {clip(self.name)}"
         for attr in ("batch_size", "eval_batch_size", "num_classes"):
@@ -179,16 +183,46 @@ class ClassificationTask(Task):
             if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
                 raise LRPilotError(f"{where}: the {split} labels are {y.dtype}; expected integer class indices "
                                    "(int64)")
-            low, high = int(y.min()), int(y.max())
-            if low < 0 or high >= self.num_classes:
-                bad = low if low < 0 else high
-                raise LRPilotError(f"{where}: the {split} split has label {bad}, outside [0, {self.num_classes}) "
-                                   f"for num_classes={self.num_classes}")
+            if (i := outside(y, self.num_classes)) is not None:
+                raise LRPilotError(f"{where}: the {split} split has label {int(y[i])}, outside "
+                                   f"[0, {self.num_classes}) for num_classes={self.num_classes}, at example {i}")
+            if (i := non_finite(x)) is not None:
+                raise DataError(f"{where}: the {split} split's example {i} has a non-finite input (NaN or "
+                                "infinity); clean or drop it")
         for split in ("val", "test"):
             pair = getattr(self, split)
             if pair is not None and tuple(self.train[0].shape[1:]) != tuple(pair[0].shape[1:]):
                 raise LRPilotError(f"{where}: train inputs of shape {tuple(self.train[0].shape[1:])} and {split} "
                                    f"inputs of shape {tuple(pair[0].shape[1:])} differ")
+
+    def check(self, model: nn.Module) -> None:
+        """The model takes each split's first input and gives (1, outputs) logits, and every label lies in
+        ``[0, outputs)`` (else cross-entropy fails mid-run); one DataError naming the split and the example."""
+        from lrpilot.errors import DataError, clip
+
+        where = f"task {clip(self.name)}"
+        was = model.training
+        model.eval()
+        try:
+            for split in SPLITS:
+                x, y = getattr(self, split)
+                try:
+                    with torch.no_grad():
+                        out = model(x[:1])
+                except Exception as e:  # noqa: BLE001  (the model's own error on the data: shapes, dtypes)
+                    first = " ".join(str(e).split())[:200]
+                    raise DataError(f"{where}: the model does not take the {split} inputs of shape "
+                                    f"{tuple(x.shape[1:])} (example 0): {type(e).__name__}: {first}") from e
+                if not isinstance(out, Tensor) or out.dim() != 2:
+                    shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+                    raise DataError(f"{where}: the model's output on the {split} split's example 0 is {shape}; "
+                                    "expected (batch, classes) logits")
+                if (i := outside(y, out.shape[1])) is not None:
+                    raise DataError(f"{where}: the {split} split's example {i} has label {int(y[i])}, outside "
+                                    f"[0, {out.shape[1]}) of the model's {out.shape[1]} outputs; fix the label or "
+                                    "the model's output width")
+        finally:
+            model.train(was)
 
     def make_model(self) -> nn.Module:
         model = self.make_model_fn()
@@ -250,6 +284,20 @@ def stratified_slice(labels: Tensor, fraction: float, name: str = "task") -> tup
                            "pass val=(inputs, labels)")
     idx = torch.arange(n)
     return idx[~held].to(labels.device), idx[held].to(labels.device)
+
+
+def outside(labels: Tensor, n: int) -> int | None:
+    """The index of the first label outside ``[0, n)``, or None."""
+    bad = ((labels < 0) | (labels >= n)).nonzero()
+    return int(bad[0]) if len(bad) else None
+
+
+def non_finite(inputs: Tensor) -> int | None:
+    """The index of the first example whose inputs hold NaN or infinity, or None (one sum when all are finite)."""
+    if not inputs.is_floating_point() or torch.isfinite(inputs.sum()):
+        return None
+    bad = (~torch.isfinite(inputs.reshape(len(inputs), -1))).any(dim=1).nonzero()
+    return int(bad[0]) if len(bad) else None  # None: finite values whose sum overflowed
 
 
 def check_split(split: str) -> str:
