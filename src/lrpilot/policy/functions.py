@@ -223,8 +223,9 @@ def _one_of(*words: str) -> Check:
 def _cooldown_start(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float:
     """WSD's decay: a fraction in (0, 1] of l whose cooldown starts after the warmup's end."""
     decay = check_number(owner, key, value, lambda x: 0 < x <= 1, "a fraction in (0, 1] of l (the cooldown's share)")
-    if earlier["l"] * (1 - decay) < earlier["w"]:
-        raise LRPilotError(f"{owner}: decay={value!r} starts the cooldown at step {earlier['l'] * (1 - decay):g}, "
+    start = earlier["l"] * (1 - decay)
+    if start < earlier["w"] and not math.isclose(start, earlier["w"]):  # (1000 * (1 - 0.9) is 99.99999999999997)
+        raise LRPilotError(f"{owner}: decay={value!r} starts the cooldown at step {start:g}, "
                            f"before the warmup ends at w={earlier['w']:g}; shorten one of them")
     return decay
 
