@@ -241,3 +241,17 @@ def test_power_predicts_how_often_the_tie_test_separates_a_worse_policy():
         predicted.append(power(ties.comparisons[next(iter(ties.comparisons))].test, delta))
     assert 0.3 < np.mean(separated) < 0.7  # a case where power is neither 0 nor 1
     assert np.median(predicted) == pytest.approx(np.mean(separated), abs=0.1)
+
+
+def test_the_mean_difference_over_tasks_averages_the_tasks_paired_differences():
+    from lrpilot.bench.stats import mean_difference
+
+    rng = np.random.default_rng(7)
+    tasks = [(as_outcomes(rng.random((5, m)) < 0.95), as_outcomes(rng.random((5, m)) < 0.9)) for m in (269, 1000)]
+    one = [paired_difference(a, b)[0] for a, b in tasks]
+    both = mean_difference(tasks)
+    assert both.mean == pytest.approx((one[0].mean + one[1].mean) / 2)
+    half_widths = [(i.high - i.low) / 2 for i in one]
+    assert (both.high - both.low) / 2 < max(half_widths)  # two tasks' evidence narrows the interval
+    assert (both.high - both.low) / 2 > math.hypot(*half_widths) / 2 * 0.9  # about sqrt(v1 + v2) / 2
+    assert mean_difference(tasks[:1]) == one[0]

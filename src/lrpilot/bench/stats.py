@@ -250,3 +250,18 @@ def power(test: tuple[float, float, float, int, int], delta: float, alpha: float
     critical = (sps.t.ppf(1 - alpha / 2, df) if k == 2
                 else sps.studentized_range.ppf(1 - alpha, k, df) / math.sqrt(2))
     return float(sps.nct.sf(critical, df, delta / math.sqrt(variance)))
+
+
+def mean_difference(pairs: Sequence[tuple[Mapping[int, np.ndarray], Mapping[int, np.ndarray]]],
+                    level: float = 0.95) -> Interval:
+    """The mean over tasks of a - b in points, each ``(a, b)`` the outcomes of two policies on one task's split
+    (paired by seed and example as :func:`paired_difference`), with its ``level`` interval: the tasks' variances
+    summed over (#tasks)^2 with Welch-Satterthwaite degrees of freedom. The tasks are fixed: the interval covers
+    seeds and examples, not the choice of tasks."""
+    _check_level(level)
+    if not pairs:
+        raise LRPilotError("no tasks: give at least one pair of outcomes")
+    differences = [_difference(a, b) for a, b in pairs]
+    n = len(differences)
+    variance, df = _combine([(v / n ** 2, d) for _, v, d, _ in differences if not math.isnan(v)])
+    return _t_interval(sum(m for m, *_ in differences) / n, variance, df, level, 1.0)
