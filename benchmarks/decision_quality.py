@@ -1,6 +1,6 @@
 """How good is each method's choice of LR policy? Retrained on fresh seeds that no method saw.
 
-For one task:
+For each task of ``--tasks``:
 
 1. the reference grid: LRBench's 13 functions (the ``lrbench13`` suite) at three scales of the range test's
    good range (x1/3, x1, x3) plus tune's adaptive candidates (STPT, factor, AutoDrop), trained on 5 fresh
@@ -20,11 +20,24 @@ Methods: ``tune`` (lrpilot tune), ``tune-old`` (today's tune, from ``--old-rev``
 validation Top-1 at each evaluation), ``random`` (random search over the same space, full runs),
 ``ray-asha`` (Ray Tune's ASHA scheduler over the same space, if ``ray[tune]`` is installed),
 ``finder-cos`` (the LR finder's calibrated suggestion, then cosine decay to 1/100 of it over the run),
-``fix-default`` (FIX at the task's default LR, no search).
+``fix-default`` (FIX at the task's default LR, no search), ``tune-default`` (lrpilot tune at its default budget,
+10 runs of the task, whatever the grid's compute), and the schedules practitioners use without a search, at the
+range test's answer ``lr`` (their compute: the range test's): ``wsd-default`` (WSD with a 5 % warmup and
+Hägele et al.'s 20 % 1-sqrt cooldown to 0), ``cosine-warmup-default`` (a 5 % linear warmup, then cosine to 0);
+and the optimizers that need no schedule, at their packages' recommended settings (no search, compute 0;
+``benchmarks/lr_free.py``): ``schedulefree`` (schedule-free SGD at 10x the task's LR, the low end of the
+package's "10x-50x", or schedule-free AdamW at 1x, "1x-10x", for an AdamW task; warmup 5 %), ``prodigy``
+(Prodigy, LR 1 with cosine annealing over the run, as its README recommends).
 
-Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --task digits-lenet (or mnist1d-cnn)
-     [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484] [--out FILE.md]
-     [--methods ...]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`)
+After the tasks' tables, a summary row per method over the tasks it ran on: the mean regret (oracle - choice) and
+the mean gain over the task's default (choice - FIX at the task's LR), each paired by fresh seed and test example
+within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.bench.stats.mean_difference`; the
+tasks are fixed, not a sample).
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --tasks digits-lenet mnist1d-cnn
+     mnist1d-transformer mnist-lenet [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484]
+     [--out FILE.md] [--methods ...]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`;
+     schedulefree and prodigy `pip install -c constraints.txt schedulefree prodigyopt`, or the `bench` extra)
 The stores in --store keep every run, so an interrupted benchmark resumes where it stopped.
 """
 
@@ -45,14 +58,16 @@ from lrpilot.bench.range_test import decade_test, latest, sweep_test
 from lrpilot.bench.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
-from lrpilot.bench.tune import first_candidates, tune
+from lrpilot.bench.tune import first_candidates, start_lr, tune
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
+from lrpilot.policy.text import fmt_sig
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.store import Store
 from lrpilot.tasks import TaskRef
 
 FRESH = (100, 101, 102, 103, 104)
 SCALES = (1 / 3, 1.0, 3.0)
+WARMUP_SHARE = 0.05  # of the run: the warmup of wsd-default and cosine-warmup-default
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,7 +82,7 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], d
 
 
 def fresh_results(store: Store, task: str, texts: list[str], executor: Any) -> dict[str, dict[str, Any]]:
-    """Each policy trained on the fresh seeds: mean test Top-1 with its interval, and its compute."""
+    """Each policy trained on the fresh seeds: mean test Top-1 with its interval, its test outcomes, its compute."""
     bench(store, task, texts, seeds=FRESH, executor=executor)
     task_obj = TaskRef(task).build()  # stored under its own name (a "module:function" task's may differ)
     total = budget(task_obj, None, None)
@@ -78,7 +93,7 @@ def fresh_results(store: Store, task: str, texts: list[str], executor: Any) -> d
         mine = [r for r in runs if r.policy == text]
         test = outcomes(mine, "test")
         iv = stats.top1_interval(test) if len(test) == len(FRESH) else None
-        out[text] = {"interval": iv, "n_ok": len(test), "n": len(mine),
+        out[text] = {"interval": iv, "outcomes": test, "n_ok": len(test), "n": len(mine),
                      "compute": sum((r.cost or {}).get("epoch_equivalents") or 0.0 for r in mine)}
     return out
 
@@ -101,6 +116,10 @@ def method_tune(task: str, compute: float, workdir: Path, executor: Any, **_: An
     return result.best, result.epoch_equivalents
 
 
+def method_tune_default(task: str, workdir: Path, executor: Any, **_: Any) -> tuple[str, float]:
+    return method_tune(task, None, workdir, executor)
+
+
 def method_tune_old(task: str, compute: float, workdir: Path, old_src: Path | None, **_: Any) -> tuple[str, float]:
     if old_src is None:
         raise RuntimeError("needs --old-rev")
@@ -119,12 +138,12 @@ def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: d
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     task_obj = TaskRef(task).build()
-    total, unit = budget(task_obj, None, None), epoch_samples(task_obj)
+    total, unit, warmup = budget(task_obj, None, None), epoch_samples(task_obj), task_obj.meta.get("warmup", False)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     spent, texts = 0.0, {}
     while spent < compute:
         trial = study.ask()
-        text = canonical_policies([propose(trial, total, found["k_low"], found["k_high"])])[0]
+        text = canonical_policies([propose(trial, total, found["k_low"], found["k_high"], warmup)])[0]
         texts[trial.number] = text
         run = Run(task_obj, text, RunConfig(total=total, seed=0))
         state = optuna.trial.TrialState.COMPLETE
@@ -180,10 +199,48 @@ def method_fix_default(task: str, **_: Any) -> tuple[str, float]:
     return canonical_policies([f"FIX(k0={TaskRef(task).build().lr:g})"])[0], 0.0
 
 
+def _range_cost(task_obj: Any, found: dict[str, Any]) -> float:
+    """The decade range test's compute in epoch-equivalents (as tune counts it)."""
+    return sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
+
+
+def method_wsd_default(task: str, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+    task_obj = TaskRef(task).build()
+    total = budget(task_obj, None, None)
+    text = f"WSD(k0={fmt_sig(start_lr(found), 3)}, l={total}, w={round(WARMUP_SHARE * total)})"
+    return canonical_policies([text])[0], _range_cost(task_obj, found)
+
+
+def method_cosine_warmup_default(task: str, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+    task_obj = TaskRef(task).build()
+    total = budget(task_obj, None, None)
+    w = round(WARMUP_SHARE * total)
+    text = f"warmup(COS(k0={fmt_sig(start_lr(found), 3)}, k1=0, l={total - w}), steps={w})"
+    return canonical_policies([text])[0], _range_cost(task_obj, found)
+
+
+def method_schedulefree(task: str, **_: Any) -> tuple[str, float, str]:
+    import lr_free
+
+    task_obj = TaskRef(task).build()
+    lr = task_obj.lr * (1 if getattr(task_obj, "betas", None) else 10)
+    return canonical_policies([f"FIX(k0={lr:g})"])[0], 0.0, lr_free.reference(task, "schedulefree")
+
+
+def method_prodigy(task: str, **_: Any) -> tuple[str, float, str]:
+    import lr_free
+
+    total = budget(TaskRef(task).build(), None, None)
+    return canonical_policies([f"COS(k0=1, k1=0, l={total})"])[0], 0.0, lr_free.reference(task, "prodigy")
+
+
 METHODS = {"tune": method_tune, "tune-old": method_tune_old, "tpe-hyperband": method_tpe_hyperband,
            "random": method_random, "ray-asha": method_ray_asha, "finder-cos": method_finder_cos,
-           "fix-default": method_fix_default}
-BUDGETLESS = ("finder-cos", "fix-default")
+           "fix-default": method_fix_default, "tune-default": method_tune_default, "wsd-default": method_wsd_default,
+           "cosine-warmup-default": method_cosine_warmup_default, "schedulefree": method_schedulefree,
+           "prodigy": method_prodigy}
+BUDGETLESS = ("finder-cos", "fix-default", "tune-default", "wsd-default", "cosine-warmup-default", "schedulefree",
+              "prodigy")
 
 
 def old_checkout(rev: str, where: Path) -> Path:
@@ -196,33 +253,52 @@ def old_checkout(rev: str, where: Path) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--task", default="digits-lenet")
+    ap.add_argument("--tasks", nargs="+", default=["digits-lenet"])
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.05, 0.1, 0.2],
                     help="budgets as fractions of the grid's compute (tune at each; the others at 0.1)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--store", default=None, help="folder for the stores (default: /tmp/decision_quality-TASK)")
+    ap.add_argument("--store", default=None, help="folder for the stores, one subfolder a task (default: /tmp/decision_quality-TASK)")
     ap.add_argument("--old-rev", default=None, help="git revision of today's tune for tune-old")
-    ap.add_argument("--out", default=None, help="also write the table as Markdown here")
+    ap.add_argument("--out", default=None, help="also write the tables as Markdown here")
     args = ap.parse_args()
-    work = Path(args.store or f"/tmp/decision_quality-{args.task}")
-    work.mkdir(parents=True, exist_ok=True)
-    old_src = old_checkout(args.old_rev, work / "old-checkout") if args.old_rev else None
-    sys.path.insert(0, str(Path(__file__).parent))
+    here = str(Path(__file__).parent)  # ray_asha and lr_free, importable here and in the workers (spawned)
+    sys.path.insert(0, here)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
     start = time.perf_counter()
+    tables, results = [], {}
+    for task in args.tasks:
+        work = Path(args.store) / task if args.store else Path(f"/tmp/decision_quality-{task}")
+        work.mkdir(parents=True, exist_ok=True)
+        table, results[task] = run_task(task, args, work)
+        tables.append(table)
+    tables.append(format_summary(results))
+    print("\n\n".join(tables))
+    print(f"total wall time {time.perf_counter() - start:.0f} s")
+    if args.out:
+        Path(args.out).write_text("\n\n".join(tables) + "\n")
+
+
+def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict[str, Any]]:
+    """One task's table, and its results for the summary: each row's fresh-seed test outcomes, the oracle's and
+    the default's."""
+    old_src = old_checkout(args.old_rev, work / "old-checkout") if args.old_rev else None
     with Store(work / "reference.db") as ref, LocalExecutor(args.workers) as ex:
-        grid, found = reference_grid(ref, args.task, ex)
-        print(f"reference grid: {len(grid)} policies x {len(FRESH)} fresh seeds", flush=True)
-        graded = fresh_results(ref, args.task, grid, ex)
+        grid, found = reference_grid(ref, task, ex)
+        print(f"{task}: reference grid: {len(grid)} policies x {len(FRESH)} fresh seeds", flush=True)
+        graded = fresh_results(ref, task, grid, ex)
         grid_compute = sum(g["compute"] for g in graded.values())
         ok = {t: g for t, g in graded.items() if g["interval"] is not None}
         oracle = max(ok, key=lambda t: ok[t]["interval"].mean)
         print(f"grid compute {grid_compute:.0f} epoch-equivalents; oracle {oracle} "
               f"{ok[oracle]['interval'].mean:.2f}", flush=True)
-        on_val = grid_decision(ref, args.task, grid)
+        on_val = grid_decision(ref, task, grid)
         print(f"the grid on validation: best {on_val.ties.best}, {len(on_val.tied)} tied, chose {on_val.chosen}",
               flush=True)
+        default = method_fix_default(task)[0]
+        scored = {"oracle": ok[oracle]["outcomes"], "default": fresh_results(ref, task, [default], ex)[default]["outcomes"]}
         rows = [("grid on validation", 1.0, grid_compute, on_val.chosen, ok[on_val.chosen]["interval"], "")]
+        scored[("grid on validation", 1.0)] = ok[on_val.chosen]["outcomes"]
         for name in args.methods:
             fractions = [None] if name in BUDGETLESS else args.fractions if name == "tune" else [0.1]
             for f in fractions:
@@ -231,22 +307,20 @@ def main() -> None:
                 workdir.mkdir(exist_ok=True)
                 t0 = time.perf_counter()
                 try:
-                    chosen, spent = METHODS[name](task=args.task, compute=compute, workdir=workdir, executor=ex,
-                                                  found=found, old_src=old_src)
+                    chosen, spent, *on = METHODS[name](task=task, compute=compute, workdir=workdir, executor=ex,
+                                                       found=found, old_src=old_src)
+                    g = fresh_results(ref, on[0] if on else task, [chosen], ex)[chosen]
                 except Exception as e:  # noqa: BLE001 - a method that cannot run here is a row that says why
                     print(f"{name} at {f}: not run ({type(e).__name__}: {str(e)[:200]})", flush=True)
                     rows.append((name, f, None, None, None, f"not run: {type(e).__name__}: {str(e)[:120]}"))
                     continue
-                g = fresh_results(ref, args.task, [chosen], ex)[chosen]
-                rows.append((name, f, spent, chosen, g["interval"], ""))
+                rows.append((name, f, spent, chosen if not on else f"{chosen} on {on[0]}", g["interval"], ""))
+                if g["interval"] is not None:
+                    scored[(name, f)] = g["outcomes"]
                 iv = g["interval"]
                 print(f"{name} at {f}: {chosen} -> {'-' if iv is None else f'{iv.mean:.2f}'} "
                       f"({spent:.1f} epoch-eq, {time.perf_counter() - t0:.0f} s)", flush=True)
-    table = format_table(args.task, rows, ok[oracle]["interval"], oracle, grid_compute, len(grid))
-    print(table)
-    print(f"total wall time {time.perf_counter() - start:.0f} s")
-    if args.out:
-        Path(args.out).write_text(table + "\n")
+    return format_table(task, rows, ok[oracle]["interval"], oracle, grid_compute, len(grid)), scored
 
 
 def format_table(task: str, rows: list, oracle_iv: Any, oracle: str, grid_compute: float, n_grid: int) -> str:
@@ -265,6 +339,24 @@ def format_table(task: str, rows: list, oracle_iv: Any, oracle: str, grid_comput
         short = chosen if len(chosen) <= 70 else chosen[:67] + "..."
         lines.append(f"| {name} | {'-' if f is None else f'{f:g}'} | {spent:.1f} | `{short}` | {top1} | {regret} |")
     return "\n".join(lines)
+
+
+def format_summary(results: dict[str, dict[Any, Any]]) -> str:
+    """A row per method over the tasks it has a fresh-seed result on: mean regret and mean gain over the default."""
+    keys = list(dict.fromkeys(k for scored in results.values() for k in scored if isinstance(k, tuple)))
+    lines = [f"### Summary over {', '.join(results)}", "",
+             "| method | budget (of grid) | tasks | mean regret (points) [95% CI] | mean gain over the default (points) "
+             "[95% CI] |", "|---|---|---|---|---|"]
+    for name, f in keys:
+        on = [scored for scored in results.values() if (name, f) in scored]
+        regret = stats.mean_difference([(s["oracle"], s[(name, f)]) for s in on])
+        gain = stats.mean_difference([(s[(name, f)], s["default"]) for s in on])
+        lines.append(f"| {name} | {'-' if f is None else f'{f:g}'} | {len(on)} | {_points(regret)} | {_points(gain)} |")
+    return "\n".join(lines)
+
+
+def _points(iv: Any) -> str:
+    return f"{iv.mean:.2f} [{iv.low:.2f}, {iv.high:.2f}]"
 
 
 if __name__ == "__main__":

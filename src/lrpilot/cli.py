@@ -27,7 +27,7 @@ from lrpilot.errors import LRPilotError, clip
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
 
-HEADINGS = {"function": "LR functions (LRBench Table I)", "composite": "Composition",
+HEADINGS = {"function": "LR functions (LRBench Table I, then WSD and ONECYCLE)", "composite": "Composition",
             "controller": "Controllers (adapt the LR online)",
             "search": "Searches (branch training, keep the best; lrpilot train --executor/--workers)"}
 

@@ -17,8 +17,8 @@ from tests.bench.conftest import Inline, correct
 
 
 def record(policy: str, seed: int, q_val: float, q_test: float, status: str = "ok", n_param: int = 1,
-           iters: int = 10, **extra) -> RunRecord:
-    val, test = correct(q_val, seed), correct(q_test, seed + 1000)
+           iters: int = 10, m: int = 450, **extra) -> RunRecord:
+    val, test = correct(q_val, seed, m), correct(q_test, seed + 1000, m)
     ok = status == "ok"
     return RunRecord(id=0, task="t", policy=policy, seed=seed, budget=100, status=status,
                      metrics={"val_top1": 100 * val.mean(), "top1": 100 * test.mean(), "n_param": n_param,
@@ -113,3 +113,20 @@ def test_rank_json_rows_carry_intervals_and_the_tied_flag(tmp_path, capsys):
         assert {"val_top1_mean", "val_top1_ci", "top1_ci", "tied_with_best"} <= set(row)
         assert len(row["val_top1_ci"]) == 2 and row["val_top1_ci"][0] <= row["val_top1_mean"] <= row["val_top1_ci"][1]
     assert [r["tied_with_best"] for r in rows] == [True, False]
+
+
+def test_a_tie_on_a_small_validation_split_says_its_power():
+    # digits-lenet's 269 validation examples, 3 seeds, two policies 0.4 points apart: tied, and the words say
+    # that a 0.5-point difference would mostly go unseen
+    small = [record("A", s, 0.97, 0.97, m=269) for s in range(3)] + [record("B", s, 0.966, 0.966, m=269)
+                                                                     for s in range(3)]
+    d = decide(small)
+    p, n, seeds = d.power
+    assert d.tied == ("A", "B") and n == 269 and seeds == 3 and p < 0.5
+    assert (f"; with 269 validation examples x 3 seeds, a 0.5-point difference is detected with power {p:.2f}, so "
+            "the tie does not show the tied policies equal") in d.words()
+    large = [record("A", s, 0.97, 0.97, m=20_000) for s in range(5)] + [record("B", s, 0.969, 0.969, m=20_000)
+                                                                        for s in range(5)]
+    assert decide(large).power[0] > p and decide(large).power[1:] == (20_000, 5)
+    alone = decide([record("A", s, 0.97, 0.97) for s in range(3)])
+    assert alone.power is None and "power" not in alone.words()

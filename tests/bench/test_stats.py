@@ -251,3 +251,48 @@ def test_ties_computed_together_equal_those_computed_one_pair_at_a_time():
         assert comparison.difference == alone[0] and comparison.p_value == min(1.0, 2 * alone[1])
         assert comparison.tied == (comparison.p_adjusted > 0.05)
     assert [top1_interval(o) for o in runs.values()] == top1_intervals(list(runs.values()))
+
+
+def test_power_is_the_noncentral_t_beyond_the_tie_test_s_critical_value():
+    from scipy.stats import norm
+
+    from lrpilot.bench.stats import power
+
+    se = 0.004  # a difference's standard error: 0.4 points
+    for delta in (0.0, 0.005, 0.01, 0.02):  # k = 2, many degrees of freedom: the normal approximation
+        assert power((0.0, se ** 2, 1e9, 269, 2), delta) == pytest.approx(norm.sf(norm.isf(0.025) - delta / se), abs=1e-4)
+    assert power((0.0, se ** 2, 8, 269, 2), 0.01) < power((0.0, se ** 2, 1e6, 269, 2), 0.01)  # few seeds: wider t
+    assert power((0.0, se ** 2, 1e6, 269, 8), 0.01) < power((0.0, se ** 2, 1e6, 269, 2), 0.01)  # 8 policies: stricter
+    assert math.isnan(power((0.0, math.nan, math.nan, 1, 2), 0.005))
+
+
+def test_power_predicts_how_often_the_tie_test_separates_a_worse_policy():
+    """Simulated benchmarks of two policies 1.5 points apart (shared examples, their own seed effects): the
+    predicted power, from each benchmark's own variance estimate, is the share in which the worse is not tied."""
+    from lrpilot.bench.stats import power
+
+    seeds, m, dm, sa = 5, 2000, 0.2, 0.1
+    delta = (expected_top1(MU, sa, SB) - expected_top1(MU - dm, sa, SB)) / 100
+    rng, separated, predicted = np.random.default_rng(5), [], []
+    for _ in range(300):
+        b = rng.normal(0, SB, (1, 1, m))
+        good, bad = (simulate(rng, 1, seeds, m, mu=mu, sa=sa, b=b)[0] for mu in (MU, MU - dm))
+        ties = tied_with_best({"good": as_outcomes(good), "bad": as_outcomes(bad)})
+        separated.append(ties.tied == ("good",))
+        predicted.append(power(ties.comparisons[next(iter(ties.comparisons))].test, delta))
+    assert 0.3 < np.mean(separated) < 0.7  # a case where power is neither 0 nor 1
+    assert np.median(predicted) == pytest.approx(np.mean(separated), abs=0.1)
+
+
+def test_the_mean_difference_over_tasks_averages_the_tasks_paired_differences():
+    from lrpilot.bench.stats import mean_difference
+
+    rng = np.random.default_rng(7)
+    tasks = [(as_outcomes(rng.random((5, m)) < 0.95), as_outcomes(rng.random((5, m)) < 0.9)) for m in (269, 1000)]
+    one = [paired_difference(a, b)[0] for a, b in tasks]
+    both = mean_difference(tasks)
+    assert both.mean == pytest.approx((one[0].mean + one[1].mean) / 2)
+    half_widths = [(i.high - i.low) / 2 for i in one]
+    assert (both.high - both.low) / 2 < max(half_widths)  # two tasks' evidence narrows the interval
+    assert (both.high - both.low) / 2 > math.hypot(*half_widths) / 2 * 0.9  # about sqrt(v1 + v2) / 2
+    assert mean_difference(tasks[:1]) == one[0]

@@ -6,14 +6,14 @@ from lrpilot.controllers.autodrop import AutoDrop
 from lrpilot.controllers.factor import FactorController
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import build, lookup
-from lrpilot.policy.functions import SPECS
+from lrpilot.policy.functions import MODERN, SPECS
 from lrpilot.policy.params import Configured, Param, ParamTable, count, factor_list, lr_bounds, number
 from lrpilot.policy.text import parse
 from lrpilot.search.alr import Alr
 from lrpilot.search.stpt import Stpt
 
 CONFIGURED = [AutoDrop, FactorController, Stpt, Alr]
-TABLES = [cls.TABLE for cls in CONFIGURED] + [spec.table for spec in SPECS]
+TABLES = [cls.TABLE for cls in CONFIGURED] + [spec.table for spec in SPECS + MODERN]
 
 
 def make(text):

@@ -17,6 +17,7 @@ DATA_FREE = {  # name -> (train size, validation size, test size, input shape)
     "digits-mlp": (1078, 269, 450, (1, 8, 8)),
     "mnist1d-mlp": (4000, 2000, 1000, (40,)),  # the authors' 4,000 / 1,000 and 2,000 generated
     "mnist1d-cnn": (4000, 2000, 1000, (40,)),
+    "mnist1d-transformer": (4000, 2000, 1000, (40,)),
 }
 
 
@@ -93,6 +94,19 @@ def test_mnist1d_tasks_do_not_share_tensors():
     a, b = get_task("mnist1d-mlp"), get_task("mnist1d-cnn")
     a.train[0][0, 0] = 1e6
     assert torch.equal(a.test[0], b.test[0]) and b.train[0][0, 0] != 1e6
+
+
+def test_mnist1d_transformer_trains_with_adamw_and_asks_for_a_warmup():
+    from lrpilot.engine import train
+
+    task = get_task("mnist1d-transformer")
+    assert torch.equal(task.val[1], get_task("mnist1d-cnn").val[1])  # the same splits as the other MNIST-1D tasks
+    model = task.make_model()
+    opt = task.make_optimizer(model.parameters(), lr=0.001)
+    assert type(opt) is torch.optim.AdamW and opt.defaults["betas"] == (0.9, 0.999)
+    assert opt.defaults["weight_decay"] == 0.01 and task.meta["warmup"] is True and task.meta["model"] == "transformer"
+    result = train(task, "WSD(k0=0.003, l=40, w=4)", steps=40, seed=0)  # one epoch lifts it well above chance
+    assert result.status == "ok" and result.metrics["val_top1"] > 20
 
 
 def test_mnist_lenet_from_folder(mnist_dir):

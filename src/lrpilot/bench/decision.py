@@ -63,6 +63,17 @@ class Decision:
             self.ties.comparisons[p].difference.high <= self.margin
             and len(set(self.seeds[p]) & set(self.seeds[best])) >= MIN_SEEDS))
 
+    @property
+    def power(self) -> tuple[float, int, int] | None:
+        """(power, #validation examples, #seeds of the best): the chance that the tie test tells a policy ``margin``
+        points behind the best from it (:func:`lrpilot.bench.stats.power`), at the median variance of the tied
+        policies' comparisons; None without a tie."""
+        if not self.ties or len(self.tied) < 2:
+            return None
+        tests = sorted((self.ties.comparisons[p].test for p in self.tied[1:]), key=lambda t: t[1])
+        test = tests[(len(tests) - 1) // 2]
+        return stats.power(test, self.margin / 100), test[3], len(self.seeds[self.ties.best])
+
     def words(self) -> str:
         """The decision in one sentence, e.g. ``7 policies are statistically tied with the best; chose ...``."""
         if self.chosen is None:
@@ -80,7 +91,13 @@ class Decision:
             else:
                 head += (f"{_count(k - 1, 'is', 'are')} {shown}; chose {chosen}, "
                          + ("the best itself and the cheapest" if chosen == best else "the cheapest") + f" ({cost})")
-        return f"{head}: validation Top-1 {_fmt(self.val[chosen])}, test Top-1 {_fmt(self.test[chosen])}"
+        words = f"{head}: validation Top-1 {_fmt(self.val[chosen])}, test Top-1 {_fmt(self.test[chosen])}"
+        if self.power and not math.isnan(self.power[0]):
+            p, n, seeds = self.power
+            words += (f"; with {n} validation examples x {_count(seeds, 'seed', 'seeds')}, a {self.margin:g}-point "
+                      f"difference is detected with power {p:.2f}"
+                      + (", so the tie does not show the tied policies equal" if p < 0.8 else ""))
+        return words
 
 
 def _count(n: int, one: str, many: str) -> str:

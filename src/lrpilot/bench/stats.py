@@ -355,3 +355,33 @@ def cheapest(tied: Sequence[str], cost: Mapping[str, Sequence[float]]) -> str:
     if missing:
         raise LRPilotError(f"no cost for {clip(missing)}: give a cost tuple for every tied policy")
     return min(tied, key=lambda name: tuple(math.inf if math.isnan(c) else c for c in cost[name]))
+
+
+def power(test: tuple[float, float, float, int, int], delta: float, alpha: float = 0.05) -> float:
+    """The chance that :func:`tied_with_best` declares a policy worse than the best when it is ``delta`` (a fraction,
+    0.005 for half a point) behind, at the variance and degrees of freedom of a comparison's ``test`` taken as the
+    true variance of the difference: the noncentral t's tail beyond Games-Howell's critical value among the k
+    policies (the two-sided t-test's for k = 2). nan without a variance estimate (one seed and one example, or none)."""
+    _check_level(alpha, "alpha")
+    _, variance, df, _, k = test
+    if math.isnan(variance) or variance <= 0:
+        return math.nan
+    df = min(df, 1e6)
+    critical = (sps.t.ppf(1 - alpha / 2, df) if k == 2
+                else sps.studentized_range.ppf(1 - alpha, k, df) / math.sqrt(2))
+    return float(sps.nct.sf(critical, df, delta / math.sqrt(variance)))
+
+
+def mean_difference(pairs: Sequence[tuple[Mapping[int, np.ndarray], Mapping[int, np.ndarray]]],
+                    level: float = 0.95) -> Interval:
+    """The mean over tasks of a - b in points, each ``(a, b)`` the outcomes of two policies on one task's split
+    (paired by seed and example as :func:`paired_difference`), with its ``level`` interval: the tasks' variances
+    summed over (#tasks)^2 with Welch-Satterthwaite degrees of freedom. The tasks are fixed: the interval covers
+    seeds and examples, not the choice of tasks."""
+    _check_level(level)
+    if not pairs:
+        raise LRPilotError("no tasks: give at least one pair of outcomes")
+    differences = [_difference(a, b) for a, b in pairs]
+    n = len(differences)
+    variance, df = _combine([(v / n ** 2, d) for _, v, d, _ in differences if not math.isnan(v)])
+    return _t_interval(sum(m for m, *_ in differences) / n, variance, df, level, 1.0)

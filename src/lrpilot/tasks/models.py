@@ -6,6 +6,7 @@ LeNet, which offers Caffe's Xavier filler (the LRBench paper's Table II).
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -60,6 +61,26 @@ class Mnist1dCNN(nn.Module):
         h = x.reshape(len(x), 1, -1)
         h = self.conv3(self.conv2(self.conv1(h).relu()).relu()).relu()
         return self.linear(h.flatten(1))
+
+
+class Mnist1dTransformer(nn.Module):
+    """A small pre-LN Transformer encoder (Vaswani et al., 2017; the LayerNorm before each block, Xiong et al.,
+    2020) for length-40 signals: a strided 1-D convolution cuts the signal into 20 tokens of ``width``, learned
+    positions are added, ``depth`` encoder layers (``heads`` heads, feed-forward 2 x width, no dropout) follow,
+    then a LayerNorm, the mean over tokens and a linear classifier."""
+
+    def __init__(self, num_classes: int = 10, length: int = 40, width: int = 32, depth: int = 2, heads: int = 4) -> None:
+        super().__init__()
+        self.embed = nn.Conv1d(1, width, 4, stride=2, padding=1)  # 40 -> 20 tokens
+        self.position = nn.Parameter(torch.randn(1, length // 2, width) * 0.02)
+        layer = nn.TransformerEncoderLayer(width, heads, 2 * width, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.embed(x.reshape(len(x), 1, -1)).transpose(1, 2) + self.position
+        return self.head(self.norm(self.encoder(h)).mean(dim=1))
 
 
 class MnistLeNet(nn.Sequential):
