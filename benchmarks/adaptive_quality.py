@@ -12,8 +12,9 @@ LR ``lr / 10``, ``lr`` and ``10 lr``, at the same budget, over ``--seeds`` seeds
   LR nearest the current one among those within noise of the best).
 
 Each cell: test Top-1 mean with its 95 % interval over seeds and test examples (as ``lrpilot rank`` gives them),
-and the paired difference from FIX at the same start (points, with its interval). The seeds' claims, each
-stated yes/no:
+and the paired difference from FIX at the same start (points, with its interval); a policy with diverged runs
+shows their number and its mean Top-1 with a diverged run at chance level (10 %), the mean that the "ahead of
+FIX" check compares. The seeds' claims, each stated yes/no:
 
 - the slides: factor from LR 0.005 against constant, step (x0.1 every 30 % of the run, PyTorch's StepLR
   gamma) and cosine to 0, all from 0.005;
@@ -26,7 +27,7 @@ stated yes/no:
 Runs are stored in ``--store`` (one SQLite file a task), so an interrupted benchmark resumes where it stopped.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/adaptive_quality.py [--tasks digits-lenet mnist1d-cnn mnist-lenet]
-     [--seeds 3] [--workers 2] [--store DIR] [--out benchmarks/results/adaptive_quality.md] [--no-claims]
+     [--seeds 3] [--workers 2] [--store DIR] [--out benchmarks/results/adaptive_quality.md] [--claims TASK ...]
      (mnist-lenet trains 2,000 iterations, the others their default budgets)
 """
 
@@ -115,6 +116,19 @@ class Task:
         lrs = [lr for r in self.runs(policy) for _, lr in (r.record or {}).get("trajectory", [])]
         return f"[{fmt_sig(min(lrs), 2)}, {fmt_sig(max(lrs), 2)}]" if lrs else "fixed"
 
+    def diverged(self, policy: str) -> int:
+        return sum(r.status == "diverged" for r in self.runs(policy))
+
+    def mean(self, policy: str) -> float:
+        """Mean test Top-1 over the seeds, a diverged run counted at chance level."""
+        runs = self.runs(policy)
+        chance = 100.0 / self.obj.num_classes
+        return sum((r.metrics or {}).get("top1", chance) if r.status == "ok" else chance for r in runs) / len(runs)
+
+    def cell(self, policy: str) -> str:
+        n = self.diverged(policy)
+        return cell(self.interval(policy)) if not n else f"{n} of {len(self.seeds)} diverged ({self.mean(policy):.2f})"
+
     def compute(self, policy: str) -> float:
         runs = self.runs(policy)
         return sum((r.cost or {}).get("epoch_equivalents") or 0.0 for r in runs) / max(1, len(runs))
@@ -139,7 +153,7 @@ def main_table(t: Task) -> tuple[list[str], dict[str, dict[str, str]]]:
         cells = []
         for start in STARTS:
             p, fix = texts[start][label], texts[start]["FIX"]
-            cells += [cell(t.interval(p)), "" if label == "FIX" else diff(t.versus(p, fix))]
+            cells += [t.cell(p), "" if label == "FIX" else diff(t.versus(p, fix))]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {t.lr_moved(texts['1x'][label])} |")
     return lines, texts
 
@@ -149,9 +163,9 @@ def targets(t: Task, texts: dict[str, dict[str, str]]) -> list[str]:
     out = []
     for label in DEFAULTS:
         below = [s for s in STARTS if (d := t.versus(texts[s][label], texts[s]["FIX"])) is not None and d.high < 0]
-        ref = max(("FIX", "COS"), key=lambda m: (t.interval(texts["1x"][m]) or stats.Interval(0, 0, 0)).mean)
+        ref = max(("FIX", "COS"), key=lambda m: t.mean(texts["1x"][m]))
         near = t.versus(texts["1x"][label], texts["1x"][ref])
-        better = [s for s in ("1/10", "10x") if (d := t.versus(texts[s][label], texts[s]["FIX"])) and d.mean > 0]
+        better = [s for s in ("1/10", "10x") if t.mean(texts[s][label]) > t.mean(texts[s]["FIX"])]
         out.append(f"- {label}: never significantly below FIX: {'yes' if not below else 'no (' + ', '.join(below) + ')'}; "
                    f"from 1x within noise of the better of FIX/COS ({ref}): "
                    f"{'yes' if near is not None and near.high >= 0 else 'no'} ({diff(near)}); "
@@ -173,14 +187,13 @@ def claims(t: Task) -> list[str]:
     stpt = {"paper": text(METHODS["stpt (paper)"], t.lr, T), "default": text(METHODS["stpt (default)"], t.lr, T)}
     t.train(list(slides.values()) + [p for row in table2.values() for p in row.values()] + grid + list(stpt.values()))
 
-    means = {k: (t.interval(p) or stats.Interval(float("nan"), 0, 0)).mean for k, p in slides.items()}
+    means = {k: t.mean(p) for k, p in slides.items()}
     fixed = max(means[k] for k in ("constant", "step", "cosine"))
     out = [f"- slides (factor from {SLIDES_K0} beats constant, step and cosine from {SLIDES_K0}): "
-           + ", ".join(f"{k} {cell(t.interval(p))}" for k, p in slides.items())
+           + ", ".join(f"{k} {t.cell(p)}" for k, p in slides.items())
            + f"; reproduced: {'yes' if means['factor (slides)'] > fixed else 'no'} (slides reading), "
            f"{'yes' if means['factor (default)'] > fixed else 'no'} (default)"]
-    rows = {m: [(t.interval(table2[f][m]) or stats.Interval(float("nan"), 0, 0)).mean for f in TABLE2]
-            for m in ("baseline", "paper", "default")}
+    rows = {m: [t.mean(table2[f][m]) for f in TABLE2] for m in ("baseline", "paper", "default")}
     spread = {m: max(v) - min(v) for m, v in rows.items()}
     out.append(f"- AutoDrop Table 2 (initial LR {', '.join(fmt_sig(t.lr * f, 3) for f in TABLE2)}): "
                + "; ".join(f"{m} " + " / ".join(f"{v:.2f}" for v in rows[m]) + f" (spread {spread[m]:.2f})"
@@ -188,12 +201,12 @@ def claims(t: Task) -> list[str]:
                + "; AutoDrop ahead of the baseline at every initial LR: "
                + ", ".join(f"{m} {'yes' if all(a > b for a, b in zip(rows[m], rows['baseline'])) else 'no'}"
                            for m in ("paper", "default")))
-    best_grid = max(grid, key=lambda p: (t.interval(p) or stats.Interval(-1, 0, 0)).mean)
+    best_grid = max(grid, key=t.mean)
     grid_cost = sum(t.compute(p) for p in grid)
     for reading, p in stpt.items():
         d = t.versus(p, best_grid)
-        out.append(f"- STPT ({reading}, {p}): {cell(t.interval(p))} against the best of the 8-LR grid "
-                   f"{best_grid} {cell(t.interval(best_grid))}: {diff(d)} points at {t.compute(p) / grid_cost:.3f} "
+        out.append(f"- STPT ({reading}, {p}): {t.cell(p)} against the best of the 8-LR grid "
+                   f"{best_grid} {t.cell(best_grid)}: {diff(d)} points at {t.compute(p) / grid_cost:.3f} "
                    f"of its compute; no loss (within 0.5 point) at <= 0.2 of the compute: "
                    f"{'yes' if d is not None and d.mean >= -0.5 and t.compute(p) <= 0.2 * grid_cost else 'no'}")
     return out
@@ -206,21 +219,33 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", type=Path, default=Path("/tmp/adaptive_quality"))
     ap.add_argument("--out", type=Path, default=None, help="also write the tables to this Markdown file")
-    ap.add_argument("--no-claims", action="store_true", help="skip the seeds' claims (the targets' table only)")
+    ap.add_argument("--claims", nargs="*", default=None, metavar="TASK",
+                    help="check the seeds' claims on these tasks only (default: every task; none: --claims)")
     args = ap.parse_args()
     args.store.mkdir(parents=True, exist_ok=True)
     report = ["# Adaptive methods: the papers' readings and lrpilot's defaults", "",
               f"`benchmarks/adaptive_quality.py`, {args.seeds} seeds; test Top-1 % with 95 % intervals over seeds "
               "and test examples; `vs FIX`: the paired difference from FIX at the same start LR (points).", ""]
+    overview: dict[str, tuple[Task, dict[str, dict[str, str]]]] = {}
     for name in args.tasks:
         t = Task(name, args.store, args.seeds, args.workers)
         lines, texts = main_table(t)
+        overview[name] = t, texts
         section = [f"## {t.obj.name}: {t.total} iterations, range test's LR {fmt_sig(t.lr, 3)}", "", *lines, "",
                    "Targets:", *targets(t, texts)]
-        if not args.no_claims:
+        if args.claims is None or name in args.claims:
             section += ["", "The seeds' claims:", *claims(t)]
         print("\n".join(section), flush=True)
         report += section + [""]
+    summary = ["## Overview", "", "Mean test Top-1 % from 1/10, 1x and 10x the range test's LR (a diverged run at "
+               "chance level, marked *):", "", "| method | " + " | ".join(overview) + " |",
+               "| --- |" + " --- |" * len(overview)]
+    for label in METHODS:
+        summary.append(f"| {label} | " + " | ".join(
+            " / ".join(f"{t.mean(texts[s][label]):.2f}" + ("*" if t.diverged(texts[s][label]) else "") for s in STARTS)
+            for t, texts in overview.values()) + " |")
+    print("\n".join(summary))
+    report[4:4] = summary + [""]
     if args.out:
         args.out.write_text("\n".join(report))
         print(f"wrote {args.out}")

@@ -51,7 +51,7 @@ def test_every_adaptive_record_holds_its_lr_trajectory(digits, text):
 
 def test_autodrop_and_factor_trajectories_follow_their_drops_and_points(digits):
     ipe = digits.iters_per_epoch
-    r = train(digits, "autodrop(k0=0.05, rho=0.5, theta0=50, theta_max=100, nd=1)", epochs=6)
+    r = train(digits, "autodrop(k0=0.05, rho=0.5, saturation=absolute, theta0=50, theta_max=100, nd=1)", epochs=6)
     drops = r.record["drops"]
     assert drops and r.record["trajectory"] == [[0, 0.05]] + [[d["epoch"] * ipe, d["lr"]] for d in drops]
     r = train(digits, "factor(k0=0.01, every=20)", steps=60)
@@ -60,7 +60,7 @@ def test_autodrop_and_factor_trajectories_follow_their_drops_and_points(digits):
 
 
 def test_every_adaptive_engine_run_carries_parseable_texts(digits):
-    r = attach(train(digits, "factor(k0=0.02, factors=5)", seed=0, epochs=4))
+    r = attach(train(digits, "factor(k0=0.02, probe=slides, factors=5)", seed=0, epochs=4))
     d = r.record["distilled"]
     p = lrpilot.policy(d["piecewise"])
     inside = [q for q in r.record["points"] if q["step"] < r.cost["iterations"]]  # the last one: after the run
@@ -90,7 +90,8 @@ def test_a_run_too_short_for_the_fit_keeps_its_piecewise_text(capsys):
     assert distill({"trajectory": [[0, 0.05], [2, 0.1]]}, 3) == {
         "piecewise": "piecewise(FIX(k0=0.05), FIX(k0=0.1)@2)", "readable": "piecewise(FIX(k0=0.05), FIX(k0=0.1)@2)",
         "fit": None, "fit_error": None, "moved": True}
-    assert main(["train", "--task", "digits-mlp", "--steps", "3", "--policy", "factor(k0=0.05)", "--json", "-"]) == 0
+    assert main(["train", "--task", "digits-mlp", "--steps", "3", "--policy", "factor(k0=0.05, probe=slides)",
+                 "--json", "-"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert run["status"] == "ok" and run["record"]["distilled"] == {
         "piecewise": "piecewise(FIX(k0=0.05))", "readable": "piecewise(FIX(k0=0.05))", "fit": None,

@@ -134,10 +134,10 @@ def test_a_real_tune_returns_a_policy_that_trains(store):
 def test_the_adaptive_candidates_are_valid_and_can_move_within_the_run(best_lr):
     texts = canonical_policies(first_candidates({"best_lr": best_lr, "k_low": best_lr / 2, "k_high": best_lr}, 645))
     factor, autodrop = (make_controller(t) for t in texts[2:4])
-    assert factor.bounds[1] > best_lr  # not capped at its start
-    call = parse(texts[3])
-    assert float(call.kwargs.get("k_min", 1e-4)) < float(call.kwargs["k0"])
-    assert call.kwargs["nd"] * call.kwargs["period"] < 645 / 2  # a drop can fire within the run
+    assert factor.bounds[1] > best_lr and factor.probe == "lookahead"  # not capped at its start, the default probe
+    assert autodrop.k_min < autodrop.k0 and autodrop.saturation == "relative"
+    assert autodrop.nd * autodrop.period < 1 / 2  # fractions of the run: a drop can fire within it
+    assert texts[4].endswith("choose=nearest)")
 
 
 def test_a_real_tune_on_two_workers_is_reused_whole_by_a_second_one(tmp_path):

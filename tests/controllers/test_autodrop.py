@@ -1,5 +1,6 @@
-"""AutoDrop (Algorithm 1 of the AutoDrop paper): the drop rule on hand-made angles, the weighted
-parameter average, the NQM of Figure 3 through the engine, Adam, checkpoints and the text form."""
+"""AutoDrop (Algorithm 1 of the AutoDrop paper, ``saturation=absolute``): the drop rule on hand-made angles, the
+weighted parameter average, the NQM of Figure 3 through the engine, Adam, checkpoints and the text form; the
+relative saturation test (the default) on hand-made angles, the NQM and digits-lenet."""
 
 import doctest
 import math
@@ -67,7 +68,8 @@ def walk(drop, model, steps, start=1):
 # t = 7, 8, 9 are the n_d = 3 periods after it (t = 8 would trigger again, but a drop is pending), the drop at 9
 # doubles theta (rho = 0.5) so that the same 0.015 triggers at t = 11; the second drop hits k_min and theta_max.
 TURNS = [0, 20, 50, 50.015, 80, 80.005, 81, 81.001, 100, 130, 130.015, 10, 20, 30, 60, 60.025, 5, 6, 7]
-RULE = dict(k0=0.1, rho=0.5, k_min=0.03, theta0=0.01, theta_max=0.03, nd=3)
+RULE = dict(k0=0.1, rho=0.5, saturation="absolute", k_min=0.03, theta0=0.01, theta_max=0.03, nd=3)
+PAPER = dict(saturation="absolute")
 
 
 def make_optimizer(kind, params):
@@ -105,7 +107,8 @@ def test_drops_exactly_when_the_rule_says_and_sets_the_weighted_average(kind):
 @pytest.mark.parametrize("window", [1, 3])
 def test_first_check_needs_two_full_windows_of_angles(window):
     model = Point()
-    drop = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, nd=1, window=window)
+    drop = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, nd=1, window=window,
+                    **PAPER)
     walk(drop, model, moves([40.0] * 10))  # constant omega: the first possible check already passes
     assert drop.record()["drops"][0] == {"epoch": window + 3, "trigger": window + 2, "lr": 0.05, "theta": 0.02}
 
@@ -128,14 +131,14 @@ def test_state_dict_round_trip_mid_drop_continues_identically(tmp_path):
 
 def test_epoch_mode_does_nothing_per_iteration_and_period_mode_counts_iterations():
     model = Point()
-    per_epoch = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5)
+    per_epoch = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, **PAPER)
     assert per_epoch.after_step.__func__ is Controller.after_step
-    per_3 = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, period=3)
+    per_3 = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, period=3, **PAPER)
     for _ in range(7):
         per_3.after_step()
     per_3.after_epoch(1)
     assert (per_3.t, per_3.iterations) == (2, 7)
-    restored = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, period=3)
+    restored = AutoDrop(torch.optim.SGD(model.parameters(), lr=1.0), model, k0=0.1, rho=0.5, period=3, **PAPER)
     restored.load_state_dict(per_3.state_dict())  # mid-period: 7 = 2 * 3 + 1
     for c in (per_3, restored):
         c.after_step(), c.after_step()
@@ -150,7 +153,7 @@ def test_epoch_mode_does_nothing_per_iteration_and_period_mode_counts_iterations
 ])
 def test_nd_as_a_fraction_of_the_run(nd, task, expected):
     model = Point()
-    drop = AutoDrop(k0=0.1, rho=0.5, nd=nd)
+    drop = AutoDrop(k0=0.1, rho=0.5, nd=nd, **PAPER)
     drop.start(Context(model, torch.optim.SGD(model.parameters(), lr=1.0), task, 645, 43, torch.Generator()))
     assert drop.record()["nd"] == expected and drop.record()["window"] == task.av_window
 
@@ -159,7 +162,7 @@ def test_nd_as_a_fraction_of_the_run(nd, task, expected):
 
 
 def test_nqm_drops_and_beats_the_fixed_lr_as_in_figure_3(nqm):
-    text = "autodrop(k0=0.06, rho=0.5, k_min=0.001, nd=10)"  # Section 3: factor 2, from 0.06 down to 0.001
+    text = "autodrop(k0=0.06, rho=0.5, saturation=absolute, k_min=0.001, nd=10)"  # Section 3: 0.06 down to 0.001
     fixed = train(nqm, "FIX(k0=0.06)", steps=NQM_STEPS)
     auto = train(nqm, text, steps=NQM_STEPS)
     rec = auto.record
@@ -172,14 +175,14 @@ def test_nqm_drops_and_beats_the_fixed_lr_as_in_figure_3(nqm):
 def test_works_on_top_of_adam(nqm, monkeypatch):
     monkeypatch.setattr(nqm, "make_optimizer", lambda params, lr: torch.optim.Adam(params, lr=lr))
     fixed = train(nqm, "FIX(k0=0.1)", steps=NQM_STEPS)
-    auto = train(nqm, "autodrop(k0=0.1, rho=0.5, k_min=0.001, nd=10)", steps=NQM_STEPS)
+    auto = train(nqm, "autodrop(k0=0.1, rho=0.5, saturation=absolute, k_min=0.001, nd=10)", steps=NQM_STEPS)
     assert len(auto.record["drops"]) >= 2 and auto.curves["lr"][-1] < 0.1
     assert auto.metrics["test_loss"] < fixed.metrics["test_loss"]
 
 
 def test_engine_checkpoint_mid_drop_resumes_identically(nqm, tmp_path):
-    full, state, resumed = interrupted_and_resumed(nqm, "autodrop(k0=0.06, rho=0.5, k_min=0.001, nd=10)", tmp_path,
-                                                   seed=1, epochs=5)
+    full, state, resumed = interrupted_and_resumed(nqm, "autodrop(k0=0.06, rho=0.5, saturation=absolute, k_min=0.001, "
+                                                   "nd=10)", tmp_path, seed=1, epochs=5)
     assert state["epoch"] == 2 and state["controller"]["k"] >= 1 and state["controller"]["z"] is not None
     assert resumed.to_dict()["curves"] == full.to_dict()["curves"] and resumed.record == full.record
 
@@ -188,11 +191,16 @@ def test_engine_checkpoint_mid_drop_resumes_identically(nqm, tmp_path):
 
 
 @pytest.mark.parametrize("text, canonical", [
-    ("autodrop(k0=0.1, rho=0.2)", "autodrop(k0=0.1, rho=0.2)"),
-    ("autodrop(window=20, period=1, nd=10, theta_max=1, theta0=0.01, k_min=1e-4, rho=0.5, k0=6e-2)",
-     "autodrop(k0=0.06, rho=0.5, nd=10, period=1, window=20)"),
-    ("autodrop(k0=0.1, rho=0.2, nd=20.0, theta0=0.05, k_min=0)", "autodrop(k0=0.1, rho=0.2, k_min=0, theta0=0.05)"),
-    ("autodrop(k0=0.1, rho=0.2, nd=0.1, theta_max=2)", "autodrop(k0=0.1, rho=0.2, theta_max=2, nd=0.1)"),
+    ("autodrop(k0=0.1, rho=0.2)", "autodrop(k0=0.1, rho=0.2, saturation=relative)"),
+    ("autodrop(k0=0.1, rho=0.2, saturation=relative, theta0=1, theta_max=2, nd=0.1, period=0.025, window=5)",
+     "autodrop(k0=0.1, rho=0.2, saturation=relative)"),
+    ("autodrop(window=20, period=1, nd=10, theta_max=1, theta0=0.01, k_min=1e-4, rho=0.5, k0=6e-2, "
+     "saturation=absolute)", "autodrop(k0=0.06, rho=0.5, saturation=absolute, nd=10, period=1, window=20)"),
+    ("autodrop(k0=0.1, rho=0.2, saturation=absolute, nd=20.0, theta0=0.05, k_min=0)",
+     "autodrop(k0=0.1, rho=0.2, saturation=absolute, k_min=0, theta0=0.05)"),
+    ("autodrop(k0=0.1, rho=0.2, saturation=absolute, nd=0.1, theta_max=2)",
+     "autodrop(k0=0.1, rho=0.2, saturation=absolute, theta_max=2, nd=0.1)"),
+    ("autodrop(k0=0.1, rho=0.2, theta0=3)", "autodrop(k0=0.1, rho=0.2, saturation=relative, theta0=3)"),
 ])
 def test_canonical_text_parses_back_to_an_equal_configuration(text, canonical):
     c = make_controller(text)
@@ -218,6 +226,8 @@ def test_registry_entry_and_policies_listing(capsys):
     ("autodrop(k0=0.1, rho=0.2, k_min=0.1)", "k_min"),
     ("autodrop(k0=0.1, rho=0.2, theta0=0)", "theta0"),
     ("autodrop(k0=0.1, rho=0.2, theta_max=0.001)", "theta_max"),
+    ("autodrop(k0=0.1, rho=0.2, saturation=fast)", "saturation"),
+    ("autodrop(k0=0.1, rho=0.2, period=1.5)", "period"),
     ("autodrop(k0=0.1, rho=0.2, nd=0)", "nd"),
     ("autodrop(k0=0.1, rho=0.2, nd=1.5)", "nd"),
     ("autodrop(k0=0.1, rho=0.2, period=0)", "period"),
@@ -234,8 +244,8 @@ def test_bad_text_names_the_parameter(text, named, nqm):
 def test_user_loop_errors_and_docstring_example():
     model = Point()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    with pytest.raises(LRPilotError, match="nd"):
-        AutoDrop(opt, model, k0=0.1, rho=0.5, nd=0.1)
+    with pytest.raises(LRPilotError, match="periods="):
+        AutoDrop(opt, model, k0=0.1, rho=0.5, nd=0.1)  # the default nd, 0.1, too
     with pytest.raises(LRPilotError, match="model"):
         AutoDrop(opt, k0=0.1, rho=0.5)
     assert doctest.testmod(autodrop).failed == 0

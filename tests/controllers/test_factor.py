@@ -1,6 +1,6 @@
-"""The factor-scoring scheduler (Kim and Yu's Algorithm 1): direction and formula of the LR update,
-memory independent of the number of factors, a probe that touches nothing, the engine path,
-checkpoints and the text form."""
+"""The factor-scoring scheduler (Kim and Yu's Algorithm 1): direction and formula of the LR update (the slides'
+probe), memory independent of the number of factors, a probe that touches nothing, the lookahead probe (the
+default), the engine path, checkpoints and the text form."""
 
 import copy
 import ctypes
@@ -44,10 +44,11 @@ class Quadratic(nn.Module):
 
 
 def quadratic_scheduler(eta_h: float, loss_fn=None, **options):
-    """A scheduler at LR K0 on a quadratic whose curvature makes eta * h = ``eta_h``."""
+    """A scheduler with the slides' probe at LR K0 on a quadratic whose curvature makes eta * h = ``eta_h``."""
     model = Quadratic(eta_h / K0)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    sched = FactorScheduler(opt, model, loss_fn or (lambda m, b: m.loss()), lambda g: None, K0, **options)
+    sched = FactorScheduler(opt, model, loss_fn or (lambda m, b: m.loss()), lambda g: None, K0, probe="slides",
+                            **options)
     return sched, model, opt
 
 
@@ -122,7 +123,7 @@ def test_probe_leaves_model_optimizer_and_global_rng_untouched():
         return x[idx], y[idx]
 
     sched = FactorScheduler(opt, model, lambda m, b: F.cross_entropy(m(b[0]), b[1]), sample_batch, 0.05,
-                            factors=7, generator=generator)
+                            probe="slides", factors=7, generator=generator)
     before = (copy.deepcopy(model.state_dict()), [p.grad.clone() for p in model.parameters()],
               copy.deepcopy(opt.state_dict()["state"]), torch.get_rng_state(), [m.training for m in model.modules()])
     sched.step()
@@ -190,7 +191,7 @@ def test_memory_is_one_parameter_copy_beyond_the_gradient_whatever_the_number_of
 
     def scoring(n):
         opt = torch.optim.SGD(model.parameters(), lr=0.01)
-        return FactorScheduler(opt, model, loss_fn, lambda g: batch, 0.001, factors=[1.0] * n).step
+        return FactorScheduler(opt, model, loss_fn, lambda g: batch, 0.001, probe="slides", factors=[1.0] * n).step
 
     def deep_copy_per_factor():  # the slides' literal line 4: a copy of the model per factor
         grads = torch.autograd.grad(loss_fn(model, batch), list(model.parameters()))
@@ -213,8 +214,8 @@ def test_memory_is_one_parameter_copy_beyond_the_gradient_whatever_the_number_of
 
 
 def test_engine_runs_it_and_records_the_lr_trajectory(digits):
-    r = train(digits, "factor(k0=0.005)", epochs=3)
-    assert r.status == "ok" and r.policy == "factor(k0=0.005)" and r.metrics["n_param"] == 3
+    r = train(digits, "factor(k0=0.005, probe=slides)", epochs=3)
+    assert r.status == "ok" and r.policy == "factor(k0=0.005, probe=slides)" and r.metrics["n_param"] == 3
     points = r.record["points"]
     assert [p["step"] for p in points] == [digits.iters_per_epoch * e for e in (1, 2, 3)]
     assert all(len(p["losses"]) == len(p["scores"]) == 3 for p in points)
@@ -225,21 +226,31 @@ def test_engine_runs_it_and_records_the_lr_trajectory(digits):
 
 def test_factor_one_probes_without_disturbing_training(digits):
     # only factor 1: the LR never moves, so the run must equal FIX bit for bit (data order, model, RNG)
-    probed = train(digits, "factor(k0=0.05, factors=[1])", seed=2, epochs=3)
     fixed = train(digits, "FIX(k0=0.05)", seed=2, epochs=3)
-    assert len(probed.record["points"]) == 3
-    assert probed.to_dict()["curves"] == fixed.to_dict()["curves"] and probed.metrics["top1"] == fixed.metrics["top1"]
+    total = 3 * digits.iters_per_epoch
+    for probe, every in (("slides", digits.iters_per_epoch), ("lookahead", max(1, round(total / 40)))):
+        probed = train(digits, f"factor(k0=0.05, probe={probe}, factors=[1])", seed=2, epochs=3)
+        assert [p["step"] for p in probed.record["points"]] == list(range(every, total + 1, every))
+        assert probed.to_dict()["curves"] == fixed.to_dict()["curves"]
+        assert probed.metrics["top1"] == fixed.metrics["top1"]
 
 
 def test_every_n_iterations(digits):
-    r = train(digits, "factor(k0=0.005, every=20, batch=16)", steps=100)
+    r = train(digits, "factor(k0=0.005, probe=slides, every=20, batch=16)", steps=100)
     assert [p["step"] for p in r.record["points"]] == [20, 40, 60, 80, 100]
+    r = train(digits, "factor(k0=0.005, every=0.25)", steps=100)  # a fraction of the run
+    assert [p["step"] for p in r.record["points"]] == [25, 50, 75, 100]
 
 
 def test_checkpoint_resume_continues_identically(digits, tmp_path):
-    full, state, resumed = interrupted_and_resumed(digits, "factor(k0=0.005, factors=5)", tmp_path,
+    full, state, resumed = interrupted_and_resumed(digits, "factor(k0=0.005, probe=slides, factors=5)", tmp_path,
                                                    seed=1, epochs=5, eval_every=20)
     assert state["epoch"] == 2 and len(state["controller"]["points"]) == 2
+    assert resumed.to_dict()["curves"] == full.to_dict()["curves"] and resumed.record == full.record
+    full, state, resumed = interrupted_and_resumed(digits, "factor(k0=0.005)", tmp_path / "lookahead",
+                                                   seed=1, epochs=5, eval_every=20)
+    every = round(5 * digits.iters_per_epoch / 40)  # scored every 1/40 of the run
+    assert len(state["controller"]["points"]) == 2 * digits.iters_per_epoch // every  # 2 of 5 epochs
     assert resumed.to_dict()["curves"] == full.to_dict()["curves"] and resumed.record == full.record
 
 
@@ -263,12 +274,16 @@ def test_class_docstring_example_runs():
 
 
 @pytest.mark.parametrize("text, canonical", [
-    ("factor(k0=0.005)", "factor(k0=0.005)"),
-    ("factor(k0=0.005, factors=3, batch=32, norm=minmax, score=exp, bounds=[0.000005, 0.05])", "factor(k0=0.005)"),
-    ("factor(bounds=[1e-4, 0.5], every=10, batch=64, factors=Factor_5, k0=5e-3)",
-     "factor(k0=0.005, factors=5, batch=64, every=10, bounds=[0.0001, 0.5])"),
-    ("factor(k0=0.1, factors=[8, 4, 2, 1, 0.5, 0.25, 0.125])", "factor(k0=0.1, factors=7)"),
-    ("factor(k0=0.1, factors=[3, 1, 0.25])", "factor(k0=0.1, factors=[3, 1, 0.25])"),
+    ("factor(k0=0.005)", "factor(k0=0.005, probe=lookahead)"),
+    ("factor(k0=0.005, probe=lookahead, factors=3, batch=32, batches=8, every=0.025, norm=noise, score=exp, "
+     "bounds=[0.000005, 0.05])", "factor(k0=0.005, probe=lookahead)"),
+    ("factor(k0=0.005, probe=slides, factors=3, batch=32, norm=minmax, score=exp, bounds=[0.000005, 0.05])",
+     "factor(k0=0.005, probe=slides)"),
+    ("factor(bounds=[1e-4, 0.5], every=10, batch=64, factors=Factor_5, k0=5e-3, probe=slides)",
+     "factor(k0=0.005, probe=slides, factors=5, batch=64, every=10, bounds=[0.0001, 0.5])"),
+    ("factor(k0=0.005, batches=4, norm=minmax)", "factor(k0=0.005, probe=lookahead, batches=4, norm=minmax)"),
+    ("factor(k0=0.1, factors=[8, 4, 2, 1, 0.5, 0.25, 0.125])", "factor(k0=0.1, probe=lookahead, factors=7)"),
+    ("factor(k0=0.1, factors=[3, 1, 0.25])", "factor(k0=0.1, probe=lookahead, factors=[3, 1, 0.25])"),
 ])
 def test_canonical_text_parses_back_to_an_equal_configuration(text, canonical):
     c = make_controller(text)
@@ -293,6 +308,9 @@ def test_registry_entry_builds_fresh_controllers():
     ("factor(k0=0.005, batch=0)", "batch"),
     ("factor(k0=0.005, batch=2.5)", "batch"),
     ("factor(k0=0.005, every=0)", "every"),
+    ("factor(k0=0.005, every=1.5)", "every"),
+    ("factor(k0=0.005, probe=copy)", "probe"),
+    ("factor(k0=0.005, batches=0)", "batches"),
     ("factor(k0=0.005, bounds=[0.1, 0.01])", "bounds"),
     ("factor(k0=0.005, bounds=[0.01, 0.01])", "bounds"),
     ("factor(k0=0.5, bounds=[0.001, 0.1])", "k0"),
@@ -305,3 +323,24 @@ def test_bad_text_names_the_parameter(text, named, digits):
         make_controller(text)
     with pytest.raises(LRPilotError, match=rf"\b{named}\b"):
         train(digits, text, steps=1)
+
+
+# --- the lookahead probe's rule -----------------------------------------------------------------
+
+
+def _lookahead_rule():
+    from lrpilot.controllers.factor import TABLE, FactorRule
+
+    return FactorRule.of(TABLE.read({"k0": K0}))
+
+
+@pytest.mark.parametrize("shift, moves", [(0.0, "stays"), (0.01, "stays"), (1.0, "grows"), (-1.0, "shrinks")])
+def test_noise_normalisation_moves_the_lr_only_when_a_factor_beats_the_current_one_beyond_noise(shift, moves):
+    # losses of factors 2, 1, 0.5 on 8 probe batches: batch-to-batch spread 1, the same for every factor (paired)
+    torch.manual_seed(0)
+    batches = torch.randn(8, dtype=torch.float64)
+    noise_only = 0.05 * torch.randn(3, 8, dtype=torch.float64)  # a paired difference of about 0.02 standard errors
+    losses = batches + noise_only + torch.tensor([[-shift], [0.0], [shift]], dtype=torch.float64)
+    eta, scores = _lookahead_rule().next_eta(K0, losses)
+    assert {"stays": eta == K0, "grows": eta > K0, "shrinks": eta < K0}[moves]
+    assert scores[1] == 1.0  # the current LR weighs 1 whatever happens

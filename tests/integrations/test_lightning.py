@@ -14,7 +14,8 @@ from lrpilot.store import Store
 
 STEPS = 24  # 3 epochs of 64 samples in batches of 8
 COS = f"COS(k0=0.1, k1=0.001, l={STEPS})"
-AUTODROP = "autodrop(k0=0.1, rho=0.5, theta0=100, theta_max=1000, nd=2, period=1, window=1)"  # drops every few steps
+AUTODROP = ("autodrop(k0=0.1, rho=0.5, saturation=absolute, theta0=100, theta_max=1000, nd=2, period=1, "
+            "window=1)")  # drops every few steps
 
 
 class Classifier(pl.LightningModule):
@@ -87,7 +88,7 @@ def test_a_controller_text_sets_the_lr(tmp_path):
 
 
 def test_the_factor_controller_rescores_at_each_epoch_end(tmp_path):
-    callback, last_batch_loss = LRPilotCallback("factor(k0=0.05, factors=3, batch=16)"), []
+    callback, last_batch_loss = LRPilotCallback("factor(k0=0.05, probe=slides, factors=3, batch=16)"), []
     trainer = fit(callback, tmp_path, callbacks=[LossKeeper(last_batch_loss)])
     lrs = callback.lrs
     assert lrs[:8] == [0.05] * 8

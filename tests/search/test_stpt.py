@@ -100,9 +100,11 @@ def test_mix_is_table_4_scaled_to_the_run(n, expected):
 
 
 @pytest.mark.parametrize("text, canonical", [
-    ("stpt(k0=0.1, set=mix, alpha=0.08, warmup=0.1, score=val)", "stpt(k0=0.1)"),
+    ("stpt(k0=0.1, set=mix, alpha=0.08, warmup=0.1, score=val, choose=nearest, z=2)", "stpt(k0=0.1, choose=nearest)"),
+    ("stpt(k0=0.1, choose=best, z=3)", "stpt(k0=0.1, choose=best)"),
+    ("stpt(k0=0.1, z=3)", "stpt(k0=0.1, choose=nearest, z=3)"),
     ("stpt(k0=0.1, lrs=[0.2, 0.1], alpha=200, warmup=4, warmup_lr=0.005)",
-     "stpt(k0=0.1, lrs=[0.2, 0.1], alpha=200, warmup=4, warmup_lr=0.005)"),
+     "stpt(k0=0.1, lrs=[0.2, 0.1], alpha=200, warmup=4, warmup_lr=0.005, choose=nearest)"),
     ("alr(k0=0.1, beam=2, factors=3)", "alr(k0=0.1)"),
     ("alr(k0=0.1, beam=3, factors=[4, 1, 0.25], bounds=[0.001, 0.5])",
      "alr(k0=0.1, beam=3, factors=[4, 1, 0.25], bounds=[0.001, 0.5])"),
@@ -144,7 +146,7 @@ def test_cli_train_runs_stpt_and_lists_it(tmp_path, capsys):
     assert main(["train", "--task", "digits-mlp", "--policy", "stpt(k0=0.05, set=narrow, alpha=0.08)",
                  "--epochs", "2", "--json", str(out), "--quiet"]) == 0
     run = json.loads(out.read_text())
-    assert run["policy"] == "stpt(k0=0.05, set=narrow)" and run["status"] == "ok"
+    assert run["policy"] == "stpt(k0=0.05, set=narrow, choose=nearest)" and run["status"] == "ok"
     assert run["record"]["epochs"][0]["phase"] == "narrow" and run["cost"]["epoch_equivalents"] > 2
     capsys.readouterr()
     assert main(["policies", "--json"]) == 0

@@ -357,19 +357,27 @@ def cheapest(tied: Sequence[str], cost: Mapping[str, Sequence[float]]) -> str:
     return min(tied, key=lambda name: tuple(math.inf if math.isnan(c) else c for c in cost[name]))
 
 
-def power(test: tuple[float, float, float, int, int], delta: float, alpha: float = 0.05) -> float:
+def power(test: tuple[float, ...], delta: float, alpha: float = 0.05) -> float:
     """The chance that :func:`tied_with_best` declares a policy worse than the best when it is ``delta`` (a fraction,
     0.005 for half a point) behind, at the variance and degrees of freedom of a comparison's ``test`` taken as the
     true variance of the difference: the noncentral t's tail beyond Games-Howell's critical value among the k
     policies (the two-sided t-test's for k = 2). nan without a variance estimate (one seed and one example, or none)."""
     _check_level(alpha, "alpha")
-    _, variance, df, _, k = test
+    _, variance, df, _, k = test[:5]
     if math.isnan(variance) or variance <= 0:
         return math.nan
     df = min(df, 1e6)
-    critical = (sps.t.ppf(1 - alpha / 2, df) if k == 2
-                else sps.studentized_range.ppf(1 - alpha, k, df) / math.sqrt(2))
-    return float(sps.nct.sf(critical, df, delta / math.sqrt(variance)))
+    critical = special.stdtrit(df, 1 - alpha / 2) if k == 2 else _range_critical(k, df, alpha) / math.sqrt(2)
+    return float(1.0 - special.nctdtr(df, delta / math.sqrt(variance), critical))
+
+
+def _range_critical(k: int, df: float, alpha: float) -> float:
+    """The q at which the studentized range's tail (:func:`range_sf`) is ``alpha``, by bisection."""
+    low, high = 0.0, 100.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if range_sf(np.array([mid]), k, np.array([df]))[0] > alpha else (low, mid)
+    return (low + high) / 2
 
 
 def mean_difference(pairs: Sequence[tuple[Mapping[int, np.ndarray], Mapping[int, np.ndarray]]],
@@ -381,7 +389,7 @@ def mean_difference(pairs: Sequence[tuple[Mapping[int, np.ndarray], Mapping[int,
     _check_level(level)
     if not pairs:
         raise LRPilotError("no tasks: give at least one pair of outcomes")
-    differences = [_difference(a, b) for a, b in pairs]
+    differences = [tuple(float(x[0]) for x in _differences(a, [b])[:3]) for a, b in pairs]
     n = len(differences)
-    variance, df = _combine([(v / n ** 2, d) for _, v, d, _ in differences if not math.isnan(v)])
-    return _t_interval(sum(m for m, *_ in differences) / n, variance, df, level, 1.0)
+    variance, df = _combine([(np.array([v / n ** 2]), d) for _, v, d in differences if not math.isnan(v)], 1)
+    return _t_intervals(np.array([sum(m for m, *_ in differences) / n]), variance, df, level, 1.0)[0]

@@ -18,7 +18,9 @@ drop is triggered: ``n_d`` more periods at the current LR accumulate ``z += k x`
   degrees is never seen and the LR never drops.
 - ``saturation=relative`` (the default) compares the mean angle of the last ``window`` periods with the mean
   of the ``window`` before them: saturated when its rise is below ``theta`` standard errors of that difference
-  (``theta0`` = 1, ``theta_max`` = 2), so the test scales with the task's own angle noise. It measures every
+  (``theta0`` = 1, ``theta_max`` = 2), so the test scales with the task's own angle noise, and when the angle
+  has risen since the first window after the start or the last drop (by more than 2 standard errors) or stands
+  at 90 degrees or more. It measures every
   ``period`` = 1/40 of the run with ``window`` = 5 and ``nd`` = 0.1 of the run's periods (4), so that drops fit
   in any budget; after a drop the test starts over on the new LR's angles. ``theta`` grows by ``1 / rho`` after
   each drop up to ``theta_max``, as in Algorithm 1.
@@ -85,9 +87,11 @@ SATURATIONS = {"absolute": "Algorithm 1: |omega_t - omega_{t-1}| < theta degrees
 
 
 #: The relative test's second condition: the angle has risen by more than this many standard errors since the
-#: first window after the start or the last drop (a flat angle at a low level, while the LR still makes progress
-#: along one direction, is not saturation).
+#: first window after the start or the last drop, or its mean is at least NOISE_ANGLE degrees (consecutive changes
+#: no longer point the same way). A flat angle at a low level, while the LR still makes progress along one
+#: direction, is not saturation (digits-lenet from LR 0.005: about 25 degrees for the first third of the run).
 RISEN = 2.0
+NOISE_ANGLE = 90.0
 
 
 def _absolute(values: dict[str, Any]) -> bool:
@@ -107,8 +111,9 @@ class AutoDrop(Configured, Controller):
     """Algorithm 1 of the AutoDrop paper on top of any optimizer (SGD, momentum, Adam).
 
     In the engine: ``autodrop(k0=0.1, rho=0.2)``. In your own loop, give the optimizer and the
-    model and call :meth:`step` once per period (epoch); with ``period=p``, call
-    :meth:`after_step` after every optimizer step instead. ``nd`` is then a whole number of periods.
+    model and call :meth:`step` once per period (epoch); with a whole ``period=p``, call
+    :meth:`after_step` after every optimizer step instead. ``periods``: how many periods the run
+    has, for a ``nd`` given as a fraction of them (the default 0.1); or give ``nd`` as a number.
 
     >>> import torch
     >>> from lrpilot.controllers.autodrop import AutoDrop
@@ -117,7 +122,7 @@ class AutoDrop(Configured, Controller):
     >>> y = x @ torch.randn(8, 1) + 0.3 * torch.randn(256, 1)
     >>> model = torch.nn.Linear(8, 1)
     >>> opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    >>> drop = AutoDrop(opt, model, k0=0.05, rho=0.5, theta0=1, theta_max=8, nd=2)
+    >>> drop = AutoDrop(opt, model, k0=0.05, rho=0.5, periods=30)
     >>> for epoch in range(30):
     ...     for idx in torch.randperm(256).split(32):
     ...         opt.zero_grad()
@@ -125,7 +130,7 @@ class AutoDrop(Configured, Controller):
     ...         opt.step()
     ...     lr = drop.step()  # one period per epoch
     >>> drop.record()["drops"]
-    [{'epoch': 8, 'trigger': 6, 'lr': 0.025, 'theta': 2.0}, {'epoch': 15, 'trigger': 13, 'lr': 0.0125, 'theta': 4.0}]
+    [{'epoch': 14, 'trigger': 11, 'lr': 0.025, 'theta': 2.0}, {'epoch': 27, 'trigger': 24, 'lr': 0.0125, 'theta': 2.0}]
     """
 
     #: Algorithm 1's settings in canonical order; #Param counts its six: alpha_0, alpha_min, theta_0,
@@ -232,7 +237,8 @@ class AutoDrop(Configured, Controller):
                 return False
             earlier, last = list(self.angles)[:w], list(self.angles)[w:]
             return (_rise(earlier, last) < self.theta  # it has stopped rising ...
-                    and _rise(self.baseline, last) > RISEN)  # ... after rising since the start or the last drop
+                    and (_rise(self.baseline, last) > RISEN  # ... after rising since the start or the last drop,
+                         or statistics.fmean(last) >= NOISE_ANGLE))  # or at the angle of changes that point nowhere
         omega = sum(self.angles) / len(self.angles) if len(self.angles) == self.angles.maxlen else math.nan
         saturated = abs(omega - self.omega) < self.theta  # False while either is nan
         self.omega = omega

@@ -9,16 +9,18 @@ factors times the LR, ``eta * exp(sum_f s_f ln f / sum_f s_f)``, kept within ``b
 ``probe``: which trial points are scored, on which batch.
 
 - ``probe=slides`` is Algorithm 1 as the slides give it (the readings below). It scores the plain
-  gradient step on the batch the gradient came from, which favours the longest step whatever the LR: the
-  batch's own loss falls fastest along its own gradient. On digits-lenet from LR 0.05 every probe's largest
-  factor won, the LR ran to its cap 10 k0 and the run ended at 38-63 % Top-1 (FIX(k0=0.05): 97.3 %).
+  gradient step on the batch the gradient came from, which favours the longest step whatever the LR: a
+  batch's loss falls fastest along its own gradient. On digits-lenet from LR 0.05 every probe's largest
+  factor won, the LR ran to its cap 10 k0 and the runs ended at 28 % Top-1 (3 seeds; FIX(k0=0.05): 97.7 %;
+  benchmarks/adaptive_quality.py).
 - ``probe=lookahead`` (the default) scores the optimizer's own last step, ``theta_{t-1} + f (theta_t -
   theta_{t-1})``, so momentum, weight decay and Adam's scaling are those of the real step, on ``batches``
-  probe batches of ``batch`` samples that are not the gradient's. Normalisation ``noise`` compares each
-  factor with the best one batch by batch: x = max(0, t - z), t the paired difference of their losses over
-  the probe batches in standard errors, ``z = 2``; factors within noise of the best score alike (exp(0)), so
-  the LR moves only where the probe tells the factors apart, and it does so ``every`` 1/40 of the run, often
-  enough to leave a bad start within a few dozen iterations.
+  probe batches of ``batch`` samples that are not the gradient's, every ``every`` = 1/40 of the run.
+  Normalisation ``noise`` (:func:`noise`) weighs the current LR (f = 1) 1 and another factor by how far its
+  loss, paired batch by batch with the current LR's, is below it beyond 4 standard errors, so the LR moves
+  only where the probe tells the factors apart. A one-step probe favours short steps wherever the step's
+  noise dominates (on mnist1d-cnn at its best constant LR, 0.1, half the last step scored better than the
+  whole one by up to 2.8 standard errors, as much as at 1.0 or 0.01), hence the wide margin.
 
 Readings lrpilot takes where the slides are silent or ambiguous (``probe=slides``):
 
@@ -46,8 +48,8 @@ Readings lrpilot takes where the slides are silent or ambiguous (``probe=slides`
   The probe's plain step ignores momentum, which makes the real step 1 / (1 - momentum) times
   longer (10 times at 0.9), so the probe keeps favouring LRs up to about the best single plain
   step, far beyond what momentum SGD tolerates: with a cap of 100 * k0, MNIST-1D's CNN (momentum
-  0.9) went to the cap and collapsed to chance (benchmarks/factor_quality.py). The default cap
-  allows one decade above the start. Every param group gets the same LR eta.
+  0.9) went to the cap and collapsed to chance. The default cap allows one decade above the start
+  (with either probe). Every param group gets the same LR eta.
 
 This module holds the rule, its settings and the engine's ``factor(...)`` controller, and imports
 no torch (its functions import it when called); the probe and :class:`FactorScheduler`, for your
@@ -87,14 +89,18 @@ def noise(losses: Tensor, factors: Sequence[float], z: float = 4.0) -> Tensor:
     """Each factor against the current LR's (the factor nearest 1), paired over the probe batches: 0 for the current
     LR's own, ``-log(t - z)`` for a factor whose loss is below it by ``t > z`` standard errors of their difference,
     infinite (score 0) for the others. So ``exp(-x)`` weighs the current LR 1 and a factor by how far its gain clears
-    the noise, and the LR moves only when some factor beats it. ``losses``: factors x probe batches."""
+    the noise, and the LR moves only when some factor beats it. ``losses``: factors x probe batches (with one probe
+    batch no difference has a spread, and the LR stays)."""
     import torch
 
     current = min(range(len(factors)), key=lambda i: abs(math.log(factors[i])))
     gain = losses[current] - losses
-    spread = gain.std(1) / gain.shape[1] ** 0.5
-    t = torch.where(spread > 0, gain.mean(1) / spread, torch.zeros_like(spread))
-    x = torch.where(t > z, -torch.log((t - z).clamp_min(1e-300)), torch.full_like(t, math.inf))
+    if gain.shape[1] > 1:
+        spread, mean = gain.std(1) / gain.shape[1] ** 0.5, gain.mean(1)
+        t = torch.where(spread > 0, mean / spread, torch.where(mean > 0, math.inf, 0.0))
+    else:
+        t = torch.zeros(len(gain), dtype=gain.dtype)
+    x = torch.where(t > z, -torch.log((t - z).clamp(1e-300, 1e6)), torch.full_like(t, math.inf))
     x[current] = 0.0
     return x
 

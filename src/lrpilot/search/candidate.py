@@ -103,8 +103,9 @@ def score_loss(run: Run) -> Score:
 
 
 #: Scores by the names the text form uses (``score=val``); add an entry to make yours nameable. Each gives the score
-#: (higher is better) and, for an accuracy, the per-example correctness that searches compare candidates on, paired.
-SCORES: dict[str, Callable[[Run], Score]] = {"val": score_val, "train": score_train, "loss": score_loss}
+#: (higher is better) and, for an accuracy, the per-example correctness that searches compare candidates on, paired;
+#: a function of yours may give the score alone (a float), which searches then compare as it is.
+SCORES: dict[str, Callable[[Run], Score | float]] = {"val": score_val, "train": score_train, "loss": score_loss}
 
 
 # --- one candidate ------------------------------------------------------------------------------------
@@ -151,7 +152,8 @@ def run_candidate(c: Candidate) -> Outcome:
     run = new_run(c.source, c.text, c.lr, c.n_param, c.config)
     run.restore(unpack(c.snapshot))
     iterations, samples = segment(run, c.lr, c.until)
-    score, correct = (-math.inf, None) if run.status == "diverged" else SCORES[c.score](run)
+    value = (-math.inf, None) if run.status == "diverged" else SCORES[c.score](run)
+    score, correct = value if isinstance(value, tuple) else (value, None)
     return Outcome(score, pack(run.state()), run.status, iterations, samples, correct)
 
 
