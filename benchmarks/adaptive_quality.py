@@ -34,6 +34,7 @@ Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/adaptive_quality.py [--tasks 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -225,7 +226,8 @@ def main() -> None:
     args.store.mkdir(parents=True, exist_ok=True)
     report = ["# Adaptive methods: the papers' readings and lrpilot's defaults", "",
               f"`benchmarks/adaptive_quality.py`, {args.seeds} seeds; test Top-1 % with 95 % intervals over seeds "
-              "and test examples; `vs FIX`: the paired difference from FIX at the same start LR (points).", ""]
+              "and test examples; `vs FIX`: the paired difference from FIX at the same start LR (points). Command: "
+              f"`{' '.join(['benchmarks/adaptive_quality.py'] + sys.argv[1:])}`.", ""]
     overview: dict[str, tuple[Task, dict[str, dict[str, str]]]] = {}
     for name in args.tasks:
         t = Task(name, args.store, args.seeds, args.workers)
@@ -235,6 +237,8 @@ def main() -> None:
                    "Targets:", *targets(t, texts)]
         if args.claims is None or name in args.claims:
             section += ["", "The seeds' claims:", *claims(t)]
+        else:
+            section += ["", "The seeds' claims: not checked on this task (`--claims`)."]
         print("\n".join(section), flush=True)
         report += section + [""]
     summary = ["## Overview", "", "Mean test Top-1 % from 1/10, 1x and 10x the range test's LR (a diverged run at "
