@@ -642,7 +642,7 @@ def test_a_tune_budget_below_one_run_creates_no_store(here, capsys):
 
 def test_stpt_whose_warmup_is_the_whole_run_is_refused(here, capsys):
     refused(["train", "--task", TASK, "--steps", "3", "--policy", "stpt(k0=0.1, warmup=1000)"],
-            ["stpt(k0=0.1, warmup=1000)", "never search", "3 iterations"], capsys, here)
+            ["stpt(k0=0.1, warmup=1000, choose=nearest)", "never search", "3 iterations"], capsys, here)
 
 
 def test_plot_of_an_overflowing_policy_warns_nothing(here, capsys):
