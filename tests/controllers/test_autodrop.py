@@ -172,6 +172,13 @@ def test_nqm_drops_and_beats_the_fixed_lr_as_in_figure_3(nqm):
     assert auto.metrics["test_loss"] < 0.1 * fixed.metrics["test_loss"]
 
 
+def test_the_relative_default_drops_on_the_nqm_too_and_beats_the_fixed_lr(nqm):
+    fixed = train(nqm, "FIX(k0=0.06)", steps=NQM_STEPS)
+    auto = train(nqm, "autodrop(k0=0.06, rho=0.5, k_min=0.001)", steps=NQM_STEPS)  # 40 periods, not the task's
+    assert auto.record["unit"] == "iteration" and len(auto.record["drops"]) >= 1
+    assert auto.metrics["test_loss"] < 0.5 * fixed.metrics["test_loss"]
+
+
 def test_works_on_top_of_adam(nqm, monkeypatch):
     monkeypatch.setattr(nqm, "make_optimizer", lambda params, lr: torch.optim.Adam(params, lr=lr))
     fixed = train(nqm, "FIX(k0=0.1)", steps=NQM_STEPS)

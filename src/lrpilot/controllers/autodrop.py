@@ -27,9 +27,10 @@ drop is triggered: ``n_d`` more periods at the current LR accumulate ``z += k x`
 
 Readings lrpilot takes where the paper is ambiguous:
 
-- Period. Epochs by default, as in Algorithm 1; ``period=p`` measures every ``p`` iterations. In
-  the engine, a controller without its own ``period``/``window`` takes the task's ``av_period``/
-  ``av_window``: the NQM then measures per iteration with a window of 20 (Section 3, Figure 3).
+- Period. Epochs by default with ``saturation=absolute``, as in Algorithm 1; ``period=p`` measures every
+  ``p`` iterations. In the engine, such a controller without its own ``period``/``window`` takes the task's
+  ``av_period``/``av_window``: the NQM then measures per iteration with a window of 20 (Section 3, Figure 3).
+  The relative test sets its own (1/40 of the run, 5).
   ``nd`` counts periods; a fraction ``0 < nd < 1`` is that share of the run's periods (its
   epochs in epoch mode), rounded half up, at least 1.
 - Check. The compared values are the means of the last ``window`` angles, so the first check
@@ -281,8 +282,8 @@ class AutoDrop(Configured, Controller):
     def state_dict(self) -> dict[str, Any]:
         """Plain data and tensors (``torch.load(weights_only=True)``), a pending drop's ``z`` and ``k`` included."""
         return {"alpha": self.alpha, "theta": self.theta, "t": self.t, "iterations": self.iterations,
-                "angles": list(self.angles), "omega": self.omega, "baseline": self.baseline, "trigger": self.trigger, "k": self.k, "z": self.z,
-                "drops": [dict(d) for d in self.drops], "tracker": self.tracker.state_dict()}
+                "angles": list(self.angles), "omega": self.omega, "baseline": self.baseline, "trigger": self.trigger,
+                "k": self.k, "z": self.z, "drops": [dict(d) for d in self.drops], "tracker": self.tracker.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (after attaching) and write its LR into the param groups."""
