@@ -236,7 +236,8 @@ class _Tune:
             trials, texts = [], []
             for _ in range(self.workers):
                 trial = study.ask()
-                text = canonical_policies([propose(trial, self.total, found["k_low"], found["k_high"])])[0]
+                text = canonical_policies([propose(trial, self.total, found["k_low"], found["k_high"],
+                                                   bool(self.task.meta.get("warmup")))])[0]
                 trials.append(trial)
                 texts.append(text)
             new = list(dict.fromkeys(t for t in texts if t not in self.candidates))
