@@ -167,7 +167,8 @@ def targets(t: Task, texts: dict[str, dict[str, str]]) -> list[str]:
         ref = max(("FIX", "COS"), key=lambda m: t.mean(texts["1x"][m]))
         near = t.versus(texts["1x"][label], texts["1x"][ref])
         better = [s for s in ("1/10", "10x") if t.mean(texts[s][label]) > t.mean(texts[s]["FIX"])]
-        out.append(f"- {label}: never significantly below FIX: {'yes' if not below else 'no (' + ', '.join(below) + ')'}; "
+        verdict = "yes" if not below else f"no ({', '.join(below)})"
+        out.append(f"- {label}: never significantly below FIX: {verdict}; "
                    f"from 1x within noise of the better of FIX/COS ({ref}): "
                    f"{'yes' if near is not None and near.high >= 0 else 'no'} ({diff(near)}); "
                    f"ahead of FIX from 1/10 and 10x: {', '.join(better) or 'neither'}")
