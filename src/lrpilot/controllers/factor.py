@@ -224,14 +224,21 @@ class FactorController(Configured, Controller):
         self.scheduler = FactorScheduler(
             ctx.optimizer, ctx.model, ctx.task.train_loss, functools.partial(task_batch, ctx.task, size=self.batch),
             r.k0, probe=r.probe, factors=r.factors, batches=r.batches, norm=r.norm, score=r.score, bounds=r.bounds,
-            generator=ctx.generator)
+            generator=ctx.generator, keep_each_step=self.every is None)
         if self.every is not None:
             self._every = self.every if isinstance(self.every, int) else max(1, half_up(self.every * ctx.total_steps))
             self.after_step = self._score_every
+            self._keep_before_scoring()
 
     def _score_every(self) -> None:
         if self.scheduler.iterations % self._every == 0:
             self.scheduler.step()
+        self._keep_before_scoring()
+
+    def _keep_before_scoring(self) -> None:
+        """Lookahead: copy the parameters before the step that ends at a scoring point, and only then."""
+        if self.probe == "lookahead" and (self.scheduler.iterations + 1) % self._every == 0:
+            self.scheduler.keep()
 
     def after_epoch(self, epoch: int) -> None:
         if self.every is None:
@@ -242,6 +249,8 @@ class FactorController(Configured, Controller):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scheduler.load_state_dict(state)
+        if self.every is not None:  # the model is restored: its parameters are those before the next step
+            self._keep_before_scoring()
 
     def record(self) -> dict[str, Any]:
         return self.scheduler.record()

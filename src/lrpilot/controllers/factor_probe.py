@@ -116,7 +116,9 @@ class FactorScheduler:
     ``norm`` and ``score``: a name (``"noise"``, the default with ``lookahead``, ``"minmax"``, ``"exp"``)
     or a function (``norm``: of the float64 losses, factors x probe batches; ``score``: of the
     normalised losses, giving weights > 0);
-    ``bounds``: [min, max] of the LR (default [k0/1000, 10*k0]). The scheduler counts optimizer
+    ``bounds``: [min, max] of the LR (default [k0/1000, 10*k0]). ``keep_each_step=False``: the lookahead
+    probe's parameters are copied only when you call :meth:`keep` (before the step that precedes a
+    scoring point; the engine's controller does), not before every optimizer step. The scheduler counts optimizer
     steps for its record; :meth:`state_dict` is plain data for ``torch.load(weights_only=True)``.
 
     >>> import torch
@@ -145,7 +147,7 @@ class FactorScheduler:
                  loss_fn: Callable[[nn.Module, Any], Tensor], sample_batch: Callable[[torch.Generator], Any],
                  k0: float, *, probe: str | None = None, factors: Any = None, batches: int | None = None,
                  norm: Any = None, score: Any = None, bounds: Sequence[float] | None = None,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, keep_each_step: bool = True):
         self.rule = FactorRule.of(TABLE.read({"k0": k0, "probe": probe, "factors": factors, "batches": batches,
                                               "norm": norm, "score": score, "bounds": bounds}))
         self.optimizer = optimizer
@@ -158,7 +160,7 @@ class FactorScheduler:
         ref = weakref.ref(self)  # weak: the optimizer may outlive the scheduler
         optimizer.register_step_post_hook(_step_counter(ref))
         self._before: list[Tensor] | None = None  # lookahead: the parameters before the optimizer's last step
-        if self.rule.probe == "lookahead":
+        if self.rule.probe == "lookahead" and keep_each_step:
             optimizer.register_step_pre_hook(_keep_parameters(ref))
         self._write()
 
@@ -178,7 +180,9 @@ class FactorScheduler:
         self._write()
         return self.eta
 
-    def _keep(self) -> None:
+    def keep(self) -> None:
+        """Copy the parameters as the lookahead probe's starting point: before every optimizer step with
+        ``keep_each_step`` (the default), or where the caller knows the next step ends at a scoring point."""
         params = [p.detach() for p in self._trials.model.parameters() if p.requires_grad]
         if self._before is None:
             self._before = [p.clone() for p in params]
@@ -228,7 +232,7 @@ def _keep_parameters(ref: weakref.ref) -> Callable[..., None]:
     def hook(*_: Any) -> None:
         scheduler = ref()
         if scheduler is not None:
-            scheduler._keep()
+            scheduler.keep()
 
     return hook
 
