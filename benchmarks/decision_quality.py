@@ -35,10 +35,11 @@ within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.benc
 tasks are fixed, not a sample).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --tasks digits-lenet mnist1d-cnn
-     mnist1d-transformer mnist-lenet [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484]
+     mnist1d-transformer mnist-lenet-1k [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484]
      [--out FILE.md] [--methods ...]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`;
      schedulefree and prodigy `pip install -c constraints.txt schedulefree prodigyopt`, or the `bench` extra)
-The stores in --store keep every run, so an interrupted benchmark resumes where it stopped.
+The stores in --store keep every run and each method's choice, so an interrupted benchmark resumes where it
+stopped. ``mnist-lenet-1k`` (``benchmarks/short_tasks.py``: mnist-lenet at 1,000 iterations) has the x1 grid only.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ from lrpilot.policy.text import fmt_sig
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.store import Store
 from lrpilot.tasks import TaskRef
+from short_tasks import task_ref
 
 FRESH = (100, 101, 102, 103, 104)
 SCALES = (1 / 3, 1.0, 3.0)
+GRID_SCALES = {"mnist-lenet-1k": (1.0,)}  # a task too slow here for three scales: the x1 grid only
 WARMUP_SHARE = 0.05  # of the run: the warmup of wsd-default and cosine-warmup-default
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +79,8 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], d
     task_obj = TaskRef(task).build()
     found = latest(store, task_obj.name) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     total = budget(task_obj, None, None)
-    texts = [t for s in SCALES for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
+    scales = GRID_SCALES.get(task_obj.name, SCALES)
+    texts = [t for s in scales for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
     adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
     return canonical_policies(texts + adaptive), found
 
@@ -224,14 +228,15 @@ def method_schedulefree(task: str, **_: Any) -> tuple[str, float, str]:
 
     task_obj = TaskRef(task).build()
     lr = task_obj.lr * (1 if getattr(task_obj, "betas", None) else 10)
-    return canonical_policies([f"FIX(k0={lr:g})"])[0], 0.0, lr_free.reference(task, "schedulefree")
+    return canonical_policies([f"FIX(k0={lr:g})"])[0], 0.0, lr_free.reference(task_obj.name, "schedulefree")
 
 
 def method_prodigy(task: str, **_: Any) -> tuple[str, float, str]:
     import lr_free
 
-    total = budget(TaskRef(task).build(), None, None)
-    return canonical_policies([f"COS(k0=1, k1=0, l={total})"])[0], 0.0, lr_free.reference(task, "prodigy")
+    task_obj = TaskRef(task).build()
+    total = budget(task_obj, None, None)
+    return canonical_policies([f"COS(k0=1, k1=0, l={total})"])[0], 0.0, lr_free.reference(task_obj.name, "prodigy")
 
 
 METHODS = {"tune": method_tune, "tune-old": method_tune_old, "tpe-hyperband": method_tpe_hyperband,
@@ -270,7 +275,7 @@ def main() -> None:
     for task in args.tasks:
         work = Path(args.store) / task if args.store else Path(f"/tmp/decision_quality-{task}")
         work.mkdir(parents=True, exist_ok=True)
-        table, results[task] = run_task(task, args, work)
+        table, results[task] = run_task(task_ref(task), args, work)
         tables.append(table)
     tables.append(format_summary(results))
     print("\n\n".join(tables))
@@ -305,10 +310,14 @@ def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict
                 compute = 0.0 if f is None else f * grid_compute
                 workdir = work / f"{name}-{f}"
                 workdir.mkdir(exist_ok=True)
-                t0 = time.perf_counter()
+                t0, cache = time.perf_counter(), workdir / "choice.json"
                 try:
-                    chosen, spent, *on = METHODS[name](task=task, compute=compute, workdir=workdir, executor=ex,
-                                                       found=found, old_src=old_src)
+                    if cache.exists():  # chosen by an earlier, interrupted call
+                        chosen, spent, *on = json.loads(cache.read_text())
+                    else:
+                        chosen, spent, *on = METHODS[name](task=task, compute=compute, workdir=workdir,
+                                                           executor=ex, found=found, old_src=old_src)
+                        cache.write_text(json.dumps([chosen, spent, *on]))
                     g = fresh_results(ref, on[0] if on else task, [chosen], ex)[chosen]
                 except Exception as e:  # noqa: BLE001 - a method that cannot run here is a row that says why
                     print(f"{name} at {f}: not run ({type(e).__name__}: {str(e)[:200]})", flush=True)
@@ -320,7 +329,7 @@ def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict
                 iv = g["interval"]
                 print(f"{name} at {f}: {chosen} -> {'-' if iv is None else f'{iv.mean:.2f}'} "
                       f"({spent:.1f} epoch-eq, {time.perf_counter() - t0:.0f} s)", flush=True)
-    return format_table(task, rows, ok[oracle]["interval"], oracle, grid_compute, len(grid)), scored
+    return format_table(TaskRef(task).build().name, rows, ok[oracle]["interval"], oracle, grid_compute, len(grid)), scored
 
 
 def format_table(task: str, rows: list, oracle_iv: Any, oracle: str, grid_compute: float, n_grid: int) -> str:

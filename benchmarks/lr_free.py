@@ -23,6 +23,7 @@ import torch
 
 from lrpilot.engine import budget
 from lrpilot.tasks import get_task
+from short_tasks import task_ref
 from lrpilot.tasks.base import ClassificationTask, Evaluation
 
 OPTIMIZERS = ("schedulefree", "prodigy")
@@ -67,8 +68,8 @@ class SwappedOptimizer(ClassificationTask):
 
 
 def swapped(name: str, optimizer: str) -> SwappedOptimizer:
-    """Built-in task ``name`` trained with ``optimizer``, named ``name+optimizer``."""
-    base = get_task(name)
+    """Built-in (or :mod:`short_tasks`) task ``name`` trained with ``optimizer``, named ``name+optimizer``."""
+    base = get_task(task_ref(name))
     shared = {f.name: getattr(base, f.name) for f in dataclasses.fields(ClassificationTask) if f.init}
     return SwappedOptimizer(**{**shared, "name": f"{name}+{optimizer}"}, optimizer=optimizer,
                             betas=getattr(base, "betas", None),
