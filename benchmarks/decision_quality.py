@@ -2,8 +2,8 @@
 
 For each task of ``--tasks``:
 
-1. the reference grid: LRBench's 13 functions (the ``lrbench13`` suite) at three scales of the range test's
-   good range (x1/3, x1, x3) plus tune's adaptive candidates (STPT, factor, AutoDrop), trained on 5 fresh
+1. the reference grid: LRBench's 13 functions (the ``lrbench13`` suite) over the range test's good range
+   (``SCALES``: x1; the 2026-12-02 tables also had x1/3 and x3) plus tune's adaptive candidates (STPT, factor, AutoDrop), trained on 5 fresh
    seeds (100-104); its compute is the unit of the methods' budgets; the oracle is its best policy by mean
    test Top-1 on those seeds;
 2. each method, given a compute budget (a fraction of the grid's) and its own empty store, chooses one
@@ -35,11 +35,11 @@ within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.benc
 tasks are fixed, not a sample).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --tasks digits-lenet mnist1d-cnn
-     mnist1d-transformer mnist-lenet-1k [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484]
+     mnist1d-transformer mnist-lenet-500 [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484]
      [--out FILE.md] [--methods ...]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`;
      schedulefree and prodigy `pip install -c constraints.txt schedulefree prodigyopt`, or the `bench` extra)
 The stores in --store keep every run and each method's choice, so an interrupted benchmark resumes where it
-stopped. ``mnist-lenet-1k`` (``benchmarks/short_tasks.py``: mnist-lenet at 1,000 iterations) has the x1 grid only.
+stopped. ``mnist-lenet-500`` is mnist-lenet at 500 iterations (``benchmarks/short_tasks.py``).
 """
 
 from __future__ import annotations
@@ -68,8 +68,7 @@ from lrpilot.tasks import TaskRef
 from short_tasks import task_ref
 
 FRESH = (100, 101, 102, 103, 104)
-SCALES = (1 / 3, 1.0, 3.0)
-GRID_SCALES = {"mnist-lenet-1k": (1.0,)}  # a task too slow here for three scales: the x1 grid only
+SCALES = (1.0,)  # of the range test's good range; (1 / 3, 1.0, 3.0) triples the grid (2026-12-02's tables)
 WARMUP_SHARE = 0.05  # of the run: the warmup of wsd-default and cosine-warmup-default
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,8 +78,7 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], d
     task_obj = TaskRef(task).build()
     found = latest(store, task_obj.name) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     total = budget(task_obj, None, None)
-    scales = GRID_SCALES.get(task_obj.name, SCALES)
-    texts = [t for s in scales for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
+    texts = [t for s in SCALES for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
     adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
     return canonical_policies(texts + adaptive), found
 
