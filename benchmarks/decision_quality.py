@@ -310,12 +310,13 @@ def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict
                 workdir.mkdir(exist_ok=True)
                 t0, cache = time.perf_counter(), workdir / "choice.json"
                 try:
-                    if cache.exists():  # chosen by an earlier, interrupted call
-                        chosen, spent, *on = json.loads(cache.read_text())
+                    kept = json.loads(cache.read_text()) if cache.exists() else None
+                    if kept and kept["compute"] == compute:  # chosen by an earlier, interrupted call
+                        chosen, spent, on = kept["chosen"], kept["spent"], kept["on"]
                     else:
                         chosen, spent, *on = METHODS[name](task=task, compute=compute, workdir=workdir,
                                                            executor=ex, found=found, old_src=old_src)
-                        cache.write_text(json.dumps([chosen, spent, *on]))
+                        cache.write_text(json.dumps({"compute": compute, "chosen": chosen, "spent": spent, "on": on}))
                     g = fresh_results(ref, on[0] if on else task, [chosen], ex)[chosen]
                 except Exception as e:  # noqa: BLE001 - a method that cannot run here is a row that says why
                     print(f"{name} at {f}: not run ({type(e).__name__}: {str(e)[:200]})", flush=True)
