@@ -23,7 +23,8 @@ from lrpilot.bench.rank import DEFAULT_COLUMNS, ORDERS, TABLE_COLUMNS, rank, sta
 from lrpilot.bench.suite import SUITES, suite
 from lrpilot.cli_args import (COUNT, EPOCHS, FACTOR, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, SWEEP_STEPS,
                               WORKERS, check_device, check_folder, check_output, flag_types, path_type)
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
 
@@ -38,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if FLAGGED in message:
             message = message.split(FLAGGED, 1)[1]
-        print(f"{self.prog}: error: {_one_line(message, 600)} (see {self.prog} --help)", file=sys.stderr)
+        print(f"{self.prog}: error: {clip(message, 600, quote=False)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -707,12 +708,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(text: str, limit: int = 2000) -> str:
-    """``text`` on one line, at most ``limit`` characters."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit] + "..."
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lrpilot`` console script.
 
@@ -729,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     except LRPilotError as e:
         if debug:
             traceback.print_exc()
-        print(f"lrpilot {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"lrpilot {args.command}: error: {clip(e, 2000, quote=False)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `lrpilot policies | head`
         sys.stdout = open(os.devnull, "w")
@@ -742,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             print(f"lrpilot {args.command}: internal error (a bug in lrpilot): {type(e).__name__}", file=sys.stderr)
         else:
-            message = _one_line(e, 200)
+            message = clip(e, 200, quote=False)
             print(f"lrpilot {args.command}: internal error (a bug in lrpilot): {type(e).__name__}"
                   f"{': ' + message if message else ''}; rerun with --debug (or LRPILOT_DEBUG=1) for the traceback "
                   "and report it", file=sys.stderr)

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Subset
 
-from lrpilot.errors import DataError, LRPilotError, clip
+from lrpilot.errors import DataError, LRPilotError
+from lrpilot.vocabulary import clip
 from lrpilot.tasks import check_task
 from lrpilot.tasks.base import Evaluation, Task, _model_name, check_split, non_finite, outside, stratified_slice
 

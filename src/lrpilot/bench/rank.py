@@ -37,7 +37,8 @@ import textwrap
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, Iterable, Sequence
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 from lrpilot.files import atomic_path
 from lrpilot.store.base import RunRecord
 

@@ -20,7 +20,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import special
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 
 METHOD = (
     "Top-1 is the mean of the correctness matrix y[s, i] (seeds x examples); its variance is estimated as "

@@ -26,7 +26,8 @@ from urllib.parse import urlencode
 from lrpilot.bench.rank import ORDERS
 from lrpilot.dashboard import figures, views
 from lrpilot.dashboard.render import render
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 from lrpilot.extras import require
 
 WHAT = "lrpilot dashboard"

@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 from lrpilot import __version__
 from lrpilot.bench.decision import RULE
 from lrpilot.bench.rank import COLUMNS, ORDERS, RankedPolicy, Ranking, describe, rank
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 from lrpilot.records import RunRecord
 
 PER_PAGE = 50

@@ -24,14 +24,15 @@ from typing import Any
 import torch
 
 from lrpilot.controllers.base import Context, make_controller
-from lrpilot.engine import CURVES, batch_len
+from lrpilot.engine import batch_len
 from lrpilot.errors import LRPilotError
 from lrpilot.extras import require
 from lrpilot.records import RunResult
+from lrpilot.vocabulary import CURVES, LOSSES, SPLIT_METRICS
 
 pl = require("lightning.pytorch", "lightning", "lrpilot.integrations.lightning")
 
-METRICS = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld", "train_loss", "test_loss")
+METRICS = (*SPLIT_METRICS, *LOSSES)
 _CONTROLLER_SEED_OFFSET = 7919  # the engine's: a controller's random stream is seed + 7919
 
 

@@ -45,10 +45,8 @@ from typing import Any, Iterable
 
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
+from lrpilot.vocabulary import FINISHED, PURPOSES, STATUSES  # noqa: F401 - the contract's words
 
-STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
-FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
-PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
 
 
 class ClaimLost(LRPilotError):
@@ -86,7 +84,7 @@ class Storage(abc.ABC):
         not to be trained again: :func:`retrain`).
 
         ``task``: a name or a task (whose ``meta`` is recorded); ``policy``: text or a policy/controller;
-        ``purpose``: one of :data:`lrpilot.store.schema.PURPOSES`; ``fingerprint``: the digest of what this
+        ``purpose``: one of :data:`lrpilot.vocabulary.PURPOSES`; ``fingerprint``: the digest of what this
         holder trains (:func:`lrpilot.fingerprint.digest`), stored with the run; ``rerun_failed``: claim a
         failed run whatever its ``error_kind``.
         """

@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
 from lrpilot.store.base import ClaimLost, Storage, retrain
