@@ -40,8 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrpilot.bench import stats
-from lrpilot.bench.decision import outcomes
+from lrpilot.decision import stats
+from lrpilot.decision.rule import outcomes
 from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.runner import bench, canonical_policies
 from lrpilot.bench.tune import start_lr

@@ -9,7 +9,7 @@ For each task of ``--tasks``:
 2. each method, given a compute budget (a fraction of the grid's) and its own empty store, chooses one
    policy using only seeds 0-4 and the validation split (today's tune chose on test, which this measures);
 3. each choice is retrained on the 5 fresh seeds; its mean test Top-1 with a 95 % interval over seeds and
-   test examples (:func:`lrpilot.bench.stats.top1_interval`), and regret = oracle - choice.
+   test examples (:func:`lrpilot.decision.stats.top1_interval`), and regret = oracle - choice.
 
 The first row, "grid on validation", is lrpilot's decision rule applied to the grid's own fresh-seed runs
 on the validation split: the regret that choosing on validation leaves at the whole grid's compute (the
@@ -31,7 +31,7 @@ package's "10x-50x", or schedule-free AdamW at 1x, "1x-10x", for an AdamW task; 
 
 After the tasks' tables, a summary row per method over the tasks it ran on: the mean regret (oracle - choice) and
 the mean gain over the task's default (choice - FIX at the task's LR), each paired by fresh seed and test example
-within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.bench.stats.mean_difference`; the
+within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.decision.stats.mean_difference`; the
 tasks are fixed, not a sample).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --tasks digits-lenet mnist1d-cnn
@@ -53,8 +53,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrpilot.bench import stats
-from lrpilot.bench.decision import decide, outcomes
+from lrpilot.decision import stats
+from lrpilot.decision.rule import decide, outcomes
 from lrpilot.bench.range_test import decade_test, latest, sweep_test
 from lrpilot.bench.runner import bench, canonical_policies
 from lrpilot.bench.space import propose

@@ -9,7 +9,8 @@ import pytest
 from rich.console import Console
 
 from lrpilot import cli
-from lrpilot.bench.rank import TABLE_COLUMNS, rank
+from lrpilot.decision.ranking import rank
+from lrpilot.present.tables import TABLE_COLUMNS
 from lrpilot.bench.runner import bench, canonical_policies
 from lrpilot.bench.tune import tune
 from lrpilot.cli import main

@@ -153,8 +153,8 @@ class Problem(Task):
               executor: Any = "inprocess", workers: int | None = None, **kwargs: Any):
         """Train every (policy, seed) not stored yet (:func:`lrpilot.bench.runner.bench`; ``kwargs``: ``epochs``,
         ``steps``, ``race``, ...), then return the ranking of the problem's stored policies
-        (:func:`lrpilot.bench.rank.rank`: ``.format()``, ``.rows``, the decision marked ``chosen``)."""
-        from lrpilot.bench.rank import rank
+        (:func:`lrpilot.decision.ranking.rank`: ``.format()``, ``.rows``, the decision marked ``chosen``)."""
+        from lrpilot.decision.ranking import rank
         from lrpilot.bench.runner import bench
 
         with _store(store) as db, _executor(executor, workers) as ex:

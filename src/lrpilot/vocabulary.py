@@ -7,7 +7,7 @@ from __future__ import annotations
 
 STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
 FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
-LOST = ("diverged", "failed", "pruned")  # finished without a full-budget result: no part in a decision
+LOST = ("failed", "diverged", "pruned")  # finished without a full-budget result: no part in a decision
 PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
 
 SELECTION = "val_top1"  # what every selection reads: the validation split, never the test split

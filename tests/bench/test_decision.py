@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from lrpilot.bench.decision import decide
-from lrpilot.bench.rank import rank
+from lrpilot.decision.rule import decide
+from lrpilot.decision.ranking import rank
 from lrpilot.bench.runner import bench
 from lrpilot.cli import main
 from lrpilot.outcomes import encode

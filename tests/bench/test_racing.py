@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lrpilot.bench.racing import Halving, Rung, RungTable, score_at
-from lrpilot.bench.rank import rank
+from lrpilot.decision.ranking import rank
 from lrpilot.bench.runner import bench
 from lrpilot.errors import LRPilotError
 

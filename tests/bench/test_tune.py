@@ -161,8 +161,8 @@ def test_a_real_tune_on_two_workers_is_reused_whole_by_a_second_one(tmp_path):
                  "lrpilot.PolicyScheduler(optimizer, 'FIX(k0=0.1)') in your own loop"),
 ])
 def test_the_train_with_it_line_is_runnable_for_a_named_task_and_python_for_a_problem(task, line):
-    from lrpilot.bench.decision import Decision
-    from lrpilot.bench.stats import Interval, Ties
+    from lrpilot.decision.rule import Decision
+    from lrpilot.decision.stats import Interval, Ties
     from lrpilot.bench.tune import TuneResult
 
     p, iv = "FIX(k0=0.1)", Interval(97.0, 96.0, 98.0)

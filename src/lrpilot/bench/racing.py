@@ -18,7 +18,7 @@ every executor (local processes, Ray, several benchmarks sharing a store); early
 scores to compare against, are never pruned.
 
 **Seed racing**: the first seed of every policy first; then another seed only for the policies still
-statistically tied with the leader on validation (:func:`lrpilot.bench.decision.decide`), until the
+statistically tied with the leader on validation (:func:`lrpilot.decision.rule.decide`), until the
 leader is resolved (it is tied with no other policy) or the seeds (or a tune's compute) run out.
 """
 

@@ -23,8 +23,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
-from lrpilot.bench.decision import RULE
-from lrpilot.bench.rank import rank
+from lrpilot.decision.rule import RULE
+from lrpilot.decision.ranking import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
 from lrpilot.policy.text import Call, parse, render
@@ -118,7 +118,7 @@ def _with_ci(mean: float | None, ci: list[float] | None) -> str:
 
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
     """The top policies of ``task`` at its largest budget, from its benchmark runs: the decision
-    (:data:`lrpilot.bench.decision.RULE`) first, then in order of validation utility."""
+    (:data:`lrpilot.decision.rule.RULE`) first, then in order of validation utility."""
     ranking = rank(store.runs(task=task, purpose="bench", curves=False, outcomes=True), "utility", task=task)
     if not ranking.rows:
         return []

@@ -182,7 +182,7 @@ class Grid:
         """Successive halving within each seed, and another seed only for the policies still tied with the leader
         on validation (best first); ``more(texts, seed)`` False says the runs of ``texts`` on ``seed`` do not fit (a
         tune's compute): that seed then races the leading ones that fit, and none when fewer than two do."""
-        from lrpilot.bench.decision import decide
+        from lrpilot.decision.rule import decide
 
         summary = BenchSummary(self.ref.build().name, self.total, texts, seeds, purpose=self.purpose)
         alive = list(texts)

@@ -24,7 +24,7 @@ Steps, all stored, so that a second call reuses what the first measured:
 5. seed racing among the policies tied with the leader on validation (at most ``contenders``, best first),
    more seeds (up to ``seeds``) while the decision is open and the compute lasts, for the leading ones
    that fit when not all do;
-6. the decision (:func:`lrpilot.bench.decision.decide`): the best on validation, the policies tied with
+6. the decision (:func:`lrpilot.decision.rule.decide`): the best on validation, the policies tied with
    it, and among those shown close to it the cheapest; its test Top-1 with its interval is reported,
    never used to choose.
 
@@ -39,7 +39,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from lrpilot.bench.decision import Decision, decide
+from lrpilot.decision.rule import Decision, decide
 from lrpilot.bench.racing import Halving
 from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.recommend import replayable

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
-from lrpilot.bench.rank import ORDERS
+from lrpilot.decision.ranking import ORDERS
 from lrpilot.dashboard import figures, views
 from lrpilot.dashboard.render import render
 from lrpilot.errors import LRPilotError

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from lrpilot import __version__
-from lrpilot.bench.decision import RULE
-from lrpilot.bench.rank import COLUMNS, ORDERS, RankedPolicy, Ranking, describe, rank
+from lrpilot.decision.rule import RULE
+from lrpilot.decision.ranking import ORDERS, RankedPolicy, Ranking, rank
+from lrpilot.present.tables import COLUMNS, describe
 from lrpilot.errors import LRPilotError
 from lrpilot.vocabulary import clip
 from lrpilot.records import RunRecord
@@ -283,9 +284,9 @@ class Difference:
 
 def compare(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[Difference]:
     """The paired differences of two policies' runs on validation and test (per-example outcomes of ok runs;
-    :func:`lrpilot.bench.stats.paired_difference`), for the splits both have."""
-    from lrpilot.bench.decision import outcomes
-    from lrpilot.bench.stats import paired_difference
+    :func:`lrpilot.decision.stats.paired_difference`), for the splits both have."""
+    from lrpilot.decision.rule import outcomes
+    from lrpilot.decision.stats import paired_difference
 
     out = []
     for split in ("val", "test"):
@@ -300,7 +301,7 @@ def compare(a: Sequence[RunRecord], b: Sequence[RunRecord]) -> list[Difference]:
 
 def method() -> str:
     """The statistics behind intervals, ties and differences, in words."""
-    from lrpilot.bench.stats import METHOD  # scipy: only where a page states it
+    from lrpilot.decision.stats import METHOD  # scipy: only where a page states it
 
     return METHOD
 

@@ -22,7 +22,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lrpilot.bench.rank import rank, stale_words
+from lrpilot.decision.ranking import rank
+from lrpilot.present.tables import stale_words
 from lrpilot.dashboard import views
 from lrpilot.dashboard.figures import curves_svg
 from lrpilot.dashboard.render import render
@@ -43,7 +44,7 @@ def write_report(records: Iterable[RunRecord], path: str | os.PathLike, *, task:
                  range_tests: Sequence[Mapping[str, Any]] = (), by: str = "utility", top: int | None = None,
                  task_row: Mapping[str, Any] | None = None, stale: bool = False) -> list[Path]:
     """Write the report of ``task``'s runs (with curves and outcomes; ranked ``by``, the first ``top`` of each
-    budget, or all; stale runs left out and counted unless ``stale``: :func:`lrpilot.bench.rank.current`) to
+    budget, or all; stale runs left out and counted unless ``stale``: :func:`lrpilot.decision.ranking.current`) to
     ``path``; ``range_tests``: stored range-test results; ``task_row``: the store's row of the task
     (``Store.tasks()``), for the settings. Returns the files written."""
     path = Path(path)

@@ -44,7 +44,7 @@ import abc
 from typing import Any, Iterable
 
 from lrpilot.errors import LRPilotError
-from lrpilot.records import RunRecord
+from lrpilot.records import RunRecord, stale
 from lrpilot.vocabulary import FINISHED, PURPOSES, STATUSES  # noqa: F401 - the contract's words
 
 
@@ -56,12 +56,6 @@ class ClaimLost(LRPilotError):
 def retryable(status: str, record: Any) -> bool:
     """Whether a stored run is to be trained again: a failure caused by the invocation, not by the run itself."""
     return status == "failed" and isinstance(record, dict) and record.get("error_kind") == "invocation"
-
-
-def stale(stored: str | None, current: str | None) -> bool:
-    """Whether a run stored with fingerprint ``stored`` was trained on something else than ``current`` describes:
-    both known and different (a run stored without one is not stale)."""
-    return stored is not None and current is not None and stored != current
 
 
 def retrain(status: str, record: Any, stored: str | None, current: str | None, rerun_failed: bool = False) -> bool:
