@@ -78,7 +78,7 @@ def _add_plot(p: argparse.ArgumentParser) -> None:
 
 def _run_plot(args: argparse.Namespace) -> int:
     from lrpilot.policy import policy
-    from lrpilot.report.plots import plot_policies
+    from lrpilot.present.plots import plot_policies
 
     pols = [policy(s) for s in args.policies]
     plot_policies(pols, args.steps, args.output, log=args.log)

@@ -17,7 +17,7 @@ from lrpilot.decision.ranking import rank
 from lrpilot.bench.runner import bench
 from lrpilot.decision.stats import paired_difference
 from lrpilot.cli import build_parser, main
-from lrpilot.dashboard import views
+from lrpilot.present import views
 from lrpilot.dashboard.app import make_app, serve_in_thread
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import InProcess

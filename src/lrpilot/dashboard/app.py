@@ -24,11 +24,11 @@ from typing import Any, Iterator
 from urllib.parse import urlencode
 
 from lrpilot.decision.ranking import ORDERS
-from lrpilot.dashboard import figures, views
-from lrpilot.dashboard.render import render
 from lrpilot.errors import LRPilotError
-from lrpilot.vocabulary import clip
 from lrpilot.extras import require
+from lrpilot.present import figures, views
+from lrpilot.present.render import render
+from lrpilot.vocabulary import clip
 
 WHAT = "lrpilot dashboard"
 
