@@ -43,7 +43,7 @@ from typing import Any
 from lrpilot.decision import stats
 from lrpilot.decision.rule import outcomes
 from lrpilot.bench.range_test import decade_test, latest
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.tune import start_lr
 from lrpilot.engine import budget
 from lrpilot.execution.executors import LocalExecutor

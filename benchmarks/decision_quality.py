@@ -56,7 +56,7 @@ from typing import Any
 from lrpilot.decision import stats
 from lrpilot.decision.rule import decide, outcomes
 from lrpilot.bench.range_test import decade_test, latest, sweep_test
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
 from lrpilot.bench.tune import first_candidates, start_lr, tune

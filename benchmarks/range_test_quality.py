@@ -18,7 +18,7 @@ import statistics
 import tempfile
 
 from lrpilot.bench.range_test import _fix, decade_test, sweep_test
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.engine import budget
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.store import Store

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lrpilot.bench.runner import canonical_policies
+from lrpilot.grid.runner import canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
 from lrpilot.tasks import TaskRef

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lrpilot.decision import stats
 from lrpilot.decision.rule import outcomes
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.tune import tune
 from lrpilot.engine import budget
 from lrpilot.execution.executors import LocalExecutor

@@ -9,7 +9,7 @@ import pytest
 
 from lrpilot.bench.range_test import decade_test
 from lrpilot.decision.ranking import FIELDS, rank
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.cli import main
 from lrpilot.store import Store
 

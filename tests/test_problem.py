@@ -17,7 +17,7 @@ import lrpilot
 from lrpilot import LRPilotError, Problem
 from lrpilot.bench.range_test import decade_test, sweep_test
 from lrpilot.bench.recommend import recommend
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.execution.executors import InProcess, LocalExecutor
 from lrpilot.store import Store
 from lrpilot.tasks import ClassificationTask, TaskRef

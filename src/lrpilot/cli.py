@@ -315,7 +315,7 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
 
 def _given_policies(args: argparse.Namespace) -> list[str] | None:
     """The texts of --policies or --policy-file, each checked (None for --suite, which needs the store)."""
-    from lrpilot.bench.runner import canonical_policies
+    from lrpilot.grid.runner import canonical_policies
 
     texts = args.policies or (_read_policy_file(args.policy_file) if args.policy_file else None)
     if texts is not None:
@@ -372,8 +372,8 @@ def _read_policy_file(path: str) -> list[str]:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from lrpilot.bench.racing import Halving
-    from lrpilot.bench.runner import bench
+    from lrpilot.grid.racing import Halving
+    from lrpilot.grid.runner import bench
     from lrpilot.tasks import TaskRef
 
     _at_least_one(args, "repeats")

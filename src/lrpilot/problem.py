@@ -151,11 +151,11 @@ class Problem(Task):
 
     def bench(self, policies: list[str], *, seeds: tuple[int, ...] = (0,), store: Any = None,
               executor: Any = "inprocess", workers: int | None = None, **kwargs: Any):
-        """Train every (policy, seed) not stored yet (:func:`lrpilot.bench.runner.bench`; ``kwargs``: ``epochs``,
+        """Train every (policy, seed) not stored yet (:func:`lrpilot.grid.runner.bench`; ``kwargs``: ``epochs``,
         ``steps``, ``race``, ...), then return the ranking of the problem's stored policies
         (:func:`lrpilot.decision.ranking.rank`: ``.format()``, ``.rows``, the decision marked ``chosen``)."""
         from lrpilot.decision.ranking import rank
-        from lrpilot.bench.runner import bench
+        from lrpilot.grid.runner import bench
 
         with _store(store) as db, _executor(executor, workers) as ex:
             bench(db, self, policies, seeds=seeds, executor=ex, **kwargs)

@@ -8,7 +8,7 @@ import numpy as np
 
 from lrpilot.decision.rule import decide
 from lrpilot.decision.ranking import rank
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.cli import main
 from lrpilot.outcomes import encode
 from lrpilot.records import RunRecord

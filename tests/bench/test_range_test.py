@@ -8,7 +8,7 @@ import pytest
 
 from lrpilot.bench.range_test import (SWEEP_RULE, SweepJob, _fix, _good_range, answer, decade_test, latest, suggest,
                                       sweep_job, sweep_test)
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.errors import LRPilotError
 
 from tests.bench.conftest import Inline, Scripted

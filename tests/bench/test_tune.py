@@ -6,7 +6,7 @@ import pytest
 
 from lrpilot.bench import tune as tune_module
 from lrpilot.bench.range_test import latest
-from lrpilot.bench.runner import canonical_policies
+from lrpilot.grid.runner import canonical_policies
 from lrpilot.bench.space import suite_trials
 from lrpilot.bench.tune import first_candidates, tune
 from lrpilot.controllers.base import make_controller

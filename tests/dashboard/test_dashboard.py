@@ -14,7 +14,7 @@ import pytest
 from lrpilot.decision.rule import outcomes
 from lrpilot.bench.range_test import sweep_test
 from lrpilot.decision.ranking import rank
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.decision.stats import paired_difference
 from lrpilot.cli import build_parser, main
 from lrpilot.present import views

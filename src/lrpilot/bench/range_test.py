@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.controllers.scheduler import set_lr
 from lrpilot.engine import Run, RunConfig, budget

@@ -9,7 +9,7 @@ Steps, all stored, so that a second call reuses what the first measured:
    LRBench's own suite scaled to the range test first (:func:`lrpilot.bench.space.suite_trials`), then
    proposals of Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
    ``workers`` at a time, each trained on the first seed with successive halving
-   (:mod:`lrpilot.bench.racing`; the rungs' scores are those of the earlier batches, so that the result
+   (:mod:`lrpilot.grid.racing`; the rungs' scores are those of the earlier batches, so that the result
    does not depend on which worker finishes first) and its validation Top-1 (or its rung score, when
    pruned) told to the sampler, until ``search_share`` of the compute is spent;
    then the adaptive methods with settings that can move on the task, with successive halving, where
@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from lrpilot.decision.rule import Decision, decide
-from lrpilot.bench.racing import Halving
+from lrpilot.grid.racing import Halving
 from lrpilot.bench.range_test import decade_test, latest
 from lrpilot.bench.recommend import replayable
-from lrpilot.bench.runner import Grid, canonical_policies
+from lrpilot.grid.runner import Grid, canonical_policies
 from lrpilot.bench.space import propose, suite_trials
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError

@@ -141,11 +141,11 @@ class LRPilotCallback(pl.Callback):
         return run_id
 
     def _heartbeat(self) -> None:
-        """Keep a claimed run alive, at most every quarter of the store's heartbeat timeout."""
+        """Keep a claimed run alive, at most every :attr:`~lrpilot.store.Storage.heartbeat_interval` seconds."""
         if self._run_id is None:
             return
         now = time.perf_counter()
-        if now - self._beat >= getattr(self.store, "heartbeat_timeout", 120.0) / 4:
+        if now - self._beat >= self.store.heartbeat_interval:
             self.store.heartbeat(self._run_id)
             self._beat = now
 

@@ -11,7 +11,8 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
 - :meth:`Storage.claim` hands a run to exactly one live holder: it returns None while another
   holder's heartbeat is younger than the timeout, and for a finished run. A run whose
   heartbeat went stale, or whose holder was a process on this host that is gone, can be
-  claimed again; :meth:`Storage.release` hands a held run back to the queue.
+  claimed again; :meth:`Storage.release` hands a held run back to the queue. A holder sends a
+  heartbeat every :attr:`Storage.heartbeat_interval` seconds (the grid's claim loop, the Lightning callback).
 - Finished runs (status ok, diverged or failed) are immutable; finishing one again is a no-op;
   except that a run that failed because of how it was invoked (its record's ``error_kind`` is
   ``"invocation"``: a bad device or flag, its worker killed or out of memory) is claimed again by
@@ -82,6 +83,12 @@ class Storage(abc.ABC):
         holder trains (:func:`lrpilot.fingerprint.digest`), stored with the run; ``rerun_failed``: claim a
         failed run whatever its ``error_kind``.
         """
+
+    @property
+    @abc.abstractmethod
+    def heartbeat_interval(self) -> float:
+        """Seconds between the heartbeats that keep a held run alive: well within the time after which the store
+        counts a silent holder as dead."""
 
     @abc.abstractmethod
     def heartbeat(self, run_id: int) -> None:

@@ -129,6 +129,11 @@ class Store(Storage):
                          .values(status="queued", owner=None, heartbeat_at=None))
         self._tx(tx)
 
+    @property
+    def heartbeat_interval(self) -> float:
+        """A quarter of the heartbeat timeout, at most 30 s."""
+        return min(30.0, self.heartbeat_timeout / 4)
+
     def heartbeat(self, run_id: int) -> None:
         def tx(conn):
             return conn.execute(sa.update(schema.runs).where(R.id == run_id, R.owner == self.owner,
