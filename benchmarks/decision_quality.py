@@ -80,7 +80,7 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], d
     found = latest(store, task_obj.name) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     total = budget(task_obj, None, None)
     scales = GRID_SCALES.get(task_obj.name, SCALES)
-    texts = [t for s in scales for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
+    texts = [t for s in scales for t in lrbench13(total, found.k_low * s, found.k_high * s, found.best_lr * s)]
     adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
     return canonical_policies(texts + adaptive), found
 
@@ -147,7 +147,7 @@ def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: d
     spent, texts = 0.0, {}
     while spent < compute:
         trial = study.ask()
-        text = canonical_policies([propose(trial, total, found["k_low"], found["k_high"], warmup)])[0]
+        text = canonical_policies([propose(trial, total, found.k_low, found.k_high, warmup)])[0]
         texts[trial.number] = text
         run = Run(task_obj, text, RunConfig(total=total, seed=0))
         state = optuna.trial.TrialState.COMPLETE
@@ -205,7 +205,7 @@ def method_fix_default(task: str, **_: Any) -> tuple[str, float]:
 
 def _range_cost(task_obj: Any, found: dict[str, Any]) -> float:
     """The decade range test's compute in epoch-equivalents (as tune counts it)."""
-    return sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
+    return sum(p["n"] for p in found.points) * found.budget / task_obj.iters_per_epoch
 
 
 def method_wsd_default(task: str, found: dict[str, Any], **_: Any) -> tuple[str, float]:

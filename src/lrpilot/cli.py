@@ -330,7 +330,7 @@ def _bench_policies(args: argparse.Namespace, store, task, given: list[str] | No
     from lrpilot.engine import budget
 
     found = latest(store, task.name)
-    k_low, k_high, best = ((found["k_low"], found["k_high"], found["best_lr"]) if found
+    k_low, k_high, best = ((found.k_low, found.k_high, found.best_lr) if found
                            else (task.lr / 10, task.lr, task.lr))
     return suite(args.suite, budget(task, args.steps, args.epochs), k_low, k_high, best)
 
@@ -546,15 +546,15 @@ def _run_range_test(args: argparse.Namespace) -> int:
             out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
                                         start=args.start, tolerance=args.tolerance, sweep=out.get("sweep"),
                                         data_dir=args.data_dir, executor=executor, progress=progress)
-    out["answer"] = (out.get("decade") or out["sweep"])["answer"]
+    out["answer"] = out["decade"].answer if "decade" in out else out["sweep"]["answer"]
     if args.json:
-        print(json.dumps(out, indent=1))
+        print(json.dumps({k: v.to_dict() if k == "decade" else v for k, v in out.items()}, indent=1))
         return 0
     if d := out.get("decade"):
-        print(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds, more where the std "
-              f"exceeds {d['spread']:g} points, up to {d['max_seeds']}): good range [{d['k_low']:g}, {d['k_high']:g}], "
-              f"best constant LR {d['best_lr']:g}")
-        for p in d["points"]:
+        print(f"decade search ({d.budget} iterations per run, {len(d.seeds)} seeds, more where the std "
+              f"exceeds {d.spread:g} points, up to {d.max_seeds}): good range [{d.k_low:g}, {d.k_high:g}], "
+              f"best constant LR {d.best_lr:g}")
+        for p in d.points:
             print(f"  FIX {p['lr']:<8g} validation Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
     if w := out.get("sweep"):
         if w["suggestion"] is None:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from lrpilot.decision.rule import RULE
-from lrpilot.decision.ranking import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
+from lrpilot.decision.ranking import rank
+from lrpilot.decision.rule import RULE
+from lrpilot.distill import replayable
 from lrpilot.policy.text import Call, parse, render
 from lrpilot.store import Storage
 from lrpilot.store.meta import task_row
@@ -104,10 +105,10 @@ def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: st
     found = found or decade_test(store, ref, progress=progress, **range_args)
     total = budget(task_obj, None, None)
     picks = [{"policy": p, "source": "range test", "val_top1_mean": None, "top1_mean": None, "n": 0}
-             for p in lrbench13(total, found["k_low"], found["k_high"], found["best_lr"])[:top]]
+             for p in lrbench13(total, found.k_low, found.k_high, found.best_lr)[:top]]
     return Recommendation(name, "range-test", f"no stored runs of this or a similar task: the LRBench suite scaled "
-                          f"to the {'new' if ran else 'stored'} range test [{found['k_low']:g}, {found['k_high']:g}] "
-                          f"(best {found['best_lr']:g}); benchmark them with lrpilot bench --suite lrbench13", picks)
+                          f"to the {'new' if ran else 'stored'} range test [{found.k_low:g}, {found.k_high:g}] "
+                          f"(best {found.best_lr:g}); benchmark them with lrpilot bench --suite lrbench13", picks)
 
 
 def _with_ci(mean: float | None, ci: list[float] | None) -> str:
@@ -133,16 +134,6 @@ def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
                                            "tied_with_best", "chosen")},
                       **({"replay": replay} if replay != r.policy else {})})
     return picks
-
-
-def replayable(policy: str, runs: Iterable[Any]) -> str:
-    """A fixed policy's text; for an adaptive one, the LR trajectory its first ok run chose, distilled into a
-    readable piecewise policy (at most a few pieces, LRs to 3 significant figures; replayed at no search cost)."""
-    for r in runs:
-        distilled = (r.record or {}).get("distilled")
-        if r.status == "ok" and distilled:
-            return distilled.get("readable", distilled["piecewise"])  # runs stored before readable texts
-    return policy
 
 
 def _family(model: str | None) -> str | None:
@@ -171,12 +162,12 @@ def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float |
     from lrpilot.bench.range_test import latest
     theirs = latest(store, source)
     if theirs is not None:
-        return mine["best_lr"] / theirs["best_lr"]
+        return mine.best_lr / theirs.best_lr
     for row in rank(store.runs(task=source, purpose="bench", curves=False, outcomes=True), "utility",
                     task=source).rows:
         call = parse(row.policy)
         if call.name == "FIX":
-            return mine["best_lr"] / float(call.kwargs["k0"])
+            return mine.best_lr / float(call.kwargs["k0"])
     return None
 
 

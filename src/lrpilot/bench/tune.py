@@ -42,9 +42,9 @@ from typing import Any, Callable
 from lrpilot.decision.rule import Decision, decide
 from lrpilot.grid.racing import Halving
 from lrpilot.bench.range_test import decade_test, latest
-from lrpilot.bench.recommend import replayable
 from lrpilot.grid.runner import Grid, canonical_policies
 from lrpilot.bench.space import propose, suite_trials
+from lrpilot.distill import replayable
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
@@ -196,7 +196,7 @@ class _Tune:
         chosen_runs = [r for r in self.runs() if r.policy == decision.chosen]
         return TuneResult(self.task.name, replayable(decision.chosen, chosen_runs), decision.chosen, decision,
                           self.candidates, sum(r.status == "pruned" for r in self.runs()), self.notes, self.spent(),
-                          self.budget, {**{k: found[k] for k in ("k_low", "k_high", "best_lr")},
+                          self.budget, {"k_low": found.k_low, "k_high": found.k_high, "best_lr": found.best_lr,
                                         "answer": start_lr(found)})
 
     def range_test(self) -> dict[str, Any]:
@@ -206,7 +206,7 @@ class _Tune:
             found = decade_test(self.store, self.ref, seeds=(0,), epochs=1.0, executor=self.grid.executor,
                                 progress=self.say)
         # counted whether run now or before, so that a second tune spends (and reuses) exactly what the first did
-        self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
+        self.range_cost = sum(p["n"] for p in found.points) * found.budget / self.task.iters_per_epoch
         return found
 
     def train(self, texts: list[str]) -> None:
@@ -228,7 +228,7 @@ class _Tune:
             sampler = optuna.samplers.TPESampler(seed=self.sampler_seed, multivariate=True, group=True,
                                                  constant_liar=True, n_startup_trials=8)
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        for params in suite_trials(found["k_low"], found["k_high"], found["best_lr"]):
+        for params in suite_trials(found.k_low, found.k_high, found.best_lr):
             study.enqueue_trial(params)  # LRBench's suite scaled to the range test first, then TPE's own proposals
         chance = 100.0 / (self.task.num_classes or 100)
         repeats = 0  # batches in a row that proposed only candidates already trained
@@ -236,7 +236,7 @@ class _Tune:
             trials, texts = [], []
             for _ in range(self.workers):
                 trial = study.ask()
-                text = canonical_policies([propose(trial, self.total, found["k_low"], found["k_high"],
+                text = canonical_policies([propose(trial, self.total, found.k_low, found.k_high,
                                                    bool(self.task.meta.get("warmup")))])[0]
                 trials.append(trial)
                 texts.append(text)
@@ -298,13 +298,13 @@ class _Tune:
 
 def start_lr(found: dict[str, Any]) -> float:
     """The range test's answer (stored since the range test gives one), else its best short run's LR."""
-    return (found.get("answer") or {}).get("lr") or found["best_lr"]
+    return (found.answer or {}).get("lr") or found.best_lr
 
 
 def first_candidates(found: dict[str, Any], total: int) -> list[str]:
     """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
     with settings that can move within a run of ``total`` iterations (see the module)."""
-    best, high, low = start_lr(found), found["k_high"], found["k_low"]
+    best, high, low = start_lr(found), found.k_high, found.k_low
     autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2"
     autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
     return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, k1={fmt_sig(low / 10, 3)}, "
