@@ -3,18 +3,15 @@
 from typing import Any
 
 from lrpilot.errors import LRPilotError
+from lrpilot.policy import Policy, policy, policy_from_dict
 
 __version__ = "0.1.0"
 __all__ = ["LRPilotError", "Policy", "PolicyScheduler", "Problem", "policy", "policy_from_dict", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
-    """The policy layer, ``PolicyScheduler`` and ``Problem`` imported on first use, so that ``import lrpilot`` (and
-    the CLI) needs no torch, and a command that reads no policy (``lrpilot rank``) not the policy layer either."""
-    if name in ("Policy", "policy", "policy_from_dict"):
-        import lrpilot.policy
-
-        return getattr(lrpilot.policy, name)
+    """``PolicyScheduler`` and ``Problem`` imported on first use, so that ``import lrpilot`` (and the CLI) needs
+    no torch."""
     if name == "PolicyScheduler":
         from lrpilot.controllers.scheduler import PolicyScheduler
 
