@@ -25,9 +25,9 @@ from lrpilot.bench.suite import SUITES, suite
 from lrpilot.cli_args import (COUNT, EPOCHS, FACTOR, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, SWEEP_STEPS,
                               WORKERS, check_device, check_folder, check_output, flag_types, path_type)
 from lrpilot.errors import LRPilotError
-from lrpilot.vocabulary import clip
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
+from lrpilot.vocabulary import clip
 
 HEADINGS = {"function": "LR functions (LRBench Table I, then WSD and ONECYCLE)", "composite": "Composition",
             "controller": "Controllers (adapt the LR online)",

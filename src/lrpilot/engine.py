@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from lrpilot import outcomes
 from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.controllers.base import Context, Controller, make_controller
 from lrpilot.errors import LRPilotError
 from lrpilot.files import atomic_path
-from lrpilot import outcomes
 from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.records import RunResult

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Subset
 
 from lrpilot.errors import DataError, LRPilotError
-from lrpilot.vocabulary import clip
 from lrpilot.tasks import check_task
 from lrpilot.tasks.base import Evaluation, Task, _model_name, check_split, non_finite, outside, stratified_slice
+from lrpilot.vocabulary import clip
 
 #: the DataLoader settings a Problem keeps from a given loader (the sampler is its own: seeded shuffling)
 _KEPT = ("batch_size", "collate_fn", "num_workers", "pin_memory", "drop_last", "worker_init_fn", "timeout")

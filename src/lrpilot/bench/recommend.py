@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
@@ -32,6 +32,9 @@ from lrpilot.policy.text import Call, parse, render
 from lrpilot.store import Storage
 from lrpilot.store.meta import task_row
 from lrpilot.tasks import TASKS, TaskRef
+
+if TYPE_CHECKING:
+    from lrpilot.bench.range_test import RangeTestResult  # torch: only where a range test runs
 
 
 @dataclass
@@ -155,7 +158,7 @@ def _stored(store: Storage, name: str, top: int) -> Recommendation | None:
     return Recommendation(name, "stored", f"its {len(own)} best stored policies, by utility", own) if own else None
 
 
-def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float | None:
+def _factor(store: Storage, source: str, mine: RangeTestResult | None) -> float | None:
     """This task's best constant LR over the source task's, or None if either is unknown."""
     if mine is None:
         return None

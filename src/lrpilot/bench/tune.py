@@ -39,15 +39,15 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from lrpilot.decision.rule import Decision, decide
-from lrpilot.grid.racing import Halving
-from lrpilot.bench.range_test import decade_test, latest
-from lrpilot.grid.runner import Grid, canonical_policies
+from lrpilot.bench.range_test import RangeTestResult, decade_test, latest
 from lrpilot.bench.space import propose, suite_trials
+from lrpilot.decision.rule import Decision, decide
 from lrpilot.distill import replayable
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
+from lrpilot.grid.racing import Halving
+from lrpilot.grid.runner import Grid, canonical_policies
 from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.progress import expect_budget
 from lrpilot.records import RunRecord, json_safe
@@ -199,7 +199,7 @@ class _Tune:
                           self.budget, {"k_low": found.k_low, "k_high": found.k_high, "best_lr": found.best_lr,
                                         "answer": start_lr(found)})
 
-    def range_test(self) -> dict[str, Any]:
+    def range_test(self) -> RangeTestResult:
         found = latest(self.store, self.task.name)
         if found is None:
             self.say("range test (decade search, one seed, one epoch per LR)")
@@ -296,12 +296,12 @@ class _Tune:
         return decision
 
 
-def start_lr(found: dict[str, Any]) -> float:
+def start_lr(found: RangeTestResult) -> float:
     """The range test's answer (stored since the range test gives one), else its best short run's LR."""
     return (found.answer or {}).get("lr") or found.best_lr
 
 
-def first_candidates(found: dict[str, Any], total: int) -> list[str]:
+def first_candidates(found: RangeTestResult, total: int) -> list[str]:
     """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
     with settings that can move within a run of ``total`` iterations (see the module)."""
     best, high, low = start_lr(found), found.k_high, found.k_low

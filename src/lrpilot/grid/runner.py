@@ -1,7 +1,7 @@
 """The benchmark runner: every (policy, seed) of a task that the store does not hold finished, in parallel.
 
 The calling process claims each run in the store just before a worker takes it, keeps the
-claims alive with heartbeats and writes each result, so that workers (local processes or
+claims alive with heartbeats and writes each result (:mod:`lrpilot.grid.claims`), so that workers (local processes or
 Ray tasks) need no access to the store. Runs held by another live benchmark are left to it;
 runs whose holder died are taken over. A run that raises or whose worker dies is recorded
 as ``failed`` with the reason, a diverged one as ``diverged``; the others go on.

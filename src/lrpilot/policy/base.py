@@ -15,8 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from lrpilot.errors import LRPilotError
-from lrpilot.vocabulary import clip
 from lrpilot.policy.text import Call, call_to_dict, render
+from lrpilot.vocabulary import clip
 
 
 class Policy:

@@ -16,8 +16,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from lrpilot.errors import LRPilotError
-from lrpilot.records import RunRecord
 from lrpilot.present.plots import floats, pyplot, range_test_figure
+from lrpilot.records import RunRecord
 
 BANDS = {"minmax": "min to max over seeds", "std": "mean +- std over seeds"}
 # panel: (curve key, y label); "lr" is drawn from the policy, not from the curve

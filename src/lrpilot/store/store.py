@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 import sqlalchemy as sa
 
 from lrpilot.errors import LRPilotError
-from lrpilot.vocabulary import clip
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
 from lrpilot.store.base import ClaimLost, Storage, retrain
 from lrpilot.store.engines import advice, insert, is_lock_wait, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
+from lrpilot.vocabulary import clip
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,8 +9,8 @@ import math
 from typing import TYPE_CHECKING, Any, Callable
 
 from lrpilot.errors import LRPilotError
-from lrpilot.vocabulary import clip
 from lrpilot.tasks.ref import TaskRef
+from lrpilot.vocabulary import clip
 
 if TYPE_CHECKING:
     from lrpilot.tasks.base import Task
