@@ -40,10 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrpilot.bench import stats
-from lrpilot.bench.decision import outcomes
+from lrpilot.decision import stats
+from lrpilot.decision.rule import outcomes
 from lrpilot.bench.range_test import decade_test, latest
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.tune import start_lr
 from lrpilot.engine import budget
 from lrpilot.execution.executors import LocalExecutor

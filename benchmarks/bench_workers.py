@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from lrpilot.execution.executors import LocalExecutor
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.store import Store
 
 GRID = [f"FIX(k0={lr})" for lr in (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2)]

@@ -9,7 +9,7 @@ For each task of ``--tasks``:
 2. each method, given a compute budget (a fraction of the grid's) and its own empty store, chooses one
    policy using only seeds 0-4 and the validation split (today's tune chose on test, which this measures);
 3. each choice is retrained on the 5 fresh seeds; its mean test Top-1 with a 95 % interval over seeds and
-   test examples (:func:`lrpilot.bench.stats.top1_interval`), and regret = oracle - choice.
+   test examples (:func:`lrpilot.decision.stats.top1_interval`), and regret = oracle - choice.
 
 The first row, "grid on validation", is lrpilot's decision rule applied to the grid's own fresh-seed runs
 on the validation split: the regret that choosing on validation leaves at the whole grid's compute (the
@@ -31,7 +31,7 @@ package's "10x-50x", or schedule-free AdamW at 1x, "1x-10x", for an AdamW task; 
 
 After the tasks' tables, a summary row per method over the tasks it ran on: the mean regret (oracle - choice) and
 the mean gain over the task's default (choice - FIX at the task's LR), each paired by fresh seed and test example
-within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.bench.stats.mean_difference`; the
+within a task, with a 95 % interval over seeds and examples (:func:`lrpilot.decision.stats.mean_difference`; the
 tasks are fixed, not a sample).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --tasks digits-lenet mnist1d-cnn
@@ -53,10 +53,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lrpilot.bench import stats
-from lrpilot.bench.decision import decide, outcomes
+from lrpilot.decision import stats
+from lrpilot.decision.rule import decide, outcomes
 from lrpilot.bench.range_test import decade_test, latest, sweep_test
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
 from lrpilot.bench.tune import first_candidates, start_lr, tune
@@ -78,7 +78,7 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], d
     task_obj = TaskRef(task).build()
     found = latest(store, task_obj.name) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     total = budget(task_obj, None, None)
-    texts = [t for s in SCALES for t in lrbench13(total, found["k_low"] * s, found["k_high"] * s, found["best_lr"] * s)]
+    texts = [t for s in SCALES for t in lrbench13(total, found.k_low * s, found.k_high * s, found.best_lr * s)]
     adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
     return canonical_policies(texts + adaptive), found
 
@@ -145,7 +145,7 @@ def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: d
     spent, texts = 0.0, {}
     while spent < compute:
         trial = study.ask()
-        text = canonical_policies([propose(trial, total, found["k_low"], found["k_high"], warmup)])[0]
+        text = canonical_policies([propose(trial, total, found.k_low, found.k_high, warmup)])[0]
         texts[trial.number] = text
         run = Run(task_obj, text, RunConfig(total=total, seed=0))
         state = optuna.trial.TrialState.COMPLETE
@@ -203,7 +203,7 @@ def method_fix_default(task: str, **_: Any) -> tuple[str, float]:
 
 def _range_cost(task_obj: Any, found: dict[str, Any]) -> float:
     """The decade range test's compute in epoch-equivalents (as tune counts it)."""
-    return sum(p["n"] for p in found["points"]) * found["budget"] / task_obj.iters_per_epoch
+    return sum(p["n"] for p in found.points) * found.budget / task_obj.iters_per_epoch
 
 
 def method_wsd_default(task: str, found: dict[str, Any], **_: Any) -> tuple[str, float]:

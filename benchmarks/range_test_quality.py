@@ -18,7 +18,7 @@ import statistics
 import tempfile
 
 from lrpilot.bench.range_test import _fix, decade_test, sweep_test
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.engine import budget
 from lrpilot.execution.executors import LocalExecutor
 from lrpilot.store import Store
@@ -45,21 +45,21 @@ def main() -> None:
         for task in args.tasks:
             sweep = sweep_test(store, task, seeds=SEEDS, executor=executor)
             decade = decade_test(store, task, seeds=SEEDS, sweep=sweep, executor=executor)
-            a = decade["answer"]
-            grid = [p["lr"] for p in decade["points"] if decade["best_lr"] / 5.01 <= p["lr"] <= decade["best_lr"] * 5.01]
+            a = decade.answer
+            grid = [p["lr"] for p in decade.points if decade.best_lr / 5.01 <= p["lr"] <= decade.best_lr * 5.01]
             total = budget(get_task(task), None, args.epochs)
             bench(store, task, [_fix(lr) for lr in dict.fromkeys(grid + [a["lr"]])], seeds=SEEDS, steps=total,
                   executor=executor)
             each = ", ".join("none" if c["suggestion"] is None else f"{c['suggestion']:.3g}" for c in sweep["curves"])
             print(f"\n{task}: sweep suggestions {each} "
-                  f"(median {sweep['suggestion']:.3g}); decade good range [{decade['k_low']:g}, {decade['k_high']:g}]")
+                  f"(median {sweep['suggestion']:.3g}); decade good range [{decade.k_low:g}, {decade.k_high:g}]")
             print(f"answer: {a['lr']:.3g} ({a['method']}): {a['why']}")
             print(f"FIX at the full budget ({total} iterations), seeds {list(SEEDS)}:")
             means = {}
             for lr in sorted(set(grid + [a["lr"]])):
                 v = top1(store, task, total, lr)
                 means[lr] = statistics.fmean(v)
-                short = {p["lr"]: p for p in decade["points"]}.get(lr)
+                short = {p["lr"]: p for p in decade.points}.get(lr)
                 note = f"   (decade, 2 epochs: {short['top1_mean']:.2f} +- {short['top1_std']:.2f}, n={short['n']})" \
                     if short else ""
                 print(f"  {lr:<8.3g}{means[lr]:7.2f} +- {statistics.stdev(v):.2f}{'  <- answer' if lr == a['lr'] else ''}"

@@ -27,7 +27,10 @@ NEW = HERE.parent / "src"
 RANK = r"""
 import json, sys, time
 start = time.perf_counter()
-from lrpilot.bench.rank import rank
+try:
+    from lrpilot.decision.ranking import rank
+except ImportError:  # a revision before lrpilot.decision
+    from lrpilot.bench.rank import rank
 from lrpilot.store import Store
 with Store(sys.argv[1]) as store:
     records = store.runs(task="digits-lenet", purpose="bench", curves=False, outcomes=True)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lrpilot.bench.runner import canonical_policies
+from lrpilot.grid.runner import canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
 from lrpilot.tasks import TaskRef
@@ -24,7 +24,7 @@ from lrpilot.tasks import TaskRef
 def _text(config: dict[str, Any], total: int, found: dict[str, Any]) -> str:
     import optuna
 
-    return canonical_policies([propose(optuna.trial.FixedTrial(config), total, found["k_low"], found["k_high"])])[0]
+    return canonical_policies([propose(optuna.trial.FixedTrial(config), total, found.k_low, found.k_high)])[0]
 
 
 class _Space:
@@ -78,7 +78,7 @@ def search(task: str, compute: float, found: dict[str, Any], workdir: Path) -> t
         tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
             metric="val_top1", mode="max", num_samples=10_000, max_concurrent_trials=2,
             scheduler=ASHAScheduler(time_attr="training_iteration", max_t=evals, grace_period=1, reduction_factor=3),
-            search_alg=OptunaSearch(space=_Space(total, found["k_low"], found["k_high"]), metric="val_top1", mode="max",
+            search_alg=OptunaSearch(space=_Space(total, found.k_low, found.k_high), metric="val_top1", mode="max",
                                     sampler=optuna.samplers.RandomSampler(seed=0))),
             run_config=tune.RunConfig(stop=stopper, storage_path=str(workdir.resolve() / "ray"), verbose=0,
                                       failure_config=tune.FailureConfig(fail_fast=True)))

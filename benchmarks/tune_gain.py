@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lrpilot.bench import stats
-from lrpilot.bench.decision import outcomes
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.decision import stats
+from lrpilot.decision.rule import outcomes
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.tune import tune
 from lrpilot.engine import budget
 from lrpilot.execution.executors import LocalExecutor

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lrpilot.bench.rank import ORDERS
+from lrpilot.decision.ranking import ORDERS
 from lrpilot.bench.suite import SUITES
 from lrpilot.cli import build_parser, main
 from lrpilot.execution.executors import EXECUTORS, ExecutorEntry, InProcess

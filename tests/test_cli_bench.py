@@ -8,8 +8,8 @@ import math
 import pytest
 
 from lrpilot.bench.range_test import decade_test
-from lrpilot.bench.rank import FIELDS, rank
-from lrpilot.bench.runner import bench
+from lrpilot.decision.ranking import FIELDS, rank
+from lrpilot.grid.runner import bench
 from lrpilot.cli import main
 from lrpilot.store import Store
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.fingerprint import digest, fingerprint, short
 from lrpilot.records import RunResult
 from lrpilot.store import Store

@@ -475,7 +475,7 @@ def full_disk(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
     """A store holding one short bench run of TASK (for report and rank)."""
-    from lrpilot.bench.runner import bench
+    from lrpilot.grid.runner import bench
     from lrpilot.execution.executors import InProcess
     from lrpilot.store import Store
 
@@ -590,7 +590,7 @@ def test_data_the_model_cannot_train_on_is_one_error(factory, fragments, model_d
 
 
 def test_a_bench_stores_a_data_error_until_the_task_changes(model_data, here):
-    from lrpilot.bench.runner import bench
+    from lrpilot.grid.runner import bench
     from lrpilot.execution.executors import InProcess
     from lrpilot.store import Store
 

@@ -86,3 +86,10 @@ def test_policies_lists_the_lazily_registered_controllers_and_searches():
     kinds = {r["name"]: r["kind"] for r in json.loads(out)}
     assert {n: kinds[n] for n in ("autodrop", "factor", "stpt", "alr")} == {
         "autodrop": "controller", "factor": "controller", "stpt": "search", "alr": "search"}
+
+
+def test_the_decision_package_imports_neither_torch_nor_the_store():
+    out = _python("import sys\nimport lrpilot.decision.ranking, lrpilot.decision.rule, lrpilot.decision.stats\n"
+                  "print(*(any(m == n or m.startswith(n + '.') for m in sys.modules)\n"
+                  "        for n in ('torch', 'sqlalchemy', 'lrpilot.store', 'lrpilot.grid', 'lrpilot.present')))")
+    assert out.split() == ["False"] * 5

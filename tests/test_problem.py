@@ -17,7 +17,7 @@ import lrpilot
 from lrpilot import LRPilotError, Problem
 from lrpilot.bench.range_test import decade_test, sweep_test
 from lrpilot.bench.recommend import recommend
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.execution.executors import InProcess, LocalExecutor
 from lrpilot.store import Store
 from lrpilot.tasks import ClassificationTask, TaskRef
@@ -147,7 +147,7 @@ def test_the_old_unhashable_task_object_case_now_works(store):
     sweep = sweep_test(store, task, seeds=(0,), steps=12, executor=InProcess())
     assert len(sweep["curves"]) == 1 and store.analyses(task="object-task", kind="range-sweep")
     decade = decade_test(store, task, seeds=(0,), steps=4, start=0.1, min_lr=0.01, executor=InProcess())
-    assert decade["points"] and {r.task for r in store.runs(task="object-task", purpose="range-test")} == {
+    assert decade.points and {r.task for r in store.runs(task="object-task", purpose="range-test")} == {
         "object-task"}
 
 

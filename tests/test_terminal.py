@@ -9,8 +9,9 @@ import pytest
 from rich.console import Console
 
 from lrpilot import cli
-from lrpilot.bench.rank import TABLE_COLUMNS, rank
-from lrpilot.bench.runner import bench, canonical_policies
+from lrpilot.decision.ranking import rank
+from lrpilot.present.tables import TABLE_COLUMNS
+from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.tune import tune
 from lrpilot.cli import main
 from lrpilot.policy.text import parse
@@ -151,7 +152,7 @@ def test_one_bar_advances_once_per_finished_run_and_shows_the_leader(store):
 
 
 def test_the_bar_spans_the_rounds_of_a_race_and_prints_the_phase_lines(store):
-    from lrpilot.bench.racing import Halving
+    from lrpilot.grid.racing import Halving
 
     console = terminal()
     with Progress(console) as p:

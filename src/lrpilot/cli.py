@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 from lrpilot import __version__
-from lrpilot.bench.rank import DEFAULT_COLUMNS, ORDERS, TABLE_COLUMNS, rank, stale_words, table_columns, wrap
+from lrpilot.decision.ranking import ORDERS, rank
+from lrpilot.present.tables import DEFAULT_COLUMNS, TABLE_COLUMNS, stale_words, table_columns, wrap
 from lrpilot.bench.suite import SUITES, suite
 from lrpilot.cli_args import (COUNT, EPOCHS, FACTOR, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, SWEEP_STEPS,
                               WORKERS, check_device, check_folder, check_output, flag_types, path_type)
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import DEFAULT_RULE, EXECUTORS, make_executor
 from lrpilot.files import atomic_path
+from lrpilot.vocabulary import clip
 
 HEADINGS = {"function": "LR functions (LRBench Table I, then WSD and ONECYCLE)", "composite": "Composition",
             "controller": "Controllers (adapt the LR online)",
@@ -38,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if FLAGGED in message:
             message = message.split(FLAGGED, 1)[1]
-        print(f"{self.prog}: error: {_one_line(message, 600)} (see {self.prog} --help)", file=sys.stderr)
+        print(f"{self.prog}: error: {clip(message, 600, quote=False)} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -76,7 +78,7 @@ def _add_plot(p: argparse.ArgumentParser) -> None:
 
 def _run_plot(args: argparse.Namespace) -> int:
     from lrpilot.policy import policy
-    from lrpilot.report.plots import plot_policies
+    from lrpilot.present.plots import plot_policies
 
     pols = [policy(s) for s in args.policies]
     plot_policies(pols, args.steps, args.output, log=args.log)
@@ -313,7 +315,7 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
 
 def _given_policies(args: argparse.Namespace) -> list[str] | None:
     """The texts of --policies or --policy-file, each checked (None for --suite, which needs the store)."""
-    from lrpilot.bench.runner import canonical_policies
+    from lrpilot.grid.runner import canonical_policies
 
     texts = args.policies or (_read_policy_file(args.policy_file) if args.policy_file else None)
     if texts is not None:
@@ -328,7 +330,7 @@ def _bench_policies(args: argparse.Namespace, store, task, given: list[str] | No
     from lrpilot.engine import budget
 
     found = latest(store, task.name)
-    k_low, k_high, best = ((found["k_low"], found["k_high"], found["best_lr"]) if found
+    k_low, k_high, best = ((found.k_low, found.k_high, found.best_lr) if found
                            else (task.lr / 10, task.lr, task.lr))
     return suite(args.suite, budget(task, args.steps, args.epochs), k_low, k_high, best)
 
@@ -370,8 +372,8 @@ def _read_policy_file(path: str) -> list[str]:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from lrpilot.bench.racing import Halving
-    from lrpilot.bench.runner import bench
+    from lrpilot.grid.racing import Halving
+    from lrpilot.grid.runner import bench
     from lrpilot.tasks import TaskRef
 
     _at_least_one(args, "repeats")
@@ -544,15 +546,15 @@ def _run_range_test(args: argparse.Namespace) -> int:
             out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
                                         start=args.start, tolerance=args.tolerance, sweep=out.get("sweep"),
                                         data_dir=args.data_dir, executor=executor, progress=progress)
-    out["answer"] = (out.get("decade") or out["sweep"])["answer"]
+    out["answer"] = out["decade"].answer if "decade" in out else out["sweep"]["answer"]
     if args.json:
-        print(json.dumps(out, indent=1))
+        print(json.dumps({k: v.to_dict() if k == "decade" else v for k, v in out.items()}, indent=1))
         return 0
     if d := out.get("decade"):
-        print(f"decade search ({d['budget']} iterations per run, {len(d['seeds'])} seeds, more where the std "
-              f"exceeds {d['spread']:g} points, up to {d['max_seeds']}): good range [{d['k_low']:g}, {d['k_high']:g}], "
-              f"best constant LR {d['best_lr']:g}")
-        for p in d["points"]:
+        print(f"decade search ({d.budget} iterations per run, {len(d.seeds)} seeds, more where the std "
+              f"exceeds {d.spread:g} points, up to {d.max_seeds}): good range [{d.k_low:g}, {d.k_high:g}], "
+              f"best constant LR {d.best_lr:g}")
+        for p in d.points:
             print(f"  FIX {p['lr']:<8g} validation Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
     if w := out.get("sweep"):
         if w["suggestion"] is None:
@@ -707,12 +709,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(text: str, limit: int = 2000) -> str:
-    """``text`` on one line, at most ``limit`` characters."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit] + "..."
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lrpilot`` console script.
 
@@ -729,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     except LRPilotError as e:
         if debug:
             traceback.print_exc()
-        print(f"lrpilot {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"lrpilot {args.command}: error: {clip(e, 2000, quote=False)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `lrpilot policies | head`
         sys.stdout = open(os.devnull, "w")
@@ -742,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             print(f"lrpilot {args.command}: internal error (a bug in lrpilot): {type(e).__name__}", file=sys.stderr)
         else:
-            message = _one_line(e, 200)
+            message = clip(e, 200, quote=False)
             print(f"lrpilot {args.command}: internal error (a bug in lrpilot): {type(e).__name__}"
                   f"{': ' + message if message else ''}; rerun with --debug (or LRPILOT_DEBUG=1) for the traceback "
                   "and report it", file=sys.stderr)

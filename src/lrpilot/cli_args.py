@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 
 INT64_MAX = 2**63 - 1  # SQLite's INTEGER and torch.manual_seed's range: what stores steps and seeds
 

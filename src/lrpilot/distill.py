@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -163,3 +163,13 @@ def attach(result: RunResult) -> RunResult:
     if "trajectory" in result.record:
         result.record["distilled"] = distill(result.record, result.budget)
     return result
+
+
+def replayable(policy: str, runs: Iterable[Any]) -> str:
+    """A fixed policy's text; for an adaptive one, the LR trajectory its first ok run chose, distilled into a
+    readable piecewise policy (at most a few pieces, LRs to 3 significant figures; replayed at no search cost)."""
+    for r in runs:
+        distilled = (r.record or {}).get("distilled")
+        if r.status == "ok" and distilled:
+            return distilled.get("readable", distilled["piecewise"])  # runs stored before readable texts
+    return policy

@@ -27,17 +27,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from lrpilot import outcomes
 from lrpilot.angles import AngleTracker, flat_params
 from lrpilot.controllers.base import Context, Controller, make_controller
 from lrpilot.errors import LRPilotError
 from lrpilot.files import atomic_path
-from lrpilot import outcomes
 from lrpilot.metrics import classification_metrics, iters_at_best, top1
 from lrpilot.policy import Policy
 from lrpilot.records import RunResult
 from lrpilot.tasks.base import Evaluation, Task
+from lrpilot.vocabulary import CURVES, LOSSES, SPLIT_METRICS, clip
 
-CURVES = ("iteration", "lr", "train_loss", "test_loss", "test_top1", "val_loss", "val_top1", "angular_velocity")
 EVAL_SPLITS = ("val", "test")  # evaluated every eval_every iterations; the final model's outcomes are stored
 CHECKPOINT = "checkpoint.pt"
 _CHECKPOINT_KEYS = ("identity", "step", "epoch", "samples", "wall_s", "rows", "interval_sum", "interval_n",
@@ -327,8 +327,7 @@ class Run:
         encoded per-example correctness on each of :data:`EVAL_SPLITS`: the one place every run (plain or a
         search's kept trajectory) gets them. Test metrics keep their plain names (``top1``); validation ones are
         prefixed (``val_top1``); ``best_top1``/``iters_at_best`` come from each split's curve."""
-        names = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best")
-        metrics = dict.fromkeys((*names, "ld", "train_loss", "test_loss", *(f"val_{k}" for k in names), "val_loss"))
+        metrics = dict.fromkeys((*SPLIT_METRICS, *LOSSES, *(f"val_{k}" for k in SPLIT_METRICS), "val_loss"))
         metrics["n_param"] = self.controller.n_param
         if self.status != "ok" or self.last_eval is None:
             return metrics, {}
@@ -384,14 +383,14 @@ class Run:
             raise LRPilotError(f"the checkpoint {path} lacks {', '.join(missing[:5])}"
                                f"{' ...' if len(missing) > 5 else ''}: it is not a run's state; {fix}")
         if state["identity"] != self._identity():
-            raise LRPilotError(f"the checkpoint in {path.parent} is of another run ({_cap(state['identity'])}), "
+            raise LRPilotError(f"the checkpoint in {path.parent} is of another run ({clip(state['identity'], 200, quote=False)}), "
                                f"not {self._identity()}; use another --checkpoint directory or drop --resume")
         try:
             self.restore(state)
         except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise LRPilotError(f"the checkpoint {path} does not fit this run's model or optimizer "
-                               f"({type(e).__name__}: {_cap(first)}): {fix}") from None
+                               f"({type(e).__name__}: {clip(first, 200, quote=False)}): {fix}") from None
 
     def state(self) -> dict[str, Any]:
         """Everything the run needs to go on, also mid-epoch: model, optimizer, controller, RNG states, position,
@@ -450,11 +449,6 @@ def _torch_save(obj: Any, file: Any) -> None:
         if failed:
             raise failed[0] from None
         raise
-
-
-def _cap(value: Any, n: int = 200) -> str:
-    text = str(value)
-    return text if len(text) <= n else text[:n] + "..."
 
 
 def _progress_bar(enabled: bool, total: int, initial: int, name: str):

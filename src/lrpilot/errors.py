@@ -8,15 +8,6 @@ class LRPilotError(ValueError):
     """
 
 
-def clip(value: object, n: int = 80) -> str:
-    """``repr(value)`` (``value`` itself when it is text) cut to its first ``n`` characters, for error messages
-    that echo an input: a 5 MB policy text is not echoed whole."""
-    if not isinstance(value, str):
-        text = repr(value)
-        return text if len(text) <= n else text[:n] + f"... ({len(text)} characters)"
-    return repr(value) if len(value) <= n else repr(value[:n]) + f"... ({len(value)} characters)"
-
-
 class DataError(LRPilotError):
     """A task's data that its model cannot train on (a label outside the model's outputs, an input it does not take,
     a non-finite input), named by its first bad example; a bench stores such a run failed with ``error_kind``

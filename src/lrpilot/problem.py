@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, RandomSampler, SequentialSampler, Subset
 
-from lrpilot.errors import DataError, LRPilotError, clip
+from lrpilot.errors import DataError, LRPilotError
 from lrpilot.tasks import check_task
 from lrpilot.tasks.base import Evaluation, Task, _model_name, check_split, non_finite, outside, stratified_slice
+from lrpilot.vocabulary import clip
 
 #: the DataLoader settings a Problem keeps from a given loader (the sampler is its own: seeded shuffling)
 _KEPT = ("batch_size", "collate_fn", "num_workers", "pin_memory", "drop_last", "worker_init_fn", "timeout")
@@ -133,7 +134,8 @@ class Problem(Task):
     def range_test(self, store: Any = None, *, method: str = "both", seeds: tuple[int, ...] = (0, 1),
                    executor: Any = "inprocess", workers: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """The LR range test (``method`` "decade", "sweep" or "both"), stored in ``store`` (default: the default
-        store); returns ``{"decade", "sweep", "answer"}`` as ``lrpilot range-test --json`` does. ``kwargs`` go to
+        store); returns ``{"decade", "sweep", "answer"}`` as ``lrpilot range-test --json`` does, the decade search's as a
+        :class:`~lrpilot.bench.range_test.RangeTestResult`. ``kwargs`` go to
         :func:`lrpilot.bench.range_test.decade_test` (``epochs``, ``tolerance``, ...)."""
         from lrpilot.bench.range_test import decade_test, sweep_test
 
@@ -145,16 +147,16 @@ class Problem(Task):
                 out["sweep"] = sweep_test(db, self, seeds=seeds, executor=ex)
             if method != "sweep":
                 out["decade"] = decade_test(db, self, seeds=seeds, sweep=out.get("sweep"), executor=ex, **kwargs)
-        out["answer"] = (out.get("decade") or out["sweep"])["answer"]
+        out["answer"] = out["decade"].answer if "decade" in out else out["sweep"]["answer"]
         return out
 
     def bench(self, policies: list[str], *, seeds: tuple[int, ...] = (0,), store: Any = None,
               executor: Any = "inprocess", workers: int | None = None, **kwargs: Any):
-        """Train every (policy, seed) not stored yet (:func:`lrpilot.bench.runner.bench`; ``kwargs``: ``epochs``,
+        """Train every (policy, seed) not stored yet (:func:`lrpilot.grid.runner.bench`; ``kwargs``: ``epochs``,
         ``steps``, ``race``, ...), then return the ranking of the problem's stored policies
-        (:func:`lrpilot.bench.rank.rank`: ``.format()``, ``.rows``, the decision marked ``chosen``)."""
-        from lrpilot.bench.rank import rank
-        from lrpilot.bench.runner import bench
+        (:func:`lrpilot.decision.ranking.rank`: ``.format()``, ``.rows``, the decision marked ``chosen``)."""
+        from lrpilot.decision.ranking import rank
+        from lrpilot.grid.runner import bench
 
         with _store(store) as db, _executor(executor, workers) as ex:
             bench(db, self, policies, seeds=seeds, executor=ex, **kwargs)

@@ -100,3 +100,9 @@ def json_safe(x: Any) -> Any:
     if isinstance(x, (list, tuple)):
         return [json_safe(v) for v in x]
     return x
+
+
+def stale(stored: str | None, current: str | None) -> bool:
+    """Whether a run stored with fingerprint ``stored`` was trained on something else than ``current`` describes:
+    both known and different (a run stored without one is not stale)."""
+    return stored is not None and current is not None and stored != current

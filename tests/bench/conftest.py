@@ -36,7 +36,7 @@ def correct(quality: float, seed: int, m: int = 450) -> np.ndarray:
 class Graded(Inline):
     """'Trains' instantly: a job's validation Top-1 is ``100 quality(job)`` at every evaluation (every ``every``
     iterations), its final outcomes on 450 examples have that quality (None: the run diverged); a job with rungs
-    stops ``pruned`` at the first rung that prunes it, as :func:`lrpilot.bench.racing.raced` does. ``record(job)``
+    stops ``pruned`` at the first rung that prunes it, as :func:`lrpilot.grid.racing.raced` does. ``record(job)``
     gives an adaptive job's record (e.g. its distilled trajectory)."""
 
     def __init__(self, quality: Callable[[Any], float | None], every: int = 10,

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 
-from lrpilot.bench.decision import decide
-from lrpilot.bench.rank import rank
-from lrpilot.bench.runner import bench
+from lrpilot.decision.rule import decide
+from lrpilot.decision.ranking import rank
+from lrpilot.grid.runner import bench
 from lrpilot.cli import main
 from lrpilot.outcomes import encode
 from lrpilot.records import RunRecord

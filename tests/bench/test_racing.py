@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from lrpilot.bench.racing import Halving, Rung, RungTable, score_at
-from lrpilot.bench.rank import rank
-from lrpilot.bench.runner import bench
+from lrpilot.grid.racing import Halving, Rung, RungTable, score_at
+from lrpilot.decision.ranking import rank
+from lrpilot.grid.runner import bench
 from lrpilot.errors import LRPilotError
 
 from tests.bench.conftest import Graded, Inline
@@ -103,7 +103,7 @@ def test_racing_gives_more_seeds_only_to_the_policies_tied_with_the_leader(store
 
 
 def test_when_a_seed_does_not_fit_every_contender_the_leading_ones_race_on(store):
-    from lrpilot.bench.runner import Grid
+    from lrpilot.grid.runner import Grid
     from lrpilot.tasks import TaskRef
 
     tied = ["FIX(k0=0.9)", "clamp(FIX(k0=0.9), max=1)", "clamp(FIX(k0=0.9), max=2)"]  # always tied, in this order

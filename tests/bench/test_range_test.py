@@ -6,9 +6,9 @@ import statistics
 import numpy as np
 import pytest
 
-from lrpilot.bench.range_test import (SWEEP_RULE, SweepJob, _fix, _good_range, answer, decade_test, latest, suggest,
-                                      sweep_job, sweep_test)
-from lrpilot.bench.runner import bench
+from lrpilot.bench.range_test import (SWEEP_RULE, RangeTestResult, SweepJob, _fix, _good_range, answer, decade_test,
+                                      latest, suggest, sweep_job, sweep_test)
+from lrpilot.grid.runner import bench
 from lrpilot.errors import LRPilotError
 
 from tests.bench.conftest import Inline, Scripted
@@ -54,11 +54,11 @@ def test_decade_search_stops_after_two_falls_then_sweeps_1_2_5_around_the_best(s
     assert tried(ex) == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)",
                          "FIX(k0=0.002)", "FIX(k0=0.005)", "FIX(k0=0.02)", "FIX(k0=0.05)"]
     assert len(ex.jobs) == 16 and {j.seed for j in ex.jobs} == {0, 1} and {j.steps for j in ex.jobs} == {10}
-    assert [p["lr"] for p in result["points"]] == [0.0001, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
-    assert [p["top1_mean"] for p in result["points"]] == [70.0, 80.0, 85.0, 89.5, 90.0, 89.2, 60.0, 50.0]
-    assert {p["n"] for p in result["points"]} == {2} and {p["top1_std"] for p in result["points"]} == {0.0}
-    assert (result["best_lr"], result["k_low"], result["k_high"]) == (0.01, 0.005, 0.02)
-    assert (result["kind"], result["budget"], result["seeds"], result["tolerance"]) == ("decade", 10, [0, 1], 1.0)
+    assert [p["lr"] for p in result.points] == [0.0001, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1]
+    assert [p["top1_mean"] for p in result.points] == [70.0, 80.0, 85.0, 89.5, 90.0, 89.2, 60.0, 50.0]
+    assert {p["n"] for p in result.points} == {2} and {p["top1_std"] for p in result.points} == {0.0}
+    assert (result.best_lr, result.k_low, result.k_high) == (0.01, 0.005, 0.02)
+    assert (result.kind, result.budget, result.seeds, result.tolerance) == ("decade", 10, [0, 1], 1.0)
     runs = store.runs(task=TASK, curves=False)
     assert len(runs) == 16 and {r.status for r in runs} == {"ok"} and {r.budget for r in runs} == {10}
 
@@ -69,7 +69,7 @@ def test_one_fall_followed_by_a_rise_does_not_stop_the_search(store):
     result = decade(store, ex, seeds=(0,))
     assert tried(ex)[:5] == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)", "FIX(k0=1e-05)"]
     assert tried(ex)[5:] == ["FIX(k0=0.0002)", "FIX(k0=0.0005)", "FIX(k0=0.002)", "FIX(k0=0.005)"]
-    assert result["best_lr"] == 0.001 and (result["k_low"], result["k_high"]) == (0.0005, 0.001)
+    assert result.best_lr == 0.001 and (result.k_low, result.k_high) == (0.0005, 0.001)
 
 
 def test_decade_search_ends_at_min_lr_when_top1_keeps_rising(store):
@@ -77,20 +77,20 @@ def test_decade_search_ends_at_min_lr_when_top1_keeps_rising(store):
     result = decade(store, ex, seeds=(0,), min_lr=1e-4)
     assert tried(ex) == ["FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.001)", "FIX(k0=0.0001)",
                          "FIX(k0=2e-05)", "FIX(k0=5e-05)", "FIX(k0=0.0002)", "FIX(k0=0.0005)"]
-    assert result["best_lr"] == pytest.approx(2e-05)
+    assert result.best_lr == pytest.approx(2e-05)
 
 
 def test_fine_sweep_stays_at_or_below_lr_1(store):
     ex = table({1.0: 90.0, 0.1: 80.0, 0.01: 70.0, 0.2: 85.0, 0.5: 88.0})
     result = decade(store, ex, seeds=(0,), start=1.0)
     assert tried(ex) == ["FIX(k0=1)", "FIX(k0=0.1)", "FIX(k0=0.01)", "FIX(k0=0.2)", "FIX(k0=0.5)"]
-    assert (result["best_lr"], result["k_low"], result["k_high"]) == (1.0, 0.5, 1.0)
+    assert (result.best_lr, result.k_low, result.k_high) == (1.0, 0.5, 1.0)
 
 
 def test_diverged_runs_count_as_chance_level(store):
     ex = Scripted(lambda lr: None if lr >= 0.1 else {0.01: 90.0, 0.001: 40.0, 0.0001: 30.0}.get(lr, 20.0))
     result = decade(store, ex)
-    means = {p["lr"]: p["top1_mean"] for p in result["points"]}
+    means = {p["lr"]: p["top1_mean"] for p in result.points}
     assert means == {0.0001: 30.0, 0.001: 40.0, 0.002: 20.0, 0.005: 20.0, 0.01: 90.0, 0.02: 20.0, 0.05: 20.0,
                      0.1: 10.0}  # 10 classes: chance is 10%
     statuses = {(r.policy, r.status) for r in store.runs(task=TASK, curves=False)}
@@ -104,17 +104,17 @@ def test_a_failed_run_in_the_fine_sweep_is_chance_not_missing(store):
         return {0.1: 90.0, 0.01: 80.0, 0.001: 70.0, 0.02: 85.0, 0.05: 89.9, 0.5: 50.0}[lr]
 
     result = decade(store, Scripted(top1), seeds=(0,))
-    assert {p["lr"]: p["top1_mean"] for p in result["points"]}[0.2] == 10.0
+    assert {p["lr"]: p["top1_mean"] for p in result.points}[0.2] == 10.0
     assert {r.status for r in store.runs(task=TASK, curves=False) if r.policy == "FIX(k0=0.2)"} == {"failed"}
-    assert (result["best_lr"], result["k_low"], result["k_high"]) == (0.1, 0.05, 0.1)
+    assert (result.best_lr, result.k_low, result.k_high) == (0.1, 0.05, 0.1)
 
 
 def test_tolerance_widens_the_good_range(store):
     ex = table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0,
                 0.002: 85.0, 0.005: 87.0, 0.02: 88.0, 0.05: 60.0})
-    assert (decade(store, ex)["k_low"], decade(store, ex)["k_high"]) == (0.005, 0.01)  # alone: + next smaller
+    assert (decade(store, ex).k_low, decade(store, ex).k_high) == (0.005, 0.01)  # alone: + next smaller
     wide = decade(store, ex, tolerance=5.0)
-    assert (wide["k_low"], wide["k_high"]) == (0.002, 0.02)
+    assert (wide.k_low, wide.k_high) == (0.002, 0.02)
 
 
 def test_summary_is_stored_as_range_decade_and_latest_returns_it(store):
@@ -123,7 +123,7 @@ def test_summary_is_stored_as_range_decade_and_latest_returns_it(store):
                 0.002: 85.0, 0.005: 89.5, 0.02: 89.2, 0.05: 60.0})
     result = decade(store, ex)
     (stored,) = store.analyses(task=TASK, kind="range-decade")
-    assert stored["result"] == result and "budget=10" in stored["settings"]
+    assert stored["result"] == result.to_dict() and "budget=10" in stored["settings"]
     assert latest(store, TASK) == result and latest(store, TASK, "range-decade") == result
     assert latest(store, TASK, "range-sweep") is None and latest(store, "digits-mlp") is None
 
@@ -207,9 +207,9 @@ def test_real_decade_search_on_digits_follows_its_own_rule(store):
     ex = Inline()
     result = decade_test(store, TASK, seeds=(0,), steps=30, executor=ex)  # 30: enough to learn on 1,078 images
     runs = {r.policy: r for r in store.runs(task=TASK, curves=False)}
-    assert len(runs) == len(ex.jobs) == len(result["points"]) and {r.budget for r in runs.values()} == {30}
-    means = {p["lr"]: p["top1_mean"] for p in result["points"]}
-    for p in result["points"]:
+    assert len(runs) == len(ex.jobs) == len(result.points) and {r.budget for r in runs.values()} == {30}
+    means = {p["lr"]: p["top1_mean"] for p in result.points}
+    for p in result.points:
         r = runs[_fix(p["lr"])]
         assert p["top1_mean"] == (r.metrics["val_top1"] if r.status == "ok" else 10.0)
     decades = [0.1]
@@ -219,7 +219,7 @@ def test_real_decade_search_on_digits_follows_its_own_rule(store):
     falls = [b < a for a, b in zip(tops, tops[1:])]
     assert falls[-2:] == [True, True] and not any(x and y for x, y in zip(falls[:-2], falls[1:-2]))
     best = max(means, key=means.get)
-    assert result["best_lr"] == best and result["k_low"] <= best <= result["k_high"]
+    assert result.best_lr == best and result.k_low <= best <= result.k_high
     assert latest(store, TASK) == result
 
 
@@ -347,18 +347,18 @@ def test_noisy_lrs_in_or_next_to_the_good_range_get_more_seeds_up_to_the_cap(sto
     result = decade(store, ex, max_seeds=5)
     extra = sorted((j.policy, j.seed) for j in ex.jobs if j.seed > 1)
     assert extra == [("FIX(k0=0.01)", 2), ("FIX(k0=0.01)", 3), ("FIX(k0=0.01)", 4)]  # batches of 2, capped at 5
-    by_lr = {p["lr"]: p for p in result["points"]}
+    by_lr = {p["lr"]: p for p in result.points}
     assert by_lr[0.01]["n"] == 5 and by_lr[0.01]["top1_mean"] == pytest.approx((80 + 96 + 3 * 92) / 5)
     assert by_lr[0.01]["top1_std"] == pytest.approx(statistics.stdev([80, 96, 92, 92, 92]))
     assert by_lr[0.02]["n"] == 2 and by_lr[0.1]["n"] == 2  # calm or far from the range: no more seeds
-    assert (result["spread"], result["max_seeds"], result["seeds"]) == (2.0, 5, [0, 1])
+    assert (result.spread, result.max_seeds, result.seeds) == (2.0, 5, [0, 1])
 
 
 def test_a_noisy_lr_far_from_the_good_range_gets_no_more_seeds(store):
     ex = Seeded(lambda lr, seed: {0.1: 50.0 + 10 * seed, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0,
                                   0.005: 89.5, 0.02: 89.2, 0.05: 60.0}[lr])
     result = decade(store, ex)
-    assert {j.seed for j in ex.jobs} == {0, 1} and {p["lr"]: p["n"] for p in result["points"]}[0.1] == 2
+    assert {j.seed for j in ex.jobs} == {0, 1} and {p["lr"]: p["n"] for p in result.points}[0.1] == 2
 
 
 def test_extra_seeds_can_move_the_good_range(store):
@@ -366,8 +366,8 @@ def test_extra_seeds_can_move_the_good_range(store):
     ex = Seeded(lambda lr, seed: {0.005: 96.0 if seed == 0 else 84.0 if seed == 1 else 80.0}.get(lr, {
         0.1: 50.0, 0.01: 90.0, 0.001: 70.0, 0.0001: 60.0, 0.002: 75.0, 0.02: 89.5, 0.05: 60.0}.get(lr)))
     result = decade(store, ex, max_seeds=4)
-    assert {p["lr"]: p["n"] for p in result["points"]}[0.005] == 4
-    assert (result["best_lr"], result["k_low"], result["k_high"]) == (0.01, 0.01, 0.02)
+    assert {p["lr"]: p["n"] for p in result.points}[0.005] == 4
+    assert (result.best_lr, result.k_low, result.k_high) == (0.01, 0.01, 0.02)
 
 
 def test_spread_must_be_nonnegative(store):
@@ -378,8 +378,8 @@ def test_spread_must_be_nonnegative(store):
 # --- one answer from both methods -------------------------------------------------------------------
 
 def decade_result(points, best, k_low, k_high, chance=10.0, tolerance=1.0):
-    return {"kind": "decade", "points": [{"lr": lr, "top1_mean": m} for lr, m in points], "best_lr": best,
-            "k_low": k_low, "k_high": k_high, "chance": chance, "tolerance": tolerance}
+    return RangeTestResult(k_low, k_high, best, [{"lr": lr, "top1_mean": m} for lr, m in points], chance=chance,
+                           tolerance=tolerance)
 
 
 GOOD = decade_result([(0.005, 80.0), (0.01, 94.5), (0.02, 95.0), (0.05, 94.2), (0.1, 60.0)], 0.02, 0.01, 0.05)
@@ -417,5 +417,13 @@ def test_the_answer_is_stored_in_both_analyses(store):
     sweep = {"suggestion": 0.007}
     result = decade(store, table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5,
                                   0.02: 89.2, 0.05: 60.0}), sweep=sweep)
-    assert result["answer"] == answer(result, sweep) and result["answer"]["method"] == "both"
-    assert latest(store, TASK)["answer"] == result["answer"] and result["chance"] == 10.0
+    assert result.answer == answer(result, sweep) and result.answer["method"] == "both"
+    assert latest(store, TASK).answer == result.answer and result.chance == 10.0
+
+
+def test_the_result_round_trips_the_stored_json_and_its_dict_form_warns(store):
+    result = decade(store, Scripted(lambda lr: 90.0 - abs(math.log10(lr / 0.01))))
+    stored = store.analyses(task=TASK, kind="range-decade")[-1]["result"]
+    assert stored == result.to_dict() and RangeTestResult.from_dict(stored) == result == latest(store, TASK)
+    with pytest.warns(DeprecationWarning, match="use result.k_low"):
+        assert result["k_low"] == result.k_low

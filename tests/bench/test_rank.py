@@ -9,7 +9,8 @@ import math
 
 import pytest
 
-from lrpilot.bench.rank import FIELDS, ORDERS, describe, rank
+from lrpilot.decision.ranking import FIELDS, ORDERS, rank
+from lrpilot.present.tables import describe
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.store import Store

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from lrpilot.execution.executors import RayExecutor
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.store import Store
 
 from tests.bench.conftest import Inline
@@ -38,7 +38,7 @@ def test_ray_tasks_give_the_runs_of_one_process_and_survive_a_dead_worker(local_
 
 
 def test_successive_halving_and_racing_run_on_ray(local_ray, store):
-    from lrpilot.bench.racing import Halving
+    from lrpilot.grid.racing import Halving
 
     # as on local workers: the useless LR, sent once two runs have their rung scores, stops at the rung
     policies = ["FIX(k0=0.05)", "FIX(k0=0.03)", "FIX(k0=0.02)", "FIX(k0=1e-06)"]

@@ -7,7 +7,7 @@ import pytest
 import lrpilot
 from lrpilot.bench.range_test import decade_test
 from lrpilot.bench.recommend import recommend, rescale, similarity
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
 from lrpilot.errors import LRPilotError

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from lrpilot.execution.executors import LocalExecutor, make_executor
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.errors import LRPilotError
 from lrpilot.store import Store
 
@@ -146,7 +146,7 @@ def test_a_worker_killed_by_a_signal_is_retried_one_that_exits_is_final(store):
 def test_a_bench_whose_claims_were_taken_over_goes_on_with_the_rest(store, monkeypatch):
     # issue 14: "A bench paused (SIGSTOP) past the heartbeat timeout, whose runs another bench took over, exits 2
     # when it resumes instead of going on with other runs"
-    import lrpilot.bench.runner as runner
+    import lrpilot.grid.runner as runner
 
     paused = Store(store.url, heartbeat_timeout=0.3)
     other = Store(store.url, heartbeat_timeout=0.3)

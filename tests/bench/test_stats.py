@@ -14,7 +14,7 @@ from scipy.special import expit
 from scipy.stats import studentized_range
 
 import lrpilot
-from lrpilot.bench.stats import (_TINY_P, METHOD, Interval, _range_p, cheapest, paired_difference, tied_with_best,
+from lrpilot.decision.stats import (_TINY_P, METHOD, Interval, _range_p, cheapest, paired_difference, tied_with_best,
                                  top1_interval, top1_intervals)
 from lrpilot.errors import LRPilotError
 
@@ -197,7 +197,7 @@ def test_cheapest_takes_the_smallest_cost_tuple_keeping_the_given_order():
 
 
 def test_the_module_does_not_import_torch():
-    code = "import sys, lrpilot.bench.stats; print('torch' in sys.modules)"
+    code = "import sys, lrpilot.decision.stats; print('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(Path(lrpilot.__file__).parents[1])}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert run.stdout == "False\n"
@@ -216,7 +216,7 @@ def test_the_vectorised_studentized_range_agrees_with_scipy_and_decides_the_same
     """range_sf against scipy's integral (the path of every tie before), on random (k, df, q): within scipy's own
     error (5e-11) + 5e-4 of the value, so the same to 3 significant digits (p-values print as .3g); and every
     Games-Howell decision at alpha = 0.05 the same, p near alpha included."""
-    from lrpilot.bench.stats import _range_ps, range_sf
+    from lrpilot.decision.stats import _range_ps, range_sf
 
     rng = np.random.default_rng(23)
     for k in (3, 4, 8, 13, 50, 400, 2000):
@@ -256,7 +256,7 @@ def test_ties_computed_together_equal_those_computed_one_pair_at_a_time():
 def test_power_is_the_noncentral_t_beyond_the_tie_test_s_critical_value():
     from scipy.stats import norm
 
-    from lrpilot.bench.stats import power
+    from lrpilot.decision.stats import power
 
     se = 0.004  # a difference's standard error: 0.4 points
     for delta in (0.0, 0.005, 0.01, 0.02):  # k = 2, many degrees of freedom: the normal approximation
@@ -269,7 +269,7 @@ def test_power_is_the_noncentral_t_beyond_the_tie_test_s_critical_value():
 def test_power_predicts_how_often_the_tie_test_separates_a_worse_policy():
     """Simulated benchmarks of two policies 1.5 points apart (shared examples, their own seed effects): the
     predicted power, from each benchmark's own variance estimate, is the share in which the worse is not tied."""
-    from lrpilot.bench.stats import power
+    from lrpilot.decision.stats import power
 
     seeds, m, dm, sa = 5, 2000, 0.2, 0.1
     delta = (expected_top1(MU, sa, SB) - expected_top1(MU - dm, sa, SB)) / 100
@@ -285,7 +285,7 @@ def test_power_predicts_how_often_the_tie_test_separates_a_worse_policy():
 
 
 def test_the_mean_difference_over_tasks_averages_the_tasks_paired_differences():
-    from lrpilot.bench.stats import mean_difference
+    from lrpilot.decision.stats import mean_difference
 
     rng = np.random.default_rng(7)
     tasks = [(as_outcomes(rng.random((5, m)) < 0.95), as_outcomes(rng.random((5, m)) < 0.9)) for m in (269, 1000)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lrpilot.bench import tune as tune_module
-from lrpilot.bench.range_test import latest
-from lrpilot.bench.runner import canonical_policies
+from lrpilot.bench.range_test import RangeTestResult, latest
+from lrpilot.grid.runner import canonical_policies
 from lrpilot.bench.space import suite_trials
 from lrpilot.bench.tune import first_candidates, tune
 from lrpilot.controllers.base import make_controller
@@ -40,8 +40,8 @@ def test_tune_searches_races_and_decides_on_validation_within_the_budget(store):
     ex = graded({"COS": 0.97, "FIX": 0.9})
     result = tune(store, TASK, budget=300.0, executor=ex)
     found = latest(store, TASK)
-    assert found is not None and found["best_lr"] == 0.1
-    assert result.range == {**{k: found[k] for k in ("k_low", "k_high", "best_lr")}, "answer": found["answer"]["lr"]}
+    assert found is not None and found.best_lr == 0.1
+    assert result.range == {"k_low": found.k_low, "k_high": found.k_high, "best_lr": found.best_lr, "answer": found.answer["lr"]}
     assert result.epoch_equivalents <= 300.0 + 1e-9
     names = [parse(c).name for c in result.candidates]
     assert names[:2] == ["FIX", "COS"]  # then LRBench's 13 functions scaled to the range test, then TPE's own
@@ -66,7 +66,7 @@ def test_a_proposal_already_trained_is_told_its_score_and_the_search_goes_on(sto
     monkeypatch.setattr(tune_module, "suite_trials", suite)
     result = tune(store, TASK, budget=300.0, executor=graded({"COS": 0.97}))
     names = [parse(c).name for c in result.candidates]
-    assert names[:2] == ["FIX", "COS"] and result.candidates[0] == f"FIX(k0={latest(store, TASK)['k_low']:g})"
+    assert names[:2] == ["FIX", "COS"] and result.candidates[0] == f"FIX(k0={latest(store, TASK).k_low:g})"
     assert names[2:14] == ["STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP",
                            "COS"]
 
@@ -132,7 +132,7 @@ def test_a_real_tune_returns_a_policy_that_trains(store):
 
 @pytest.mark.parametrize("best_lr", [0.1, 1.2e-4, 1e-4, 3e-5, 1e-9])
 def test_the_adaptive_candidates_are_valid_and_can_move_within_the_run(best_lr):
-    texts = canonical_policies(first_candidates({"best_lr": best_lr, "k_low": best_lr / 2, "k_high": best_lr}, 645))
+    texts = canonical_policies(first_candidates(RangeTestResult(best_lr / 2, best_lr, best_lr), 645))
     factor, autodrop = (make_controller(t) for t in texts[2:4])
     assert factor.bounds[1] > best_lr and factor.probe == "lookahead"  # not capped at its start, the default probe
     assert autodrop.k_min < autodrop.k0 and autodrop.saturation == "relative"
@@ -161,8 +161,8 @@ def test_a_real_tune_on_two_workers_is_reused_whole_by_a_second_one(tmp_path):
                  "lrpilot.PolicyScheduler(optimizer, 'FIX(k0=0.1)') in your own loop"),
 ])
 def test_the_train_with_it_line_is_runnable_for_a_named_task_and_python_for_a_problem(task, line):
-    from lrpilot.bench.decision import Decision
-    from lrpilot.bench.stats import Interval, Ties
+    from lrpilot.decision.rule import Decision
+    from lrpilot.decision.stats import Interval, Ties
     from lrpilot.bench.tune import TuneResult
 
     p, iv = "FIX(k0=0.1)", Interval(97.0, 96.0, 98.0)

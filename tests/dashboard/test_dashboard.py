@@ -11,13 +11,13 @@ import urllib.request
 
 import pytest
 
-from lrpilot.bench.decision import outcomes
+from lrpilot.decision.rule import outcomes
 from lrpilot.bench.range_test import sweep_test
-from lrpilot.bench.rank import rank
-from lrpilot.bench.runner import bench
-from lrpilot.bench.stats import paired_difference
+from lrpilot.decision.ranking import rank
+from lrpilot.grid.runner import bench
+from lrpilot.decision.stats import paired_difference
 from lrpilot.cli import build_parser, main
-from lrpilot.dashboard import views
+from lrpilot.present import views
 from lrpilot.dashboard.app import make_app, serve_in_thread
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import InProcess

@@ -8,8 +8,8 @@ import pytest
 from lrpilot.engine import train
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
-from lrpilot.dashboard.figures import curves_figure, lr_values, seed_band
-from lrpilot.report.plots import pyplot, range_test_figure
+from lrpilot.present.figures import curves_figure, lr_values, seed_band
+from lrpilot.present.plots import pyplot, range_test_figure
 from lrpilot.report.report import write_report
 from lrpilot.tasks import get_task
 

@@ -1,1 +1,1 @@
-"""Layer 4: benchmarks, ranking, the LR range test and recommendation."""
+"""The strategies over the grid: the LR range test, tune and its search space, suites, recommendation."""

@@ -20,6 +20,8 @@ largest constant LR that trains (``benchmarks/range_test_quality.py``). The swee
 over seeds in parallel workers and the median suggestion is reported with its spread (min, max).
 Stored as the analysis ``range-sweep``.
 
+The decade search returns a :class:`RangeTestResult`; the sweep, a dict.
+
 **Answer** (:func:`answer`): one recommended constant LR, ``{"lr", "method", "why"}``. The decade
 search trains each LR, so the lower end ``k_low`` of its good range is the answer (the lower end:
 a short run favours larger LRs than the full budget, where its best LR can lose a few points),
@@ -33,13 +35,14 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+import warnings
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from lrpilot.bench.runner import bench
+from lrpilot.grid.runner import bench
 from lrpilot.controllers.base import Context, Controller
 from lrpilot.controllers.scheduler import set_lr
 from lrpilot.engine import Run, RunConfig, budget
@@ -56,6 +59,43 @@ if TYPE_CHECKING:
 SWEEP_RULE = "LR at the smoothed training loss minimum / 10 (median over seeds; spread = min..max)"
 
 
+@dataclass(frozen=True)
+class RangeTestResult:
+    """A decade range test's summary (see the module): the good range ``[k_low, k_high]``, the best short run's LR,
+    each measured LR's spread over seeds (``points``), the settings, and the :func:`answer`. Stored as
+    :meth:`to_dict` (the analysis ``range-decade``), read back by :meth:`from_dict`."""
+
+    k_low: float
+    k_high: float
+    best_lr: float
+    points: list[dict[str, Any]] = field(default_factory=list)
+    budget: int | None = None
+    seeds: list[int] = field(default_factory=list)
+    tolerance: float | None = None
+    spread: float | None = None
+    max_seeds: int | None = None
+    chance: float | None = None
+    answer: dict[str, Any] | None = None
+    kind: str = "decade"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able summary, as the store keeps it."""
+        return {"kind": self.kind, "budget": self.budget, "seeds": self.seeds, "tolerance": self.tolerance,
+                "spread": self.spread, "max_seeds": self.max_seeds, "chance": self.chance, "points": self.points,
+                "best_lr": self.best_lr, "k_low": self.k_low, "k_high": self.k_high, "answer": self.answer}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RangeTestResult:
+        """A stored summary (one written by hand may lack all but ``k_low``, ``k_high`` and ``best_lr``)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    def __getitem__(self, key: str) -> Any:
+        """The dict form's ``result[key]``, for one release: use the attribute."""
+        warnings.warn(f"a range test's result is a RangeTestResult: use result.{key}, not result[{key!r}] (the "
+                      "dict form goes in the next release)", DeprecationWarning, stacklevel=2)
+        return self.to_dict()[key]
+
+
 def _fix(lr: float) -> str:
     return f"FIX(k0={fmt_sig(lr, 3)})"
 
@@ -64,7 +104,7 @@ def decade_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int,
                 epochs: float | None = 2.0, start: float = 0.1, min_lr: float = 1e-6, tolerance: float = 1.0,
                 spread: float = 2.0, max_seeds: int = 6, sweep: dict[str, Any] | None = None,
                 data_dir: str | None = None, executor: Any = None,
-                progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                progress: Callable[[str], None] | None = None) -> RangeTestResult:
     """LRBench's decade range test on ``task`` (see the module); returns and stores its summary with the
     :func:`answer`, which weighs ``sweep`` (a :func:`sweep_test` result) when one is given."""
     if not 0 < min_lr < start:
@@ -102,11 +142,11 @@ def decade_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int,
             for n in sorted({len(scores[x]) for x in noisy}):
                 measure([x for x in noisy if len(scores[x]) == n], more[n:min(max_seeds, n + len(seeds))])
     points = _points(scores)
-    result = {"kind": "decade", "budget": total, "seeds": list(seeds), "tolerance": tolerance, "spread": spread,
-              "max_seeds": max_seeds, "chance": chance, "points": points, **_good_range(points, tolerance)}
-    result["answer"] = answer(result, sweep)
+    result = RangeTestResult(**_good_range(points, tolerance), points=points, budget=total, seeds=list(seeds),
+                             tolerance=tolerance, spread=spread, max_seeds=max_seeds, chance=chance)
+    result = replace(result, answer=answer(result, sweep))
     store.save_analysis(task_obj, "range-decade", f"budget={total} seeds={list(seeds)} start={start} "
-                        f"tolerance={tolerance} spread={spread} max_seeds={max_seeds}", result)
+                        f"tolerance={tolerance} spread={spread} max_seeds={max_seeds}", result.to_dict())
     return result
 
 
@@ -267,18 +307,18 @@ def sweep_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, 
     return result
 
 
-def answer(decade: dict[str, Any] | None, sweep: dict[str, Any] | None) -> dict[str, Any]:
+def answer(decade: RangeTestResult | None, sweep: dict[str, Any] | None) -> dict[str, Any]:
     """One recommended constant LR from the results of either test or both: ``{"lr", "method", "why"}`` (see the module)."""
     s = sweep["suggestion"] if sweep else None
     said = f"the sweep's {s:.3g} ({SWEEP_RULE})" if s is not None else "the sweep gave no suggestion"
     if decade is None:
         return {"lr": s, "method": "sweep", "why": said if s is not None else
                 f"{said} (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps"}
-    best, low, high = decade["best_lr"], decade["k_low"], decade["k_high"]
-    top = max(p["top1_mean"] for p in decade["points"])
-    if top <= decade["chance"] + decade["tolerance"]:  # nothing trained: the decade search did not resolve
-        return {"lr": s, "method": "sweep", "why": f"no decade LR trained above chance level ({decade['chance']:g}% "
-                f"+ {decade['tolerance']:g}); {said}" + ("" if s is not None else ": try a larger --start or --epochs")}
+    best, low, high = decade.best_lr, decade.k_low, decade.k_high
+    top = max(p["top1_mean"] for p in decade.points)
+    if top <= decade.chance + decade.tolerance:  # nothing trained: the decade search did not resolve
+        return {"lr": s, "method": "sweep", "why": f"no decade LR trained above chance level ({decade.chance:g}% "
+                f"+ {decade.tolerance:g}); {said}" + ("" if s is not None else ": try a larger --start or --epochs")}
     search = (f"the decade search's good range [{low:g}, {high:g}] (best {best:g}, Top-1 {top:.2f}), its lower end "
               f"{low:g}: a short run favours larger LRs than the full budget does")
     if sweep is None:
@@ -290,7 +330,11 @@ def answer(decade: dict[str, Any] | None, sweep: dict[str, Any] | None) -> dict[
             f"since it trains each LR while the sweep reads a short loss curve: {search}"}
 
 
-def latest(store: Storage, task: str, kind: str = "range-decade") -> dict[str, Any] | None:
-    """The newest stored range test of ``kind`` for ``task``, or None."""
+def latest(store: Storage, task: str, kind: str = "range-decade") -> RangeTestResult | dict[str, Any] | None:
+    """The newest stored range test of ``kind`` for ``task`` (a decade one as a :class:`RangeTestResult`, a sweep's
+    as its dict), or None."""
     found = store.analyses(task=task, kind=kind)
-    return found[-1]["result"] if found else None
+    if not found:
+        return None
+    result = found[-1]["result"]
+    return RangeTestResult.from_dict(result) if kind == "range-decade" else result

@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable
 
-from lrpilot.bench.decision import RULE
-from lrpilot.bench.rank import rank
 from lrpilot.bench.suite import lrbench13
 from lrpilot.controllers.base import make_controller
+from lrpilot.decision.ranking import rank
+from lrpilot.decision.rule import RULE
+from lrpilot.distill import replayable
 from lrpilot.policy.text import Call, parse, render
 from lrpilot.store import Storage
 from lrpilot.store.meta import task_row
 from lrpilot.tasks import TASKS, TaskRef
+
+if TYPE_CHECKING:
+    from lrpilot.bench.range_test import RangeTestResult  # torch: only where a range test runs
 
 
 @dataclass
@@ -104,10 +108,10 @@ def recommend(store: Storage, task: str | TaskRef, *, top: int = 5, data_dir: st
     found = found or decade_test(store, ref, progress=progress, **range_args)
     total = budget(task_obj, None, None)
     picks = [{"policy": p, "source": "range test", "val_top1_mean": None, "top1_mean": None, "n": 0}
-             for p in lrbench13(total, found["k_low"], found["k_high"], found["best_lr"])[:top]]
+             for p in lrbench13(total, found.k_low, found.k_high, found.best_lr)[:top]]
     return Recommendation(name, "range-test", f"no stored runs of this or a similar task: the LRBench suite scaled "
-                          f"to the {'new' if ran else 'stored'} range test [{found['k_low']:g}, {found['k_high']:g}] "
-                          f"(best {found['best_lr']:g}); benchmark them with lrpilot bench --suite lrbench13", picks)
+                          f"to the {'new' if ran else 'stored'} range test [{found.k_low:g}, {found.k_high:g}] "
+                          f"(best {found.best_lr:g}); benchmark them with lrpilot bench --suite lrbench13", picks)
 
 
 def _with_ci(mean: float | None, ci: list[float] | None) -> str:
@@ -118,7 +122,7 @@ def _with_ci(mean: float | None, ci: list[float] | None) -> str:
 
 def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
     """The top policies of ``task`` at its largest budget, from its benchmark runs: the decision
-    (:data:`lrpilot.bench.decision.RULE`) first, then in order of validation utility."""
+    (:data:`lrpilot.decision.rule.RULE`) first, then in order of validation utility."""
     ranking = rank(store.runs(task=task, purpose="bench", curves=False, outcomes=True), "utility", task=task)
     if not ranking.rows:
         return []
@@ -133,16 +137,6 @@ def _top(store: Storage, task: str, top: int) -> list[dict[str, Any]]:
                                            "tied_with_best", "chosen")},
                       **({"replay": replay} if replay != r.policy else {})})
     return picks
-
-
-def replayable(policy: str, runs: Iterable[Any]) -> str:
-    """A fixed policy's text; for an adaptive one, the LR trajectory its first ok run chose, distilled into a
-    readable piecewise policy (at most a few pieces, LRs to 3 significant figures; replayed at no search cost)."""
-    for r in runs:
-        distilled = (r.record or {}).get("distilled")
-        if r.status == "ok" and distilled:
-            return distilled.get("readable", distilled["piecewise"])  # runs stored before readable texts
-    return policy
 
 
 def _family(model: str | None) -> str | None:
@@ -164,19 +158,19 @@ def _stored(store: Storage, name: str, top: int) -> Recommendation | None:
     return Recommendation(name, "stored", f"its {len(own)} best stored policies, by utility", own) if own else None
 
 
-def _factor(store: Storage, source: str, mine: dict[str, Any] | None) -> float | None:
+def _factor(store: Storage, source: str, mine: RangeTestResult | None) -> float | None:
     """This task's best constant LR over the source task's, or None if either is unknown."""
     if mine is None:
         return None
     from lrpilot.bench.range_test import latest
     theirs = latest(store, source)
     if theirs is not None:
-        return mine["best_lr"] / theirs["best_lr"]
+        return mine.best_lr / theirs.best_lr
     for row in rank(store.runs(task=source, purpose="bench", curves=False, outcomes=True), "utility",
                     task=source).rows:
         call = parse(row.policy)
         if call.name == "FIX":
-            return mine["best_lr"] / float(call.kwargs["k0"])
+            return mine.best_lr / float(call.kwargs["k0"])
     return None
 
 

@@ -9,7 +9,7 @@ Steps, all stored, so that a second call reuses what the first measured:
    LRBench's own suite scaled to the range test first (:func:`lrpilot.bench.space.suite_trials`), then
    proposals of Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
    ``workers`` at a time, each trained on the first seed with successive halving
-   (:mod:`lrpilot.bench.racing`; the rungs' scores are those of the earlier batches, so that the result
+   (:mod:`lrpilot.grid.racing`; the rungs' scores are those of the earlier batches, so that the result
    does not depend on which worker finishes first) and its validation Top-1 (or its rung score, when
    pruned) told to the sampler, until ``search_share`` of the compute is spent;
    then the adaptive methods with settings that can move on the task, with successive halving, where
@@ -24,7 +24,7 @@ Steps, all stored, so that a second call reuses what the first measured:
 5. seed racing among the policies tied with the leader on validation (at most ``contenders``, best first),
    more seeds (up to ``seeds``) while the decision is open and the compute lasts, for the leading ones
    that fit when not all do;
-6. the decision (:func:`lrpilot.bench.decision.decide`): the best on validation, the policies tied with
+6. the decision (:func:`lrpilot.decision.rule.decide`): the best on validation, the policies tied with
    it, and among those shown close to it the cheapest; its test Top-1 with its interval is reported,
    never used to choose.
 
@@ -39,15 +39,15 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from lrpilot.bench.decision import Decision, decide
-from lrpilot.bench.racing import Halving
-from lrpilot.bench.range_test import decade_test, latest
-from lrpilot.bench.recommend import replayable
-from lrpilot.bench.runner import Grid, canonical_policies
+from lrpilot.bench.range_test import RangeTestResult, decade_test, latest
 from lrpilot.bench.space import propose, suite_trials
+from lrpilot.decision.rule import Decision, decide
+from lrpilot.distill import replayable
 from lrpilot.engine import budget as iterations_of
 from lrpilot.errors import LRPilotError
 from lrpilot.execution.executors import LocalExecutor
+from lrpilot.grid.racing import Halving
+from lrpilot.grid.runner import Grid, canonical_policies
 from lrpilot.policy.text import fmt_sig, parse
 from lrpilot.progress import expect_budget
 from lrpilot.records import RunRecord, json_safe
@@ -196,17 +196,17 @@ class _Tune:
         chosen_runs = [r for r in self.runs() if r.policy == decision.chosen]
         return TuneResult(self.task.name, replayable(decision.chosen, chosen_runs), decision.chosen, decision,
                           self.candidates, sum(r.status == "pruned" for r in self.runs()), self.notes, self.spent(),
-                          self.budget, {**{k: found[k] for k in ("k_low", "k_high", "best_lr")},
+                          self.budget, {"k_low": found.k_low, "k_high": found.k_high, "best_lr": found.best_lr,
                                         "answer": start_lr(found)})
 
-    def range_test(self) -> dict[str, Any]:
+    def range_test(self) -> RangeTestResult:
         found = latest(self.store, self.task.name)
         if found is None:
             self.say("range test (decade search, one seed, one epoch per LR)")
             found = decade_test(self.store, self.ref, seeds=(0,), epochs=1.0, executor=self.grid.executor,
                                 progress=self.say)
         # counted whether run now or before, so that a second tune spends (and reuses) exactly what the first did
-        self.range_cost = sum(p["n"] for p in found["points"]) * found["budget"] / self.task.iters_per_epoch
+        self.range_cost = sum(p["n"] for p in found.points) * found.budget / self.task.iters_per_epoch
         return found
 
     def train(self, texts: list[str]) -> None:
@@ -228,7 +228,7 @@ class _Tune:
             sampler = optuna.samplers.TPESampler(seed=self.sampler_seed, multivariate=True, group=True,
                                                  constant_liar=True, n_startup_trials=8)
         study = optuna.create_study(direction="maximize", sampler=sampler)
-        for params in suite_trials(found["k_low"], found["k_high"], found["best_lr"]):
+        for params in suite_trials(found.k_low, found.k_high, found.best_lr):
             study.enqueue_trial(params)  # LRBench's suite scaled to the range test first, then TPE's own proposals
         chance = 100.0 / (self.task.num_classes or 100)
         repeats = 0  # batches in a row that proposed only candidates already trained
@@ -236,7 +236,7 @@ class _Tune:
             trials, texts = [], []
             for _ in range(self.workers):
                 trial = study.ask()
-                text = canonical_policies([propose(trial, self.total, found["k_low"], found["k_high"],
+                text = canonical_policies([propose(trial, self.total, found.k_low, found.k_high,
                                                    bool(self.task.meta.get("warmup")))])[0]
                 trials.append(trial)
                 texts.append(text)
@@ -296,15 +296,15 @@ class _Tune:
         return decision
 
 
-def start_lr(found: dict[str, Any]) -> float:
+def start_lr(found: RangeTestResult) -> float:
     """The range test's answer (stored since the range test gives one), else its best short run's LR."""
-    return (found.get("answer") or {}).get("lr") or found["best_lr"]
+    return (found.answer or {}).get("lr") or found.best_lr
 
 
-def first_candidates(found: dict[str, Any], total: int) -> list[str]:
+def first_candidates(found: RangeTestResult, total: int) -> list[str]:
     """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
     with settings that can move within a run of ``total`` iterations (see the module)."""
-    best, high, low = start_lr(found), found["k_high"], found["k_low"]
+    best, high, low = start_lr(found), found.k_high, found.k_low
     autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2"
     autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
     return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, k1={fmt_sig(low / 10, 3)}, "

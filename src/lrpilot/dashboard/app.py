@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlencode
 
-from lrpilot.bench.rank import ORDERS
-from lrpilot.dashboard import figures, views
-from lrpilot.dashboard.render import render
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.decision.ranking import ORDERS
+from lrpilot.errors import LRPilotError
 from lrpilot.extras import require
+from lrpilot.present import figures, views
+from lrpilot.present.render import render
+from lrpilot.vocabulary import clip
 
 WHAT = "lrpilot dashboard"
 

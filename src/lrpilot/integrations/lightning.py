@@ -24,14 +24,15 @@ from typing import Any
 import torch
 
 from lrpilot.controllers.base import Context, make_controller
-from lrpilot.engine import CURVES, batch_len
+from lrpilot.engine import batch_len
 from lrpilot.errors import LRPilotError
 from lrpilot.extras import require
 from lrpilot.records import RunResult
+from lrpilot.vocabulary import CURVES, LOSSES, SPLIT_METRICS
 
 pl = require("lightning.pytorch", "lightning", "lrpilot.integrations.lightning")
 
-METRICS = ("top1", "top5", "ac", "cd", "cdac", "best_top1", "iters_at_best", "ld", "train_loss", "test_loss")
+METRICS = (*SPLIT_METRICS, *LOSSES)
 _CONTROLLER_SEED_OFFSET = 7919  # the engine's: a controller's random stream is seed + 7919
 
 
@@ -140,11 +141,11 @@ class LRPilotCallback(pl.Callback):
         return run_id
 
     def _heartbeat(self) -> None:
-        """Keep a claimed run alive, at most every quarter of the store's heartbeat timeout."""
+        """Keep a claimed run alive, at most every :attr:`~lrpilot.store.Storage.heartbeat_interval` seconds."""
         if self._run_id is None:
             return
         now = time.perf_counter()
-        if now - self._beat >= getattr(self.store, "heartbeat_timeout", 120.0) / 4:
+        if now - self._beat >= self.store.heartbeat_interval:
             self.store.heartbeat(self._run_id)
             self._beat = now
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
 from lrpilot.policy import functions, compose  # noqa: F401,I001  (register the names, functions first)
 from lrpilot.policy.base import Policy, as_policy, build, entries
 from lrpilot.policy.text import call_from_dict, parse
+from lrpilot.vocabulary import clip
 
 __all__ = ["Policy", "policy", "policy_from_dict", "entries"]
 

@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import Call, call_to_dict, render
+from lrpilot.vocabulary import clip
 
 
 class Policy:

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 
 #: the longest policy text read, the deepest nesting of calls and lists, the most digits of an integer
 MAX_LENGTH = 10_000

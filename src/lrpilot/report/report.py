@@ -1,4 +1,4 @@
-"""The report of a task's benchmark, rendered from the dashboard's views, templates and figures.
+"""The report of a task's benchmark, rendered from the presentation's views, templates and figures (:mod:`lrpilot.present`).
 
 It holds the run settings (task, split sizes, budget in iterations, epochs, batch size, optimizer, versions),
 the decision in words, the ranked table of every policy (``top`` keeps the first N of each budget) with the
@@ -9,7 +9,7 @@ and the stored range tests.
 
 ``.html`` gives one self-contained file (inline CSS, figures as inline SVG); ``.md`` gives Markdown with its
 figures as SVG files in ``<stem>_files/`` beside it, linked relatively. The table's cells and the figures are
-the same for both (:mod:`lrpilot.dashboard.views`, :mod:`lrpilot.dashboard.figures`). A task without finished
+the same for both (:mod:`lrpilot.present.views`, :mod:`lrpilot.present.figures`). A task without finished
 runs still gets a valid report that says so (and shows its range tests).
 """
 
@@ -22,12 +22,13 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lrpilot.bench.rank import rank, stale_words
-from lrpilot.dashboard import views
-from lrpilot.dashboard.figures import curves_svg
-from lrpilot.dashboard.render import render
+from lrpilot.decision.ranking import rank
 from lrpilot.errors import LRPilotError
 from lrpilot.files import atomic_path
+from lrpilot.present import views
+from lrpilot.present.figures import curves_svg
+from lrpilot.present.render import render
+from lrpilot.present.tables import stale_words
 from lrpilot.records import RunRecord
 
 SUFFIXES = (".html", ".md")
@@ -43,7 +44,7 @@ def write_report(records: Iterable[RunRecord], path: str | os.PathLike, *, task:
                  range_tests: Sequence[Mapping[str, Any]] = (), by: str = "utility", top: int | None = None,
                  task_row: Mapping[str, Any] | None = None, stale: bool = False) -> list[Path]:
     """Write the report of ``task``'s runs (with curves and outcomes; ranked ``by``, the first ``top`` of each
-    budget, or all; stale runs left out and counted unless ``stale``: :func:`lrpilot.bench.rank.current`) to
+    budget, or all; stale runs left out and counted unless ``stale``: :func:`lrpilot.decision.ranking.current`) to
     ``path``; ``range_tests``: stored range-test results; ``task_row``: the store's row of the task
     (``Store.tasks()``), for the settings. Returns the files written."""
     path = Path(path)

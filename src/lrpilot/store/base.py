@@ -11,7 +11,8 @@ Contract (checked for every backend by ``tests/store/test_conformance.py``):
 - :meth:`Storage.claim` hands a run to exactly one live holder: it returns None while another
   holder's heartbeat is younger than the timeout, and for a finished run. A run whose
   heartbeat went stale, or whose holder was a process on this host that is gone, can be
-  claimed again; :meth:`Storage.release` hands a held run back to the queue.
+  claimed again; :meth:`Storage.release` hands a held run back to the queue. A holder sends a
+  heartbeat every :attr:`Storage.heartbeat_interval` seconds (the grid's claim loop, the Lightning callback).
 - Finished runs (status ok, diverged or failed) are immutable; finishing one again is a no-op;
   except that a run that failed because of how it was invoked (its record's ``error_kind`` is
   ``"invocation"``: a bad device or flag, its worker killed or out of memory) is claimed again by
@@ -44,11 +45,9 @@ import abc
 from typing import Any, Iterable
 
 from lrpilot.errors import LRPilotError
-from lrpilot.records import RunRecord
+from lrpilot.records import RunRecord, stale
+from lrpilot.vocabulary import FINISHED, PURPOSES, STATUSES  # noqa: F401 - the contract's words
 
-STATUSES = ("queued", "running", "ok", "diverged", "failed", "pruned")
-FINISHED = ("ok", "diverged", "failed", "pruned")  # pruned: stopped by successive halving, not a full-budget result
-PURPOSES = ("bench", "range-test")  # why a run was trained: a benchmark, or a decade range test's probe
 
 
 class ClaimLost(LRPilotError):
@@ -58,12 +57,6 @@ class ClaimLost(LRPilotError):
 def retryable(status: str, record: Any) -> bool:
     """Whether a stored run is to be trained again: a failure caused by the invocation, not by the run itself."""
     return status == "failed" and isinstance(record, dict) and record.get("error_kind") == "invocation"
-
-
-def stale(stored: str | None, current: str | None) -> bool:
-    """Whether a run stored with fingerprint ``stored`` was trained on something else than ``current`` describes:
-    both known and different (a run stored without one is not stale)."""
-    return stored is not None and current is not None and stored != current
 
 
 def retrain(status: str, record: Any, stored: str | None, current: str | None, rerun_failed: bool = False) -> bool:
@@ -86,10 +79,16 @@ class Storage(abc.ABC):
         not to be trained again: :func:`retrain`).
 
         ``task``: a name or a task (whose ``meta`` is recorded); ``policy``: text or a policy/controller;
-        ``purpose``: one of :data:`lrpilot.store.schema.PURPOSES`; ``fingerprint``: the digest of what this
+        ``purpose``: one of :data:`lrpilot.vocabulary.PURPOSES`; ``fingerprint``: the digest of what this
         holder trains (:func:`lrpilot.fingerprint.digest`), stored with the run; ``rerun_failed``: claim a
         failed run whatever its ``error_kind``.
         """
+
+    @property
+    @abc.abstractmethod
+    def heartbeat_interval(self) -> float:
+        """Seconds between the heartbeats that keep a held run alive: well within the time after which the store
+        counts a silent holder as dead."""
 
     @abc.abstractmethod
     def heartbeat(self, run_id: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from lrpilot.store.base import FINISHED, PURPOSES, STATUSES  # noqa: F401 - defined with the contract, torch-free
+from lrpilot.vocabulary import FINISHED, PURPOSES, STATUSES  # noqa: F401 - read by the store with the tables
 
 VERSION = 6
 

@@ -14,12 +14,13 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord
 from lrpilot.store import codec, migrate, schema, urls
 from lrpilot.store.base import ClaimLost, Storage, retrain
 from lrpilot.store.engines import advice, insert, is_lock_wait, is_transient, make_engine
 from lrpilot.store.meta import policy_row, task_row
+from lrpilot.vocabulary import clip
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,6 +128,11 @@ class Store(Storage):
             conn.execute(sa.update(schema.runs).where(R.id == run_id, R.owner == self.owner, R.status == "running")
                          .values(status="queued", owner=None, heartbeat_at=None))
         self._tx(tx)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """A quarter of the heartbeat timeout, at most 30 s."""
+        return min(30.0, self.heartbeat_timeout / 4)
 
     def heartbeat(self, run_id: int) -> None:
         def tx(conn):

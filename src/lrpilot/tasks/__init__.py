@@ -8,8 +8,9 @@ import inspect
 import math
 from typing import TYPE_CHECKING, Any, Callable
 
-from lrpilot.errors import LRPilotError, clip
+from lrpilot.errors import LRPilotError
 from lrpilot.tasks.ref import TaskRef
+from lrpilot.vocabulary import clip
 
 if TYPE_CHECKING:
     from lrpilot.tasks.base import Task
@@ -115,8 +116,8 @@ def _exited(name: str, e: SystemExit) -> LRPilotError:
 
 def _describe(e: BaseException) -> str:
     """``ValueError: boom``, the message cut to one short line."""
-    message = " ".join(str(e).split())
-    return type(e).__name__ + (f": {message[:200]}" + ("..." if len(message) > 200 else "") if message else "")
+    message = clip(e, 200, quote=False)
+    return type(e).__name__ + (f": {message}" if message else "")
 
 
 def _import_factory(name: str, target: str) -> Factory:

@@ -155,7 +155,8 @@ class ClassificationTask(Task):
 
     def _validate(self) -> None:
         """Refuse sizes and splits that cannot train: one line naming the task and the value."""
-        from lrpilot.errors import DataError, LRPilotError, clip
+        from lrpilot.errors import DataError, LRPilotError
+        from lrpilot.vocabulary import clip
 
         where = f"task {clip(self.name)}"
         for attr in ("batch_size", "eval_batch_size", "num_classes"):
@@ -198,7 +199,8 @@ class ClassificationTask(Task):
     def check(self, model: nn.Module) -> None:
         """The model takes each split's first input and gives (1, outputs) logits, and every label lies in
         ``[0, outputs)`` (else cross-entropy fails mid-run); one DataError naming the split and the example."""
-        from lrpilot.errors import DataError, clip
+        from lrpilot.errors import DataError
+        from lrpilot.vocabulary import clip
 
         where = f"task {clip(self.name)}"
         was = model.training
@@ -210,7 +212,7 @@ class ClassificationTask(Task):
                     with torch.no_grad():
                         out = model(x[:1])
                 except Exception as e:  # noqa: BLE001  (the model's own error on the data: shapes, dtypes)
-                    first = " ".join(str(e).split())[:200]
+                    first = clip(e, 200, quote=False)
                     raise DataError(f"{where}: the model does not take the {split} inputs of shape "
                                     f"{tuple(x.shape[1:])} (example 0): {type(e).__name__}: {first}") from e
                 if not isinstance(out, Tensor) or out.dim() != 2:

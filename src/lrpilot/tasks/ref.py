@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lrpilot.errors import LRPilotError
+from lrpilot.vocabulary import clip
 
 if TYPE_CHECKING:
     from lrpilot.tasks.base import Task
@@ -94,7 +95,7 @@ def _loaded(name: str, digest: str, payload: bytes) -> TaskRef:
         except Exception as e:  # noqa: BLE001  (the user's classes: ImportError, AttributeError, ...)
             _LOADED[digest] = _Unloadable(
                 f"task {name!r} could not be unpickled in this worker process ({type(e).__name__}: "
-                f"{' '.join(str(e).split())[:200]}): its model, loss and data classes and functions must be "
+                f"{clip(e, 200, quote=False)}): its model, loss and data classes and functions must be "
                 "importable there (defined in a module, or in a script under if __name__ == \"__main__\":), "
                 "or run with executor=\"inprocess\"")
     return TaskRef(name, None, _LOADED[digest])
@@ -105,7 +106,7 @@ def _dumps(task: Any) -> bytes:
     try:
         return pickle.dumps(task)
     except Exception as e:  # noqa: BLE001  (pickle raises PicklingError, AttributeError, TypeError, ...)
-        reason = " ".join(str(e).split())[:200]
+        reason = clip(e, 200, quote=False)
         raise LRPilotError(
             f"task {task.name!r} cannot be sent to worker processes: it does not pickle ({type(e).__name__}: "
             f"{reason}); a lambda or a locally defined function (model factory, loss, collate_fn) or an "
