@@ -36,7 +36,7 @@ tasks are fixed, not a sample).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/decision_quality.py --tasks digits-lenet mnist1d-cnn
      mnist1d-transformer mnist-lenet-500 [--fractions 0.05 0.1 0.2] [--workers 2] [--store DIR] [--old-rev 6edb484]
-     [--out FILE.md] [--methods ...]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`;
+     [--out FILE.md] [--methods ...] [--kept]   (ray-asha needs `pip install -c constraints.txt "ray[tune]"`;
      schedulefree and prodigy `pip install -c constraints.txt schedulefree prodigyopt`, or the `bench` extra)
 The stores in --store keep every run and each method's choice, so an interrupted benchmark resumes where it
 stopped. ``mnist-lenet-500`` is mnist-lenet at 500 iterations (``benchmarks/short_tasks.py``).
@@ -262,6 +262,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--store", default=None, help="folder for the stores, one subfolder a task (default: /tmp/decision_quality-TASK)")
+    ap.add_argument("--kept", action="store_true",
+                    help="train no method: only the rows whose choice an earlier call kept (the tables of several calls)")
     ap.add_argument("--old-rev", default=None, help="git revision of today's tune for tune-old")
     ap.add_argument("--out", default=None, help="also write the tables as Markdown here")
     args = ap.parse_args()
@@ -313,6 +315,8 @@ def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict
                     kept = json.loads(cache.read_text()) if cache.exists() else None
                     if kept and kept["compute"] == compute:  # chosen by an earlier, interrupted call
                         chosen, spent, on = kept["chosen"], kept["spent"], kept["on"]
+                    elif args.kept:
+                        continue  # a row only for the choices an earlier call made
                     else:
                         chosen, spent, *on = METHODS[name](task=task, compute=compute, workdir=workdir,
                                                            executor=ex, found=found, old_src=old_src)
