@@ -3,9 +3,10 @@
 For each task of ``--tasks``:
 
 1. the reference grid: LRBench's 13 functions (the ``lrbench13`` suite) over the range test's good range
-   (``SCALES``: x1; the 2026-12-02 tables also had x1/3 and x3) plus tune's adaptive candidates (STPT, factor, AutoDrop), trained on 5 fresh
-   seeds (100-104); its compute is the unit of the methods' budgets; the oracle is its best policy by mean
-   test Top-1 on those seeds;
+   (``SCALES``: x1; the 2026-12-02 tables also had x1/3 and x3) and tune's adaptive candidates (STPT, factor,
+   AutoDrop), 16 policies trained on 5 fresh seeds (100-104): its compute is the unit of the methods' budgets;
+   the oracle is the best by mean test Top-1 on those seeds of these and the two modern schedules of the rows
+   ``wsd-default`` and ``cosine-warmup-default`` (below), 18 policies;
 2. each method, given a compute budget (a fraction of the grid's) and its own empty store, chooses one
    policy using only seeds 0-4 and the validation split (today's tune chose on test, which this measures);
 3. each choice is retrained on the 5 fresh seeds; its mean test Top-1 with a 95 % interval over seeds and
@@ -55,7 +56,7 @@ from typing import Any
 
 from lrpilot.decision import stats
 from lrpilot.decision.rule import decide, outcomes
-from lrpilot.bench.range_test import decade_test, latest, sweep_test
+from lrpilot.bench.range_test import RangeTestResult, decade_test, latest, sweep_test
 from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
@@ -73,14 +74,16 @@ WARMUP_SHARE = 0.05  # of the run: the warmup of wsd-default and cosine-warmup-d
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], dict[str, Any]]:
-    """The grid's policies, from a decade range test stored in the reference store."""
+def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], list[str], RangeTestResult]:
+    """The grid's policies (LRBench's and the adaptive ones) and the two modern schedules, from a decade range test
+    stored in the reference store."""
     task_obj = TaskRef(task).build()
     found = latest(store, task_obj.name) or decade_test(store, task, seeds=(0,), epochs=1.0, executor=executor)
     total = budget(task_obj, None, None)
     texts = [t for s in SCALES for t in lrbench13(total, found.k_low * s, found.k_high * s, found.best_lr * s)]
+    modern = [method_wsd_default(task, found)[0], method_cosine_warmup_default(task, found)[0]]
     adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
-    return canonical_policies(texts + adaptive), found
+    return canonical_policies(texts + adaptive), canonical_policies(modern), found
 
 
 def fresh_results(store: Store, task: str, texts: list[str], executor: Any) -> dict[str, dict[str, Any]]:
@@ -289,10 +292,13 @@ def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict
     the default's."""
     old_src = old_checkout(args.old_rev, work / "old-checkout") if args.old_rev else None
     with Store(work / "reference.db") as ref, LocalExecutor(args.workers) as ex:
-        grid, found = reference_grid(ref, task, ex)
-        print(f"{task}: reference grid: {len(grid)} policies x {len(FRESH)} fresh seeds", flush=True)
+        grid, modern, found = reference_grid(ref, task, ex)
+        print(f"{task}: reference grid: {len(grid)} policies and {len(modern)} modern schedules x {len(FRESH)} "
+              "fresh seeds", flush=True)
         graded = fresh_results(ref, task, grid, ex)
         grid_compute = sum(g["compute"] for g in graded.values())
+        grid += modern
+        graded.update(fresh_results(ref, task, modern, ex))
         ok = {t: g for t, g in graded.items() if g["interval"] is not None}
         oracle = max(ok, key=lambda t: ok[t]["interval"].mean)
         print(f"grid compute {grid_compute:.0f} epoch-equivalents; oracle {oracle} "
@@ -338,7 +344,8 @@ def run_task(task: str, args: argparse.Namespace, work: Path) -> tuple[str, dict
 def format_table(task: str, rows: list, oracle_iv: Any, oracle: str, grid_compute: float, n_grid: int) -> str:
     lines = [f"### {task}", "",
              f"Oracle: {oracle}, {oracle_iv.mean:.2f} % [{oracle_iv.low:.2f}, {oracle_iv.high:.2f}] (best of the "
-             f"{n_grid}-policy reference grid on seeds {FRESH[0]}-{FRESH[-1]}; grid compute {grid_compute:.0f} "
+             f"{n_grid} policies, the reference grid and WSD and warmup + cosine at the range test's LR, on seeds "
+             f"{FRESH[0]}-{FRESH[-1]}; the grid's compute, the unit of the budgets: {grid_compute:.0f} "
              "epoch-equivalents).", "",
              "| method | budget (of grid) | compute (epoch-eq) | chosen policy | fresh-seed test Top-1 % [95% CI] | "
              "regret (points) |", "|---|---|---|---|---|---|"]
