@@ -8,7 +8,7 @@ from lrpilot.bench import tune as tune_module
 from lrpilot.bench.range_test import RangeTestResult, latest
 from lrpilot.grid.runner import canonical_policies
 from lrpilot.bench.space import suite_trials
-from lrpilot.bench.tune import first_candidates, tune
+from lrpilot.bench.tune import SCHEDULES, first_candidates, tune
 from lrpilot.controllers.base import make_controller
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.text import parse
@@ -44,8 +44,8 @@ def test_tune_searches_races_and_decides_on_validation_within_the_budget(store):
     assert result.range == {"k_low": found.k_low, "k_high": found.k_high, "best_lr": found.best_lr, "answer": found.answer["lr"]}
     assert result.epoch_equivalents <= 300.0 + 1e-9
     names = [parse(c).name for c in result.candidates]
-    assert names[:2] == ["FIX", "COS"]  # then LRBench's 13 functions scaled to the range test, then TPE's own
-    assert names[2:15] == ["FIX", "STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2",
+    assert names[:3] == ["FIX", "COS", "WSD"]  # then LRBench's 13 functions scaled to the range test, then TPE's
+    assert names[3:16] == ["FIX", "STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2",
                            "SINEXP", "COS"]
     assert {"factor", "autodrop", "stpt"} <= set(names) and len(names) > 18  # the adaptive methods after the search
     # every COS candidate scores the same: they are tied, and the decision is one of them, told in words
@@ -66,8 +66,8 @@ def test_a_proposal_already_trained_is_told_its_score_and_the_search_goes_on(sto
     monkeypatch.setattr(tune_module, "suite_trials", suite)
     result = tune(store, TASK, budget=300.0, executor=graded({"COS": 0.97}))
     names = [parse(c).name for c in result.candidates]
-    assert names[:2] == ["FIX", "COS"] and result.candidates[0] == f"FIX(k0={latest(store, TASK).k_low:g})"
-    assert names[2:14] == ["STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP",
+    assert names[:3] == ["FIX", "COS", "WSD"] and result.candidates[0] == f"FIX(k0={latest(store, TASK).k_low:g})"
+    assert names[3:15] == ["STEP", "NSTEP", "EXP", "INV", "POLY", "TRI", "TRI2", "TRIEXP", "SIN", "SIN2", "SINEXP",
                            "COS"]
 
 
@@ -133,11 +133,12 @@ def test_a_real_tune_returns_a_policy_that_trains(store):
 @pytest.mark.parametrize("best_lr", [0.1, 1.2e-4, 1e-4, 3e-5, 1e-9])
 def test_the_adaptive_candidates_are_valid_and_can_move_within_the_run(best_lr):
     texts = canonical_policies(first_candidates(RangeTestResult(best_lr / 2, best_lr, best_lr), 645))
-    factor, autodrop = (make_controller(t) for t in texts[2:4])
+    assert [t.split("(")[0] for t in texts[:SCHEDULES]] == ["FIX", "COS", "WSD"]
+    factor, autodrop = (make_controller(t) for t in texts[SCHEDULES:SCHEDULES + 2])
     assert factor.bounds[1] > best_lr and factor.probe == "lookahead"  # not capped at its start, the default probe
     assert autodrop.k_min < autodrop.k0 and autodrop.saturation == "relative"
     assert autodrop.nd * autodrop.period < 1 / 2  # fractions of the run: a drop can fire within it
-    assert texts[4].endswith("choose=nearest)")
+    assert texts[SCHEDULES + 2].endswith("choose=nearest)")
 
 
 def test_a_real_tune_on_two_workers_is_reused_whole_by_a_second_one(tmp_path):

@@ -4,7 +4,9 @@ Steps, all stored, so that a second call reuses what the first measured:
 
 1. the range test's answer (decade search, one seed, one epoch per LR) unless one is stored;
 2. the first candidates: FIX at the range test's answer ``best`` (the lower end of its good range, which
-   trains at the full budget) and COS from the top of its good range;
+   trains at the full budget), COS from the top of its good range, and WSD at ``best`` (Hägele et al.'s
+   warmup-stable-decay: a 5 % warmup, the last 20 % a 1-sqrt cooldown to 0), trained at the full budget before
+   the search, whose successive halving would judge its late decay too early;
 3. a search over the 13 functions' parameters around the range test (:mod:`lrpilot.bench.space`):
    LRBench's own suite scaled to the range test first (:func:`lrpilot.bench.space.suite_trials`), then
    proposals of Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
@@ -58,6 +60,8 @@ _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08
 _AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
 _SEARCH_REPEATS = 20  # the search ends after this many batches in a row of proposals all trained before
 _ADAPTIVE_SHARE = 0.7  # the adaptive candidates are trained when they fit in this share of the budget
+SCHEDULES = 3  # the first candidates that are schedules; the adaptive ones follow
+WSD_WARMUP = 0.05  # of the run: the first WSD candidate's warmup (its cooldown: WSD's default, the last 20 %, 1-sqrt)
 SEEDS = (0, 1, 2, 3, 4)  # at most this many seeds per candidate: seed racing stops earlier once the leader is resolved
 
 
@@ -184,9 +188,9 @@ class _Tune:
         first = canonical_policies(first_candidates(found, self.total))
         if not self.fits(first[:1]):
             raise _too_small(self.budget, self.task, self.range_cost)
-        self.train([t for i, t in enumerate(first[:2]) if i == 0 or self.fits(first[:i + 1])])
+        self.train([t for i, t in enumerate(first[:SCHEDULES]) if i == 0 or self.fits(first[:i + 1])])
         self.search(found)
-        adaptive = first[2:]
+        adaptive = first[SCHEDULES:]
         self.train([t for i, t in enumerate(adaptive) if self.fits(adaptive[:i + 1], _ADAPTIVE_SHARE)])
         self.trajectories()
         decision = self.race()
@@ -302,13 +306,15 @@ def start_lr(found: RangeTestResult) -> float:
 
 
 def first_candidates(found: RangeTestResult, total: int) -> list[str]:
-    """FIX at the range test's answer, COS from the top of its good range, and the adaptive methods from the answer
-    with settings that can move within a run of ``total`` iterations (see the module)."""
-    best, high, low = start_lr(found), found.k_high, found.k_low
-    autodrop = f"autodrop(k0={fmt_sig(best, 3)}, rho=0.2"
-    autodrop += ")" if best > _AUTODROP_K_MIN else f", k_min={fmt_sig(best / 10, 3)})"
-    return [f"FIX(k0={fmt_sig(best, 3)})", f"COS(k0={fmt_sig(max(high, best), 3)}, k1={fmt_sig(low / 10, 3)}, "
-            f"l={total})", f"factor(k0={fmt_sig(best, 3)})", autodrop, f"stpt(k0={fmt_sig(best, 3)})"]
+    """The :data:`SCHEDULES` first schedules (FIX at the range test's answer, COS from the top of its good range, WSD
+    at the answer) and the adaptive methods from the answer with settings that can move within a run of ``total``
+    iterations (see the module)."""
+    best, high, low = fmt_sig(start_lr(found), 3), found.k_high, found.k_low
+    autodrop = f"autodrop(k0={best}, rho=0.2"
+    autodrop += ")" if start_lr(found) > _AUTODROP_K_MIN else f", k_min={fmt_sig(start_lr(found) / 10, 3)})"
+    return [f"FIX(k0={best})", f"COS(k0={fmt_sig(max(high, start_lr(found)), 3)}, k1={fmt_sig(low / 10, 3)}, "
+            f"l={total})", f"WSD(k0={best}, l={total}, w={round(WSD_WARMUP * total)})",
+            f"factor(k0={best})", autodrop, f"stpt(k0={best})"]
 
 
 def _told(run: RunRecord | None, chance: float) -> float:
