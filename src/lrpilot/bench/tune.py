@@ -3,10 +3,10 @@
 Steps, all stored, so that a second call reuses what the first measured:
 
 1. the range test's answer (decade search, one seed, one epoch per LR) unless one is stored;
-2. the first candidates: FIX at the range test's answer ``best`` (the lower end of its good range, which
+2. the first candidates, each trained whole (no successive halving, which would judge a schedule that decays late
+   by its early iterations): FIX at the range test's answer ``best`` (the lower end of its good range, which
    trains at the full budget), COS from the top of its good range, and WSD at ``best`` (Hägele et al.'s
-   warmup-stable-decay: a 5 % warmup, the last 20 % a 1-sqrt cooldown to 0), trained at the full budget before
-   the search, whose successive halving would judge its late decay too early;
+   warmup-stable-decay: a 5 % warmup, the last 20 % a 1-sqrt cooldown to 0);
 3. a search over the 13 functions' parameters around the range test (:mod:`lrpilot.bench.space`):
    LRBench's own suite scaled to the range test first (:func:`lrpilot.bench.space.suite_trials`), then
    proposals of Optuna's TPE sampler (multivariate, seeded, a constant liar for the parallel workers),
@@ -188,7 +188,7 @@ class _Tune:
         first = canonical_policies(first_candidates(found, self.total))
         if not self.fits(first[:1]):
             raise _too_small(self.budget, self.task, self.range_cost)
-        self.train([t for i, t in enumerate(first[:SCHEDULES]) if i == 0 or self.fits(first[:i + 1])])
+        self.train([t for i, t in enumerate(first[:SCHEDULES]) if i == 0 or self.fits(first[:i + 1])], whole=True)
         self.search(found)
         adaptive = first[SCHEDULES:]
         self.train([t for i, t in enumerate(adaptive) if self.fits(adaptive[:i + 1], _ADAPTIVE_SHARE)])
@@ -213,14 +213,15 @@ class _Tune:
         self.range_cost = sum(p["n"] for p in found.points) * found.budget / self.task.iters_per_epoch
         return found
 
-    def train(self, texts: list[str]) -> None:
-        """Train the new ones of ``texts`` on the first seed with successive halving; they become candidates."""
+    def train(self, texts: list[str], whole: bool = False) -> None:
+        """Train the new ones of ``texts`` on the first seed with successive halving (``whole``: without); they
+        become candidates."""
         texts = [t for t in texts if t not in self.candidates]
         self.candidates += texts
         if texts:
             # rungs from the store alone: the same proposals and prunings whatever order the workers finish in, so
             # that a second tune reuses exactly what the first trained
-            self.grid.run(texts, [self.seeds[0]], self.halving, live=False)
+            self.grid.run(texts, [self.seeds[0]], None if whole else self.halving, live=False)
 
     def search(self, found: dict[str, Any]) -> None:
         """TPE proposals over the 13 functions, ``workers`` at a time, while the search's share lasts."""
