@@ -171,3 +171,22 @@ def test_the_train_with_it_line_is_runnable_for_a_named_task_and_python_for_a_pr
     result = TuneResult(task, p, p, decision, [p], 0, [], 30.0, 150.0,
                         {"k_low": 0.01, "k_high": 0.1, "best_lr": 0.1, "answer": 0.05})
     assert result.format().splitlines()[-1] == f"  train with it: {line}"
+
+
+@pytest.mark.parametrize("epochs, per_lr", [(15.0, 1.0), (2.0, 0.2)])
+def test_the_range_test_spends_at_most_a_tenth_of_the_run_per_lr(store, monkeypatch, epochs, per_lr):
+    # on a task trained under 10 epochs, one epoch per LR would spend most of tune's budget before any candidate
+    from lrpilot.tasks import get_task
+
+    task = get_task(TASK)
+    task.epochs = epochs
+    asked = []
+
+    def decade_test(*args, epochs, **kwargs):
+        asked.append(epochs)
+        raise LRPilotError("stop after the range test's call")
+
+    monkeypatch.setattr(tune_module, "decade_test", decade_test)
+    with pytest.raises(LRPilotError, match="stop after"):
+        tune(store, task, executor=Inline())
+    assert asked == [pytest.approx(per_lr)]

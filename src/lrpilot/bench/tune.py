@@ -2,7 +2,8 @@
 
 Steps, all stored, so that a second call reuses what the first measured:
 
-1. the range test's answer (decade search, one seed, one epoch per LR) unless one is stored;
+1. the range test's answer (decade search, one seed, one epoch per LR, or a tenth of the run when that is
+   shorter) unless one is stored;
 2. the first candidates, each trained whole (no successive halving, which would judge a schedule that decays late
    by its early iterations): FIX at the range test's answer ``best`` (the lower end of its good range, which
    trains at the full budget), COS from the top of its good range, and WSD at ``best`` (Hägele et al.'s
@@ -60,6 +61,7 @@ _STPT_COST = 1.6  # STPT's epoch-equivalents per epoch with 8 LRs and alpha 0.08
 _AUTODROP_K_MIN = 1e-4  # AutoDrop's default floor (k_min), which must be below k0
 _SEARCH_REPEATS = 20  # the search ends after this many batches in a row of proposals all trained before
 _ADAPTIVE_SHARE = 0.7  # the adaptive candidates are trained when they fit in this share of the budget
+_RANGE_SHARE = 0.1  # at most this share of the run per LR of the range test (else one epoch)
 SCHEDULES = 3  # the first candidates that are schedules; the adaptive ones follow
 WSD_WARMUP = 0.05  # of the run: the first WSD candidate's warmup (its cooldown: WSD's default, the last 20 %, 1-sqrt)
 SEEDS = (0, 1, 2, 3, 4)  # at most this many seeds per candidate: seed racing stops earlier once the leader is resolved
@@ -206,8 +208,9 @@ class _Tune:
     def range_test(self) -> RangeTestResult:
         found = latest(self.store, self.task.name)
         if found is None:
-            self.say("range test (decade search, one seed, one epoch per LR)")
-            found = decade_test(self.store, self.ref, seeds=(0,), epochs=1.0, executor=self.grid.executor,
+            epochs = min(1.0, _RANGE_SHARE * self.task.epochs)
+            self.say(f"range test (decade search, one seed, {epochs:.3g} epoch{'s' * (epochs != 1)} per LR)")
+            found = decade_test(self.store, self.ref, seeds=(0,), epochs=epochs, executor=self.grid.executor,
                                 progress=self.say)
         # counted whether run now or before, so that a second tune spends (and reuses) exactly what the first did
         self.range_cost = sum(p["n"] for p in found.points) * found.budget / self.task.iters_per_epoch
