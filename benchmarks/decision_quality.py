@@ -60,7 +60,7 @@ from lrpilot.bench.range_test import RangeTestResult, decade_test, latest, sweep
 from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
-from lrpilot.bench.tune import first_candidates, start_lr, tune
+from lrpilot.bench.tune import SCHEDULES, first_candidates, start_lr, tune
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
 from lrpilot.policy.text import fmt_sig
 from lrpilot.execution.executors import LocalExecutor
@@ -82,7 +82,7 @@ def reference_grid(store: Store, task: str, executor: Any) -> tuple[list[str], l
     total = budget(task_obj, None, None)
     texts = [t for s in SCALES for t in lrbench13(total, found.k_low * s, found.k_high * s, found.best_lr * s)]
     modern = [method_wsd_default(task, found)[0], method_cosine_warmup_default(task, found)[0]]
-    adaptive = [t for t in first_candidates(found, total) if not t.startswith(("FIX", "COS"))]
+    adaptive = first_candidates(found, total)[SCHEDULES:]
     return canonical_policies(texts + adaptive), canonical_policies(modern), found
 
 
