@@ -3,7 +3,7 @@
 # SQLite file; set LRPILOT_DB to a path or URL to use another):
 #   1. benchmark LRBench's 13 functions (scaled to the task) over 3 seeds in parallel workers and rank them on
 #      the validation split, with intervals, the policies tied with the best (=) and the decision (*);
-#   2. tune within a compute budget: range test, FIX/COS/STPT/factor/AutoDrop, a TPE search with successive
+#   2. tune within a compute budget: range test, FIX/COS/WSD/STPT/factor/AutoDrop, a TPE search with successive
 #      halving, seed racing; print the decision in words and the chosen policy as replayable text;
 #   3. write out/report.html (ranked table, LR/accuracy/loss curves, range-test plots).
 # Runs already in the store are not trained again: a second call only ranks and reports.
