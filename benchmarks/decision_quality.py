@@ -60,7 +60,7 @@ from lrpilot.bench.range_test import RangeTestResult, decade_test, latest, sweep
 from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
-from lrpilot.bench.tune import SCHEDULES, first_candidates, start_lr, tune
+from lrpilot.bench.tune import SCHEDULES, WSD_WARMUP, first_candidates, start_lr, tune
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
 from lrpilot.policy.text import fmt_sig
 from lrpilot.execution.executors import LocalExecutor
@@ -70,7 +70,7 @@ from short_tasks import task_ref
 
 FRESH = (100, 101, 102, 103, 104)
 SCALES = (1.0,)  # of the range test's good range; (1 / 3, 1.0, 3.0) triples the grid (2026-12-02's tables)
-WARMUP_SHARE = 0.05  # of the run: the warmup of wsd-default and cosine-warmup-default
+WARMUP_SHARE = WSD_WARMUP  # of the run: the warmup of wsd-default (tune's WSD candidate) and cosine-warmup-default
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -136,7 +136,7 @@ def method_tune_old(task: str, compute: float, workdir: Path, old_src: Path | No
     return result["best"], result["epoch_equivalents"]
 
 
-def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: dict[str, Any]) -> tuple[str, float]:
+def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: RangeTestResult) -> tuple[str, float]:
     """Optuna over tune's space on seed 0: each trial an engine run, its validation Top-1 reported at every
     evaluation (for the pruner), until ``compute`` epoch-equivalents are spent; the best complete trial."""
     import optuna
@@ -171,20 +171,20 @@ def _space_search(task: str, compute: float, sampler: Any, pruner: Any, found: d
     return texts[best.number], spent
 
 
-def method_tpe_hyperband(task: str, compute: float, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+def method_tpe_hyperband(task: str, compute: float, found: RangeTestResult, **_: Any) -> tuple[str, float]:
     import optuna
 
     return _space_search(task, compute, optuna.samplers.TPESampler(seed=0, multivariate=True, group=True),
                          optuna.pruners.HyperbandPruner(min_resource=1, reduction_factor=3), found)
 
 
-def method_random(task: str, compute: float, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+def method_random(task: str, compute: float, found: RangeTestResult, **_: Any) -> tuple[str, float]:
     import optuna
 
     return _space_search(task, compute, optuna.samplers.RandomSampler(seed=0), optuna.pruners.NopPruner(), found)
 
 
-def method_ray_asha(task: str, compute: float, found: dict[str, Any], workdir: Path, **_: Any) -> tuple[str, float]:
+def method_ray_asha(task: str, compute: float, found: RangeTestResult, workdir: Path, **_: Any) -> tuple[str, float]:
     from ray_asha import search  # benchmarks/ray_asha.py: Ray Tune's ASHA over the same space
 
     return search(task, compute, found, workdir)
@@ -204,19 +204,19 @@ def method_fix_default(task: str, **_: Any) -> tuple[str, float]:
     return canonical_policies([f"FIX(k0={TaskRef(task).build().lr:g})"])[0], 0.0
 
 
-def _range_cost(task_obj: Any, found: dict[str, Any]) -> float:
+def _range_cost(task_obj: Any, found: RangeTestResult) -> float:
     """The decade range test's compute in epoch-equivalents (as tune counts it)."""
     return sum(p["n"] for p in found.points) * found.budget / task_obj.iters_per_epoch
 
 
-def method_wsd_default(task: str, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+def method_wsd_default(task: str, found: RangeTestResult, **_: Any) -> tuple[str, float]:
     task_obj = TaskRef(task).build()
     total = budget(task_obj, None, None)
     text = f"WSD(k0={fmt_sig(start_lr(found), 3)}, l={total}, w={round(WARMUP_SHARE * total)})"
     return canonical_policies([text])[0], _range_cost(task_obj, found)
 
 
-def method_cosine_warmup_default(task: str, found: dict[str, Any], **_: Any) -> tuple[str, float]:
+def method_cosine_warmup_default(task: str, found: RangeTestResult, **_: Any) -> tuple[str, float]:
     task_obj = TaskRef(task).build()
     total = budget(task_obj, None, None)
     w = round(WARMUP_SHARE * total)

@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lrpilot.bench.range_test import RangeTestResult
 from lrpilot.grid.runner import canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
 from lrpilot.tasks import TaskRef
 
 
-def _text(config: dict[str, Any], total: int, found: dict[str, Any]) -> str:
+def _text(config: dict[str, Any], total: int, found: RangeTestResult) -> str:
     import optuna
 
     return canonical_policies([propose(optuna.trial.FixedTrial(config), total, found.k_low, found.k_high)])[0]
@@ -37,7 +38,7 @@ class _Space:
         propose(trial, self.total, self.k_low, self.k_high)
 
 
-def search(task: str, compute: float, found: dict[str, Any], workdir: Path) -> tuple[str, float]:
+def search(task: str, compute: float, found: RangeTestResult, workdir: Path) -> tuple[str, float]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import optuna
     import ray

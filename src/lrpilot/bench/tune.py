@@ -226,7 +226,7 @@ class _Tune:
             # that a second tune reuses exactly what the first trained
             self.grid.run(texts, [self.seeds[0]], None if whole else self.halving, live=False)
 
-    def search(self, found: dict[str, Any]) -> None:
+    def search(self, found: RangeTestResult) -> None:
         """TPE proposals over the 13 functions, ``workers`` at a time, while the search's share lasts."""
         import optuna
 
@@ -313,10 +313,11 @@ def first_candidates(found: RangeTestResult, total: int) -> list[str]:
     """The :data:`SCHEDULES` first schedules (FIX at the range test's answer, COS from the top of its good range, WSD
     at the answer) and the adaptive methods from the answer with settings that can move within a run of ``total``
     iterations (see the module)."""
-    best, high, low = fmt_sig(start_lr(found), 3), found.k_high, found.k_low
+    lr, high, low = start_lr(found), found.k_high, found.k_low
+    best = fmt_sig(lr, 3)
     autodrop = f"autodrop(k0={best}, rho=0.2"
-    autodrop += ")" if start_lr(found) > _AUTODROP_K_MIN else f", k_min={fmt_sig(start_lr(found) / 10, 3)})"
-    return [f"FIX(k0={best})", f"COS(k0={fmt_sig(max(high, start_lr(found)), 3)}, k1={fmt_sig(low / 10, 3)}, "
+    autodrop += ")" if lr > _AUTODROP_K_MIN else f", k_min={fmt_sig(lr / 10, 3)})"
+    return [f"FIX(k0={best})", f"COS(k0={fmt_sig(max(high, lr), 3)}, k1={fmt_sig(low / 10, 3)}, "
             f"l={total})", f"WSD(k0={best}, l={total}, w={round(WSD_WARMUP * total)})",
             f"factor(k0={best})", autodrop, f"stpt(k0={best})"]
 
