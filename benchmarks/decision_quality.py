@@ -60,7 +60,7 @@ from lrpilot.bench.range_test import RangeTestResult, decade_test, latest, sweep
 from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.space import propose
 from lrpilot.bench.suite import lrbench13
-from lrpilot.bench.tune import SCHEDULES, WSD_WARMUP, first_candidates, start_lr, tune
+from lrpilot.bench.tune import SCHEDULES, WSD_WARMUP, first_candidates, start_lr, tune, wsd_candidate
 from lrpilot.engine import Run, RunConfig, budget, epoch_samples
 from lrpilot.policy.text import fmt_sig
 from lrpilot.execution.executors import LocalExecutor
@@ -212,8 +212,7 @@ def _range_cost(task_obj: Any, found: RangeTestResult) -> float:
 def method_wsd_default(task: str, found: RangeTestResult, **_: Any) -> tuple[str, float]:
     task_obj = TaskRef(task).build()
     total = budget(task_obj, None, None)
-    text = f"WSD(k0={fmt_sig(start_lr(found), 3)}, l={total}, w={round(WARMUP_SHARE * total)})"
-    return canonical_policies([text])[0], _range_cost(task_obj, found)
+    return canonical_policies([wsd_candidate(found, total)])[0], _range_cost(task_obj, found)
 
 
 def method_cosine_warmup_default(task: str, found: RangeTestResult, **_: Any) -> tuple[str, float]:

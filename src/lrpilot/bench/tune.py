@@ -318,8 +318,13 @@ def first_candidates(found: RangeTestResult, total: int) -> list[str]:
     autodrop = f"autodrop(k0={best}, rho=0.2"
     autodrop += ")" if lr > _AUTODROP_K_MIN else f", k_min={fmt_sig(lr / 10, 3)})"
     return [f"FIX(k0={best})", f"COS(k0={fmt_sig(max(high, lr), 3)}, k1={fmt_sig(low / 10, 3)}, "
-            f"l={total})", f"WSD(k0={best}, l={total}, w={round(WSD_WARMUP * total)})",
-            f"factor(k0={best})", autodrop, f"stpt(k0={best})"]
+            f"l={total})", wsd_candidate(found, total), f"factor(k0={best})", autodrop, f"stpt(k0={best})"]
+
+
+def wsd_candidate(found: RangeTestResult, total: int) -> str:
+    """WSD at the range test's answer for a run of ``total`` iterations: a :data:`WSD_WARMUP` warmup, WSD's default
+    cooldown (the last 20 %, 1-sqrt, to 0)."""
+    return f"WSD(k0={fmt_sig(start_lr(found), 3)}, l={total}, w={round(WSD_WARMUP * total)})"
 
 
 def _told(run: RunRecord | None, chance: float) -> float:
