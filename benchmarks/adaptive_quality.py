@@ -5,16 +5,18 @@ LR ``lr / 10``, ``lr`` and ``10 lr``, at the same budget, over ``--seeds`` seeds
 
 - FIX(k0=start), COS(k0=start, k1=0, l=T);
 - ``factor`` paper: ``factor(k0=start, probe=slides)`` (the slides' Algorithm 1, per epoch) and the default
-  ``factor(k0=start)`` (the lookahead probe every 1/40 of the run);
+  ``factor(k0=start)`` (the lookahead probe every 1/40 of the run, the divergence guard);
 - ``autodrop`` paper: ``autodrop(k0=start, rho=0.2, saturation=absolute)`` (theta0 = 0.01 degrees, per epoch,
-  n_d = 20) and the default ``autodrop(k0=start, rho=0.2)`` (the relative saturation test, 40 periods);
+  n_d = 20) and the default ``autodrop(k0=start, rho=0.2)`` (the relative saturation test, 40 periods, the
+  divergence guard);
 - ``stpt`` paper: ``stpt(k0=start, choose=best)`` (Algorithm 1's bestLR) and the default ``stpt(k0=start)`` (the
   LR nearest the current one among those within noise of the best).
 
 Each cell: test Top-1 mean with its 95 % interval over seeds and test examples (as ``lrpilot rank`` gives them),
 and the paired difference from FIX at the same start (points, with its interval); a policy with diverged runs
-shows their number and its mean Top-1 with a diverged run at chance level (10 %), the mean that the "ahead of
-FIX" check compares. The seeds' claims, each stated yes/no:
+shows their number and its mean Top-1 with a diverged run at chance level (10 %). "Ahead of FIX" is beyond the
+noise: the paired difference's interval above 0 (where FIX has diverged runs: none of the method's diverged and
+its interval above FIX's mean). The seeds' claims, each stated yes/no:
 
 - the slides: factor from LR 0.005 against constant, step (x0.1 every 30 % of the run, PyTorch's StepLR
   gamma) and cosine to 0, all from 0.005;
@@ -172,13 +174,24 @@ def targets(t: Task, texts: dict[str, dict[str, str]]) -> list[str]:
         below = [s for s in STARTS if (d := t.versus(texts[s][label], texts[s]["FIX"])) is not None and d.high < 0]
         ref = max(("FIX", "COS"), key=lambda m: t.mean(texts["1x"][m]))
         near = t.versus(texts["1x"][label], texts["1x"][ref])
-        better = [s for s in ("1/10", "10x") if t.mean(texts[s][label]) > t.mean(texts[s]["FIX"])]
+        better = [s for s in ("1/10", "10x") if ahead(t, texts[s][label], texts[s]["FIX"])]
         verdict = "yes" if not below else f"no ({', '.join(below)})"
         out.append(f"- {label}: never significantly below FIX: {verdict}; "
                    f"from 1x within noise of the better of FIX/COS ({ref}): "
                    f"{'yes' if near is not None and near.high >= 0 else 'no'} ({diff(near)}); "
-                   f"ahead of FIX from 1/10 and 10x: {', '.join(better) or 'neither'}")
+                   f"ahead of FIX beyond the noise from 1/10 and 10x: {', '.join(better) or 'neither'}")
     return out
+
+
+def ahead(t: Task, policy: str, fix: str) -> bool:
+    """``policy`` ahead of ``fix`` beyond the noise: their paired difference's interval above 0; where that has no
+    interval (a diverged run), ``policy`` with none diverged and its interval's low end above ``fix``'s mean, a
+    diverged run of it at chance level."""
+    d = t.versus(policy, fix)
+    if d is not None:
+        return d.low > 0
+    iv = t.interval(policy)
+    return not t.diverged(policy) and iv is not None and iv.low > t.mean(fix)
 
 
 def claims(t: Task) -> list[str]:

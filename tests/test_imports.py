@@ -75,8 +75,8 @@ def test_controllers_built_from_text_import_no_torch_until_they_start():
                   "for text in ('autodrop(k0=0.1, rho=0.2)', 'factor(k0=0.005, factors=5)', 'COS(k0=0.1, k1=0, l=9)'):\n"
                   "    print(make_controller(text))\n"
                   "print('torch' in sys.modules)")
-    assert out.splitlines() == ["autodrop(k0=0.1, rho=0.2, saturation=relative)",
-                                "factor(k0=0.005, probe=lookahead, factors=5)", "COS(k0=0.1, k1=0, l=9)", "False"]
+    assert out.splitlines() == ["autodrop(k0=0.1, rho=0.2, saturation=relative, guard=1.1)",
+                                "factor(k0=0.005, probe=lookahead, factors=5, guard=1.1)", "COS(k0=0.1, k1=0, l=9)", "False"]
 
 
 def test_policies_lists_the_lazily_registered_controllers_and_searches():

@@ -8,8 +8,10 @@ Per iteration: forward, backward, optimizer step, then the controller sets the L
 ``eval_every`` iterations (and at the end) the model is evaluated on the validation and test
 splits (selections read validation, test is only reported); every
 epoch end records the angular velocity of the parameters (AutoDrop's Definition 1), lets the
-controller act, and writes a checkpoint. A non-finite loss, or a mean loss above
-``diverge_factor`` times the first one, ends the run with status ``diverged``.
+controller act, and writes a checkpoint. Every few iterations the running mean training loss goes to the
+controller (:meth:`~lrpilot.controllers.base.Controller.after_check`; a guarded adaptive controller may put back
+an earlier state); a non-finite loss, or a mean loss above ``diverge_factor`` times the first one, then ends the
+run with status ``diverged``.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ CHECKPOINT = "checkpoint.pt"
 _CHECKPOINT_KEYS = ("identity", "step", "epoch", "samples", "wall_s", "rows", "interval_sum", "interval_n",
                     "first_loss", "status", "model", "optimizer", "controller", "tracker", "angles", "torch_rng",
                     "data_rng", "controller_rng", "last_eval")
-_CHECK_EVERY = 10  # iterations between divergence checks (each one syncs the loss to the host)
+CHECK_EVERY = 10  # iterations between divergence checks (each one syncs the loss to the host)
 
 
 class Unsaved(LRPilotError):
@@ -222,6 +224,7 @@ class Run:
         """The loop: train until iteration ``stop``, divergence, or the end of the budget."""
         task, model, optimizer = self.task, self.model, self.optimizer
         after_step = self.controller.after_step  # bound after start(), which may rebind it
+        after_check = self.controller.after_check
         av_period, eval_every, total = task.av_period, self.eval_every, self.config.total
         bar = _progress_bar(self.config.progress, total, self.step, task.name)
         clock = time.perf_counter()
@@ -244,11 +247,14 @@ class Run:
                     if av_period and self.step % av_period == 0:
                         self.angles.append(self.tracker.update(self._flat_params()))
                     evaluate = self.step % eval_every == 0 or self.step == total
-                    if evaluate or self.step % _CHECK_EVERY == 0 or self.step == 1:
+                    if evaluate or self.step % CHECK_EVERY == 0 or self.step == 1:
                         mean = task.loss_sum(self.interval_sum).item() / self.interval_n  # one host sync per check
-                        if self._diverged(mean):
+                        if self.step < total and after_check(self.step, mean):  # restored: a new start
+                            self.interval_sum.zero_()
+                            self.interval_n = 0
+                        elif self._diverged(mean):
                             break
-                        if evaluate:
+                        elif evaluate:
                             self._evaluate(mean)
                     if self.step >= stop:
                         open_epoch = self.step < total and self.step - self.epoch_step < task.iters_per_epoch

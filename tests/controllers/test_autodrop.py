@@ -198,16 +198,16 @@ def test_engine_checkpoint_mid_drop_resumes_identically(nqm, tmp_path):
 
 
 @pytest.mark.parametrize("text, canonical", [
-    ("autodrop(k0=0.1, rho=0.2)", "autodrop(k0=0.1, rho=0.2, saturation=relative)"),
+    ("autodrop(k0=0.1, rho=0.2)", "autodrop(k0=0.1, rho=0.2, saturation=relative, guard=1.1)"),
     ("autodrop(k0=0.1, rho=0.2, saturation=relative, theta0=1, theta_max=2, nd=0.1, period=0.025, window=5)",
-     "autodrop(k0=0.1, rho=0.2, saturation=relative)"),
+     "autodrop(k0=0.1, rho=0.2, saturation=relative, guard=1.1)"),
     ("autodrop(window=20, period=1, nd=10, theta_max=1, theta0=0.01, k_min=1e-4, rho=0.5, k0=6e-2, "
      "saturation=absolute)", "autodrop(k0=0.06, rho=0.5, saturation=absolute, nd=10, period=1, window=20)"),
     ("autodrop(k0=0.1, rho=0.2, saturation=absolute, nd=20.0, theta0=0.05, k_min=0)",
      "autodrop(k0=0.1, rho=0.2, saturation=absolute, k_min=0, theta0=0.05)"),
     ("autodrop(k0=0.1, rho=0.2, saturation=absolute, nd=0.1, theta_max=2)",
      "autodrop(k0=0.1, rho=0.2, saturation=absolute, theta_max=2, nd=0.1)"),
-    ("autodrop(k0=0.1, rho=0.2, theta0=3)", "autodrop(k0=0.1, rho=0.2, saturation=relative, theta0=3)"),
+    ("autodrop(k0=0.1, rho=0.2, theta0=3)", "autodrop(k0=0.1, rho=0.2, saturation=relative, theta0=3, guard=1.1)"),
 ])
 def test_canonical_text_parses_back_to_an_equal_configuration(text, canonical):
     c = make_controller(text)

@@ -274,16 +274,16 @@ def test_class_docstring_example_runs():
 
 
 @pytest.mark.parametrize("text, canonical", [
-    ("factor(k0=0.005)", "factor(k0=0.005, probe=lookahead)"),
+    ("factor(k0=0.005)", "factor(k0=0.005, probe=lookahead, guard=1.1)"),
     ("factor(k0=0.005, probe=lookahead, factors=3, batch=32, batches=8, every=0.025, norm=noise, score=exp, "
-     "bounds=[0.000005, 0.05])", "factor(k0=0.005, probe=lookahead)"),
+     "bounds=[0.000005, 0.05])", "factor(k0=0.005, probe=lookahead, guard=1.1)"),
     ("factor(k0=0.005, probe=slides, factors=3, batch=32, norm=minmax, score=exp, bounds=[0.000005, 0.05])",
      "factor(k0=0.005, probe=slides)"),
     ("factor(bounds=[1e-4, 0.5], every=10, batch=64, factors=Factor_5, k0=5e-3, probe=slides)",
      "factor(k0=0.005, probe=slides, factors=5, batch=64, every=10, bounds=[0.0001, 0.5])"),
-    ("factor(k0=0.005, batches=4, norm=minmax)", "factor(k0=0.005, probe=lookahead, batches=4, norm=minmax)"),
-    ("factor(k0=0.1, factors=[8, 4, 2, 1, 0.5, 0.25, 0.125])", "factor(k0=0.1, probe=lookahead, factors=7)"),
-    ("factor(k0=0.1, factors=[3, 1, 0.25])", "factor(k0=0.1, probe=lookahead, factors=[3, 1, 0.25])"),
+    ("factor(k0=0.005, batches=4, norm=minmax)", "factor(k0=0.005, probe=lookahead, batches=4, norm=minmax, guard=1.1)"),
+    ("factor(k0=0.1, factors=[8, 4, 2, 1, 0.5, 0.25, 0.125])", "factor(k0=0.1, probe=lookahead, factors=7, guard=1.1)"),
+    ("factor(k0=0.1, factors=[3, 1, 0.25])", "factor(k0=0.1, probe=lookahead, factors=[3, 1, 0.25], guard=1.1)"),
 ])
 def test_canonical_text_parses_back_to_an_equal_configuration(text, canonical):
     c = make_controller(text)

@@ -26,7 +26,7 @@ from lrpilot.store import Store
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (.ci/run installs it); never a browser Playwright downloads
 TASK = "digits-mlp"
 POLICIES = ["STEP(k0=0.1, gamma=0.5, l=10)", "COS(k0=0.1, k1=0.001, l=30)", "FIX(k0=0.05)",
-            "autodrop(k0=0.1, rho=0.5, saturation=relative, nd=2, period=3)"]
+            "autodrop(k0=0.1, rho=0.5, saturation=relative, nd=2, period=3, guard=1.1)"]
 
 
 @pytest.fixture(scope="module")

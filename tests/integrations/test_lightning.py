@@ -133,3 +133,26 @@ def test_a_bad_policy_text_is_one_lrpiloterror_before_training(text, fragment):
 def test_a_scheduler_of_the_module_is_refused(tmp_path):
     with pytest.raises(LRPilotError, match="return no lr_scheduler from configure_optimizers"):
         fit(LRPilotCallback(COS), tmp_path, module=Classifier(scheduler=True))
+
+
+def test_the_controller_gets_the_mean_training_loss_every_10_optimizer_steps(tmp_path):
+    checks = []
+
+    class Watching(lrpilot.controllers.base.ScheduleController):
+        def after_check(self, step, loss):
+            checks.append((step, loss))
+            return False
+
+    fit(LRPilotCallback(Watching(lrpilot.policy("FIX(k0=0.1)"))), tmp_path)
+    assert [s for s, _ in checks] == [1, 10, 20]  # not at the last step, 24
+    assert all(0.3 < loss < 1.5 for _, loss in checks)  # cross-entropy over 2 classes, near ln 2 = 0.69
+
+
+def test_the_guarded_factor_controller_comes_back_from_an_lr_that_diverges(tmp_path):
+    callback = LRPilotCallback("factor(k0=20)")
+    trainer = fit(callback, tmp_path)
+    record = callback.controller.record()
+    assert record["restores"] and all(r["loss"] > 1.1 * 0.69 for r in record["restores"])
+    assert all([r["iteration"], r["lr"]] in record["trajectory"] for r in record["restores"])
+    assert callback.lrs[-1] < 2.0  # a tenth of the start, or below
+    assert all(torch.isfinite(p).all() for p in trainer.lightning_module.parameters())

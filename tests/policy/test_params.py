@@ -31,11 +31,11 @@ def param(table, name):
     ("autodrop(k0=0.1, rho=0.2, saturation=absolute, k_min=0.0001, theta0=0.01, theta_max=1, nd=20)",
      "autodrop(k0=0.1, rho=0.2, saturation=absolute)"),
     ("autodrop(k0=0.1, rho=0.2, k_min=0.0001, theta0=1, theta_max=2, nd=0.1, period=0.025, window=5)",
-     "autodrop(k0=0.1, rho=0.2, saturation=relative)"),
+     "autodrop(k0=0.1, rho=0.2, saturation=relative, guard=1.1)"),
     ("factor(k0=0.005, probe=slides, factors=[2, 1, 0.5], batch=32, norm=minmax, score=exp, "
      "bounds=[0.000005, 0.05])", "factor(k0=0.005, probe=slides)"),
     ("factor(k0=0.005, factors=[2, 1, 0.5], batch=32, batches=8, every=0.025, norm=noise)",
-     "factor(k0=0.005, probe=lookahead)"),
+     "factor(k0=0.005, probe=lookahead, guard=1.1)"),
     ("stpt(k0=0.1, set=mix, alpha=0.08, warmup=0.1, score=val, z=2)", "stpt(k0=0.1, choose=nearest)"),
     ("alr(k0=0.1, beam=2, factors=3)", "alr(k0=0.1)"),
     ("STEP(k0=0.1, k1=0, gamma=0.1, l=10)", "STEP(k0=0.1, gamma=0.1, l=10)"),
@@ -50,7 +50,7 @@ def test_defaults_spelled_out_read_back_to_the_text_without_them(spelled, canoni
     "autodrop(k0=0.06, rho=0.5, saturation=absolute, k_min=0, theta0=0.05, theta_max=2, nd=0.1, period=1, "
     "window=20)",
     "factor(k0=0.005, probe=slides, factors=[3, 1, 0.25], batch=64, every=10, bounds=[0.0001, 0.5])",
-    "factor(k0=0.005, probe=lookahead, batch=64, batches=4, every=10)",
+    "factor(k0=0.005, probe=lookahead, batch=64, batches=4, every=10, guard=1.1)",
     "stpt(k0=0.1, set=[2, 1, 0.5], alpha=3, warmup=1, warmup_lr=0.001, bounds=[0.001, 0.5], score=train, "
     "choose=best)",
     "stpt(k0=0.1, lrs=[0.2, 0.1], alpha=200, warmup=4, warmup_lr=0.005, choose=nearest, z=3)",
@@ -68,13 +68,13 @@ def test_derived_defaults_are_written_exactly_when_given():
     assert make("stpt(k0=0.1)").warmup_lr == 0.005 and make("stpt(k0=0.1)").bounds == (0.0001, 1.0)
     assert str(make("alr(k0=0.1, bounds=[0.0001, 1])")) == "alr(k0=0.1, bounds=[0.0001, 1])"
     # ... the factor controller leaves out bounds equal to its default [k0 / 1000, 10 k0]
-    assert str(make("factor(k0=0.1, bounds=[0.0001, 1])")) == "factor(k0=0.1, probe=lookahead)"
+    assert str(make("factor(k0=0.1, bounds=[0.0001, 1])")) == "factor(k0=0.1, probe=lookahead, guard=1.1)"
     assert make("factor(k0=0.1)").rule.bounds == (0.0001, 1.0)
 
 
 def test_factor_lists_are_written_as_each_text_form_always_did():
-    assert str(make("factor(k0=0.1, factors=[4, 2, 1, 0.5, 0.125])")) == "factor(k0=0.1, probe=lookahead, factors=5)"
-    assert str(make("factor(k0=0.1, factors=Factor_7)")) == "factor(k0=0.1, probe=lookahead, factors=7)"
+    assert str(make("factor(k0=0.1, factors=[4, 2, 1, 0.5, 0.125])")) == "factor(k0=0.1, probe=lookahead, factors=5, guard=1.1)"
+    assert str(make("factor(k0=0.1, factors=Factor_7)")) == "factor(k0=0.1, probe=lookahead, factors=7, guard=1.1)"
     assert str(make("alr(k0=0.1, factors=[2, 1, 0.5])")) == "alr(k0=0.1, factors=[2, 1, 0.5])"  # a list stays one
     assert str(make("alr(k0=0.1, factors=5.0)")) == "alr(k0=0.1, factors=5)"
     assert make("alr(k0=0.1, factors=5)").factors == make("factor(k0=0.1, factors=5)").rule.factors

@@ -23,7 +23,10 @@ drop is triggered: ``n_d`` more periods at the current LR accumulate ``z += k x`
   at 90 degrees or more. It measures every
   ``period`` = 1/40 of the run with ``window`` = 5 and ``nd`` = 0.1 of the run's periods (4), so that drops fit
   in any budget; after a drop the test starts over on the new LR's angles. ``theta`` grows by ``1 / rho`` after
-  each drop up to ``theta_max``, as in Algorithm 1.
+  each drop up to ``theta_max``, as in Algorithm 1. ``guard`` (default 1.1, :mod:`lrpilot.controllers.guard`):
+  when the running training loss rises above 1.1 times its first value, the model and optimizer go back to the
+  state kept last (every period) and the LR is cut tenfold: from 10 times a good LR a run dies in its first tens
+  of iterations, before any saturation test. ``saturation=absolute`` has no guard unless given one.
 
 Readings lrpilot takes where the paper is ambiguous:
 
@@ -63,6 +66,7 @@ import statistics
 from typing import TYPE_CHECKING, Any
 
 from lrpilot.controllers.base import Context, Controller
+from lrpilot.controllers.guard import BACKOFF, RISE, DivergenceGuard, rise_or_off
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import Entry, check_number, half_up
 from lrpilot.policy.params import Configured, Param, ParamTable, choice, count, count_or_fraction, number
@@ -149,6 +153,8 @@ class AutoDrop(Configured, Controller):
         Param("period", count_or_fraction("iterations per period; a fraction: of the run's iterations"),
               derive=lambda v: None if _absolute(v) else 1 / 40),
         Param("window", count("periods averaged"), derive=lambda v: None if _absolute(v) else 5),
+        Param("guard", rise_or_off, derive=lambda v: "off" if _absolute(v) else RISE, always=True,
+              shown=lambda v: not _absolute(v) or v["guard"] != "off"),
     ))
 
     def __init__(self, optimizer: torch.optim.Optimizer | None = None, model: nn.Module | None = None,
@@ -163,7 +169,7 @@ class AutoDrop(Configured, Controller):
                                    f"periods= (how many times the run calls step()), or nd as a whole number")
             nd = self.nd if isinstance(self.nd, int) else max(1, half_up(self.nd * periods))
             period = self.period if isinstance(self.period, int) else None  # a fraction: step() once per period
-            self._attach(optimizer, model, period, self.window or 1, nd)
+            self._attach(optimizer, model, period, self.window or 1, nd, period or 1)
 
     # --- attaching ----------------------------------------------------------------------------
 
@@ -175,11 +181,11 @@ class AutoDrop(Configured, Controller):
         window = self.window or ctx.task.av_window
         periods = ctx.total_steps / (period or ctx.iters_per_epoch)
         nd = self.nd if isinstance(self.nd, int) else max(1, half_up(self.nd * periods))
-        self._attach(ctx.optimizer, ctx.model, period, window, nd)
+        self._attach(ctx.optimizer, ctx.model, period, window, nd, period or ctx.iters_per_epoch)
         self._unit_iters = 1 if period else ctx.iters_per_epoch
 
     def _attach(self, optimizer: torch.optim.Optimizer, model: nn.Module, period: int | None, window: int,
-                nd: int) -> None:
+                nd: int, keep_every: int) -> None:
         from lrpilot.angles import AngleTracker, flat_params
         from lrpilot.controllers.scheduler import set_lr
 
@@ -200,6 +206,8 @@ class AutoDrop(Configured, Controller):
         self.drops: list[dict[str, Any]] = []
         self.tracker = AngleTracker()
         self.tracker.update(self._flat())
+        self.divergence = None if self.guard == "off" else DivergenceGuard(model, optimizer, rise=self.guard,
+                                                                           every=keep_every)
         if period is not None:
             self.after_step = self._count_iteration  # epoch mode leaves after_step the base no-op
         self._set_lr(self.alpha)
@@ -227,6 +235,24 @@ class AutoDrop(Configured, Controller):
         elif saturated:
             self.trigger = self.t
         return self.alpha
+
+    def after_check(self, step: int, loss: float) -> bool:
+        """The guard: when the running training loss ``loss`` at iteration ``step`` has left its start, the state kept
+        last, the LR times :data:`BACKOFF` (>= k_min) and the saturation test started over; True if it restored. In
+        your own loop, call it every few iterations."""
+        if self.divergence is None or not self.divergence.check(step, loss) or self.alpha <= self.k_min:
+            return False
+        from lrpilot.angles import AngleTracker
+
+        restored = self.divergence.restore(step, loss)  # the optimizer's state, its old LR included
+        self.alpha = restored["lr"] = max(self.k_min, BACKOFF * self.alpha)
+        self._set_lr(self.alpha)
+        self.trigger, self.k, self.z = None, 0, None
+        self.angles.clear()
+        self.baseline = None
+        self.tracker = AngleTracker()
+        self.tracker.update(self._flat())
+        return True
 
     def _saturated(self) -> bool:
         """The saturation test of ``saturation`` on the angles so far (False until it has enough of them)."""
@@ -283,7 +309,8 @@ class AutoDrop(Configured, Controller):
         """Plain data and tensors (``torch.load(weights_only=True)``), a pending drop's ``z`` and ``k`` included."""
         return {"alpha": self.alpha, "theta": self.theta, "t": self.t, "iterations": self.iterations,
                 "angles": list(self.angles), "omega": self.omega, "baseline": self.baseline, "trigger": self.trigger,
-                "k": self.k, "z": self.z, "drops": [dict(d) for d in self.drops], "tracker": self.tracker.state_dict()}
+                "k": self.k, "z": self.z, "drops": [dict(d) for d in self.drops], "tracker": self.tracker.state_dict(),
+                **({"guard": self.divergence.state_dict()} if self.divergence is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (after attaching) and write its LR into the param groups."""
@@ -295,14 +322,20 @@ class AutoDrop(Configured, Controller):
         self.baseline = state.get("baseline")
         self.drops = [dict(d) for d in state["drops"]]
         self.tracker.load_state_dict(state["tracker"])
+        if self.divergence is not None:
+            self.divergence.load_state_dict(state["guard"])
         self._set_lr(self.alpha)
 
     def record(self) -> dict[str, Any]:
         """The LR trajectory, ``[[step, lr], ...]`` from k0 at step 0 (steps: iterations; epochs in epoch mode
-        in your own loop, which counts none); k0, and each drop's epoch (or iteration), trigger, new LR, theta."""
-        trajectory = [[0, self.k0]] + [[d[self._unit] * self._unit_iters, d["lr"]] for d in self.drops]
-        return {"trajectory": trajectory, "k0": self.k0, "unit": self._unit, "window": self.angles.maxlen,
-                "nd": self.n_d, "drops": [dict(d) for d in self.drops]}
+        in your own loop, which counts none); k0, each drop's epoch (or iteration), trigger, new LR, theta, and
+        each restore of the guard (its iteration, loss, the iteration it went back to, the new LR)."""
+        restores = self.divergence.restores if self.divergence is not None else []
+        moves = sorted([[d[self._unit] * self._unit_iters, d["lr"]] for d in self.drops]
+                       + [[r["iteration"], r["lr"]] for r in restores], key=lambda m: m[0])
+        return {"trajectory": [[0, self.k0]] + moves, "k0": self.k0, "unit": self._unit,
+                "window": self.angles.maxlen, "nd": self.n_d, "drops": [dict(d) for d in self.drops],
+                **({"restores": [dict(r) for r in restores]} if self.divergence is not None else {})}
 
 
 ENTRY = Entry(AutoDrop.TABLE.owner, "controller", AutoDrop.from_call, AutoDrop.TABLE.names,

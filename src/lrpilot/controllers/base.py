@@ -55,6 +55,12 @@ class Controller:
     def after_epoch(self, epoch: int) -> None:
         """Called at the end of each epoch (``epoch`` counts from 1)."""
 
+    def after_check(self, step: int, loss: float) -> bool:
+        """Called every few iterations (before the last) with the running mean training loss: True when the
+        controller put back an earlier state of the model and optimizer (:mod:`lrpilot.controllers.guard`), so
+        that the losses since are forgotten."""
+        return False
+
     @property
     def n_param(self) -> int:
         """LRBench's #Param of this controller's configuration."""

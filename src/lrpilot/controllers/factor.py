@@ -21,6 +21,10 @@ factors times the LR, ``eta * exp(sum_f s_f ln f / sum_f s_f)``, kept within ``b
   only where the probe tells the factors apart. A one-step probe favours short steps wherever the step's
   noise dominates (on mnist1d-cnn at its best constant LR, 0.1, half the last step scored better than the
   whole one by up to 2.8 standard errors, as much as at 1.0 or 0.01), hence the wide margin.
+  ``guard`` (default 1.1, :mod:`lrpilot.controllers.guard`): when the running training loss rises above 1.1 times
+  its first value, the model and optimizer go back to the state kept last (every ``every``) and the LR is cut
+  tenfold, its cap then half the LR that diverged. From 10 times a good LR a run dies in its first tens of
+  iterations, before any scoring point; ``guard=off`` leaves it to die.
 
 Readings lrpilot takes where the slides are silent or ambiguous (``probe=slides``):
 
@@ -64,6 +68,7 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from lrpilot.controllers.base import Context, Controller
+from lrpilot.controllers.guard import BACKOFF, RISE, DivergenceGuard, rise_or_off
 from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import Entry, half_up
 from lrpilot.policy.params import (FACTOR_LISTS, Check, Configured, Param, ParamTable, choice, count,
@@ -160,6 +165,8 @@ TABLE = ParamTable("factor", "factor(k0=0.005, factors=5)", 3, (
           text=_name(NORMALIZATIONS)),
     Param("score", _named(SCORES), neg_exp, text=_name(SCORES)),
     Param("bounds", lr_bounds, derive=lambda v: (v["k0"] / 1000, 10 * v["k0"])),
+    Param("guard", rise_or_off, derive=lambda v: "off" if _slides(v) else RISE, always=True,
+              shown=lambda v: not _slides(v) or v["guard"] != "off"),
 ))
 
 
@@ -229,6 +236,19 @@ class FactorController(Configured, Controller):
             self._every = self.every if isinstance(self.every, int) else max(1, half_up(self.every * ctx.total_steps))
             self.after_step = self._score_every
             self._keep_before_scoring()
+        every = self._every if self.every is not None else ctx.iters_per_epoch
+        self.divergence = None if self.guard == "off" else DivergenceGuard(ctx.model, ctx.optimizer, rise=self.guard,
+                                                                           every=every)
+
+    def after_check(self, step: int, loss: float) -> bool:
+        """The guard: when the loss has left its start, the state kept last and the LR times :data:`BACKOFF`."""
+        if self.divergence is None or not self.divergence.check(step, loss) or not self.scheduler.can_back_off():
+            return False
+        restored = self.divergence.restore(step, loss)  # the optimizer's state, its old LR included
+        restored["lr"] = self.scheduler.back_off(BACKOFF)
+        if self.every is not None:  # the lookahead's copy was of the parameters left behind
+            self._keep_before_scoring()
+        return True
 
     def _score_every(self) -> None:
         if self.scheduler.iterations % self._every == 0:
@@ -245,15 +265,23 @@ class FactorController(Configured, Controller):
             self.scheduler.step()
 
     def state_dict(self) -> dict[str, Any]:
-        return self.scheduler.state_dict()
+        state = self.scheduler.state_dict()
+        if self.divergence is not None:
+            state["guard"] = self.divergence.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scheduler.load_state_dict(state)
+        if self.divergence is not None:
+            self.divergence.load_state_dict(state["guard"])
         if self.every is not None:  # the model is restored: its parameters are those before the next step
             self._keep_before_scoring()
 
     def record(self) -> dict[str, Any]:
-        return self.scheduler.record()
+        record = self.scheduler.record()
+        if self.divergence is not None:
+            record["restores"] = [dict(r) for r in self.divergence.restores]
+        return record
 
 
 ENTRY = Entry(TABLE.owner, "controller", FactorController.from_call, TABLE.names, str(TABLE.n_param),

@@ -154,8 +154,10 @@ class FactorScheduler:
         self.sample_batch = sample_batch
         self.generator = torch.Generator().manual_seed(0) if generator is None else generator
         self.eta = self.rule.k0
+        self.cap = self.rule.bounds[1]  # lowered by back_off
         self.iterations = 0
         self.points: list[dict[str, Any]] = []
+        self.backoffs: list[dict[str, Any]] = []
         self._trials = _Trials(model, loss_fn)
         ref = weakref.ref(self)  # weak: the optimizer may outlive the scheduler
         optimizer.register_step_post_hook(_step_counter(ref))
@@ -174,9 +176,25 @@ class FactorScheduler:
         else:
             batches = [self.sample_batch(self.generator) for _ in range(r.batches)]
             losses = lookahead_losses(self._trials, batches, self._before, r.factors)
-        self.eta, scores = r.next_eta(self.eta, losses)
+        eta, scores = r.next_eta(self.eta, losses)
+        self.eta = min(eta, self.cap)
         self.points.append({"step": self.iterations, "eta": self.eta, "losses": losses.mean(1).tolist(),
                             "scores": scores.tolist()})
+        self._write()
+        return self.eta
+
+    def can_back_off(self) -> bool:
+        """Whether the LR is above its lower bound."""
+        return self.eta > self.rule.bounds[0]
+
+    def back_off(self, factor: float) -> float:
+        """After the model went back to an earlier state (:mod:`lrpilot.controllers.guard`): the LR times
+        ``factor`` (within the bounds), and the cap at half the LR that diverged, so it is not tried again; returns the
+        new LR, written into the param groups."""
+        lo = self.rule.bounds[0]
+        self.cap = max(lo, min(self.cap, self.eta / 2))
+        self.eta = max(lo, self.eta * factor)
+        self.backoffs.append({"step": self.iterations, "eta": self.eta})
         self._write()
         return self.eta
 
@@ -194,20 +212,25 @@ class FactorScheduler:
         return [self.eta] * len(self.optimizer.param_groups)
 
     def record(self) -> dict[str, Any]:
-        """The LR trajectory, ``[[step, lr], ...]`` from k0 at step 0; k0, and each scoring point's step, new eta,
-        losses and scores."""
-        trajectory = [[0, self.rule.k0]] + [[p["step"], p["eta"]] for p in self.points]
-        return {"trajectory": trajectory, "k0": self.rule.k0, "points": [dict(p) for p in self.points]}
+        """The LR trajectory, ``[[step, lr], ...]`` from k0 at step 0; k0, each scoring point's step, new eta,
+        losses and scores, and each back-off's step and new eta."""
+        moves = sorted(self.points + self.backoffs, key=lambda p: p["step"])  # stable: a point before a back-off
+        trajectory = [[0, self.rule.k0]] + [[p["step"], p["eta"]] for p in moves]
+        return {"trajectory": trajectory, "k0": self.rule.k0, "points": [dict(p) for p in self.points],
+                "backoffs": [dict(b) for b in self.backoffs]}
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain data: the LR, the optimizer steps counted, the points so far, the probe generator's state."""
-        return {"eta": self.eta, "iterations": self.iterations, "points": [dict(p) for p in self.points],
+        """Plain data: the LR and its cap, the optimizer steps counted, the points and back-offs so far, the probe
+        generator's state."""
+        return {"eta": self.eta, "cap": self.cap, "iterations": self.iterations,
+                "points": [dict(p) for p in self.points], "backoffs": [dict(b) for b in self.backoffs],
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` and write its LR into the param groups."""
-        self.eta, self.iterations = float(state["eta"]), int(state["iterations"])
+        self.eta, self.cap, self.iterations = float(state["eta"]), float(state["cap"]), int(state["iterations"])
         self.points = [dict(p) for p in state["points"]]
+        self.backoffs = [dict(b) for b in state["backoffs"]]
         self.generator.set_state(state["generator"])
         self._write()
 

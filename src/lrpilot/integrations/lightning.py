@@ -10,7 +10,8 @@ Usage::
 The policy's ``t`` is the optimizer step (Lightning's ``global_step``): the LR is written after every
 optimizer step, for the next one, as :class:`lrpilot.PolicyScheduler` does in a plain loop. A controller
 (``autodrop(...)``, ``factor(...)``) sees the same events as in lrpilot's engine: ``after_step`` after each
-optimizer step, ``after_epoch`` at each training epoch's end. The callback's state (the controller's and
+optimizer step, ``after_check`` with the mean training loss (``training_step``'s returned loss) every 10 optimizer
+steps and after the first, for the divergence guard, and ``after_epoch`` at each training epoch's end. The callback's state (the controller's and
 the LRs so far) travels in the Trainer's checkpoints, so a fit resumed from one continues the LR sequence.
 """
 
@@ -24,7 +25,7 @@ from typing import Any
 import torch
 
 from lrpilot.controllers.base import Context, make_controller
-from lrpilot.engine import batch_len
+from lrpilot.engine import CHECK_EVERY, batch_len
 from lrpilot.errors import LRPilotError
 from lrpilot.extras import require
 from lrpilot.records import RunResult
@@ -59,13 +60,16 @@ class LRPilotCallback(pl.Callback):
         self._run_id: int | None = None
         self._stepped = False
         self._clock = self._beat = 0.0
+        self._loss_sum: Any = 0.0  # training_step's losses since the last check, and how many
+        self._loss_n = 0
+        self._total = 0  # the fit's optimizer steps, from its start
 
     # --- the fit --------------------------------------------------------------------------------
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Start the controller on the Trainer's optimizer (then load a resumed checkpoint's state); claim the run."""
         optimizer = _one_optimizer(trainer)
-        total = _budget(trainer)
+        total = self._total = _budget(trainer)
         generator = torch.Generator().manual_seed(self.seed + _CONTROLLER_SEED_OFFSET)
         self.controller.start(Context(pl_module, optimizer, _TrainerTask(trainer, pl_module), total,
                                       _iters_per_epoch(trainer), generator))
@@ -86,10 +90,19 @@ class LRPilotCallback(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
         """After an optimizer step (not after a batch that only accumulated gradients): the controller's step."""
         self.samples += batch_len(batch)
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor):
+            self._loss_sum, self._loss_n = self._loss_sum + loss.detach(), self._loss_n + 1
         if not self._stepped:
             return
         self._stepped = False
         self.controller.after_step()
+        step = trainer.global_step
+        if self._loss_n and (step % CHECK_EVERY == 0 or step == 1):
+            mean = float(self._loss_sum) / self._loss_n  # one host sync per check, as in the engine
+            self._loss_sum, self._loss_n = 0.0, 0
+            if step < self._total:
+                self.controller.after_check(step, mean)
         self._heartbeat()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
