@@ -21,12 +21,10 @@ subclass of :class:`Executor` and one entry there.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import signal
 import threading
 import traceback
-from multiprocessing.connection import wait
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -138,6 +136,8 @@ class LocalExecutor(Executor):
         self._idle = []
 
     def _start(self, warm: tuple[Callable[..., Any], tuple] | None = None) -> tuple[Any, Any]:
+        import multiprocessing  # here: the commands that run no job (lrpilot rank) start faster without it
+
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         threads = max(1, (os.cpu_count() or 1) // self.workers)
@@ -150,6 +150,8 @@ class LocalExecutor(Executor):
 
     def run(self, fn: Callable[[Any], Any], jobs: Iterator[Any], on_done: Done, on_failed: Failed,
             tick: Callable[[], None] = lambda: None, every: float = 10.0) -> None:
+        from multiprocessing.connection import wait
+
         busy: dict[Any, tuple[Any, Any]] = {}  # connection -> (process, job)
 
         def dispatch(worker: tuple[Any, Any] | None = None) -> bool:
