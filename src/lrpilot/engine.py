@@ -250,8 +250,7 @@ class Run:
                     if evaluate or self.step % CHECK_EVERY == 0 or self.step == 1:
                         mean = task.loss_sum(self.interval_sum).item() / self.interval_n  # one host sync per check
                         if self.step < total and after_check(self.step, mean):  # restored: a new start
-                            self.interval_sum.zero_()
-                            self.interval_n = 0
+                            self._forget_losses()
                         elif self._diverged(mean):
                             break
                         elif evaluate:
@@ -296,6 +295,10 @@ class Run:
             values[f"{split}_loss"] = ev.loss
             values[f"{split}_top1"] = math.nan if ev.probs is None else top1(ev.probs, ev.labels)
         self._record(self.step, **values)
+        self._forget_losses()
+
+    def _forget_losses(self) -> None:
+        """Start the running mean training loss over (after an evaluation, or a controller's restore)."""
         self.interval_sum.zero_()
         self.interval_n = 0
 

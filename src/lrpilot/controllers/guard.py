@@ -30,7 +30,6 @@ import copy
 import math
 from typing import TYPE_CHECKING, Any
 
-from lrpilot.errors import LRPilotError
 from lrpilot.policy.base import check_number
 
 if TYPE_CHECKING:
@@ -43,13 +42,14 @@ RISE = 1.1
 BACKOFF = 0.1
 
 
+def _rise(owner: str, key: str, value: Any, words: str = "") -> float:
+    return check_number(owner, key, value, lambda x: x > 1, "a number > 1 (the rise of the training loss over its "
+                        "first value that restores an earlier state)" + words)
+
+
 def rise_or_off(owner: str, key: str, value: Any, earlier: dict[str, Any]) -> float | str:
     """The guard's setting: a rise > 1 (times the first loss), or ``off``."""
-    if value == "off":
-        return value
-    return check_number(owner, key, value, lambda x: x > 1,
-                        "a number > 1 (the rise of the training loss over its first value that restores an "
-                        "earlier state) or off")
+    return value if value == "off" else _rise(owner, key, value, " or off")
 
 
 class DivergenceGuard:
@@ -58,9 +58,8 @@ class DivergenceGuard:
     iteration, loss and the iteration it went back to."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *, rise: float = RISE, every: int = 1):
-        if not rise > 1:
-            raise LRPilotError(f"DivergenceGuard: rise={rise} must be > 1")
-        self.model, self.optimizer, self.rise, self.every = model, optimizer, rise, every
+        self.model, self.optimizer, self.every = model, optimizer, every
+        self.rise = _rise("DivergenceGuard", "rise", rise)
         self.first: float | None = None
         self.restores: list[dict[str, Any]] = []
         self._keep(0)
