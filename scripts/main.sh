@@ -6,7 +6,9 @@
 #   2. tune within a compute budget: range test, FIX/COS/WSD/STPT/factor/AutoDrop, a TPE search with successive
 #      halving, seed racing; print the decision in words and the chosen policy as replayable text;
 #   3. write out/report.html (ranked table, LR/accuracy/loss curves, range-test plots).
-# Runs already in the store are not trained again: a second call only ranks and reports.
+# Runs already in the store are not trained again. The first call has no range test yet: the bench scales the
+# suite to the task's LR, tune stores one, and a second call also trains the suite at its scale; a third call
+# only ranks and reports.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/venv.sh"
