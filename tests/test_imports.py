@@ -88,8 +88,11 @@ def test_policies_lists_the_lazily_registered_controllers_and_searches():
         "autodrop": "controller", "factor": "controller", "stpt": "search", "alr": "search"}
 
 
-def test_the_decision_package_imports_neither_torch_nor_the_store():
+def test_the_decision_package_imports_neither_torch_nor_the_store_nor_scipy():
+    """Nor scipy, which takes longer to import than a whole ``lrpilot rank`` (only a p within 1e-8 of alpha and
+    the power of the words need it, on their call)."""
     out = _python("import sys\nimport lrpilot.decision.ranking, lrpilot.decision.rule, lrpilot.decision.stats\n"
-                  "print(*(any(m == n or m.startswith(n + '.') for m in sys.modules)\n"
-                  "        for n in ('torch', 'sqlalchemy', 'lrpilot.store', 'lrpilot.grid', 'lrpilot.present')))")
-    assert out.split() == ["False"] * 5
+                  "import lrpilot.decision.tables\n"
+                  "print(*(any(m == n or m.startswith(n + '.') for m in sys.modules) for n in\n"
+                  "        ('torch', 'sqlalchemy', 'scipy', 'lrpilot.store', 'lrpilot.grid', 'lrpilot.present')))")
+    assert out.split() == ["False"] * 6
