@@ -10,7 +10,7 @@ from rich.console import Console
 
 from lrpilot import cli
 from lrpilot.decision.ranking import rank
-from lrpilot.present.tables import TABLE_COLUMNS
+from lrpilot.decision.tables import TABLE_COLUMNS
 from lrpilot.grid.runner import bench, canonical_policies
 from lrpilot.bench.tune import tune
 from lrpilot.cli import main

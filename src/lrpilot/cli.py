@@ -20,7 +20,7 @@ from typing import Callable, ContextManager
 
 from lrpilot import __version__
 from lrpilot.decision.ranking import ORDERS, rank
-from lrpilot.present.tables import DEFAULT_COLUMNS, TABLE_COLUMNS, stale_words, table_columns, wrap
+from lrpilot.decision.tables import DEFAULT_COLUMNS, TABLE_COLUMNS, stale_words, table_columns, wrap
 from lrpilot.bench.suite import SUITES, suite
 from lrpilot.cli_args import (COUNT, EPOCHS, FACTOR, FLAGGED, LR, NONNEGATIVE, POSITIVE, SEED, STEPS, SWEEP_STEPS,
                               WORKERS, check_device, check_folder, check_output, flag_types, path_type)

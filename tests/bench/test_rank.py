@@ -10,7 +10,7 @@ import math
 import pytest
 
 from lrpilot.decision.ranking import FIELDS, ORDERS, rank
-from lrpilot.present.tables import describe
+from lrpilot.decision.tables import describe
 from lrpilot.errors import LRPilotError
 from lrpilot.records import RunRecord, RunResult
 from lrpilot.store import Store

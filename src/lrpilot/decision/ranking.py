@@ -126,14 +126,14 @@ class Ranking:
         return pd.DataFrame(self.to_dicts(), columns=list(FIELDS))
 
     def table(self, columns: Sequence[str] | None = None) -> tuple[list[str], list[list[str]]]:
-        """The terminal and report table's headers and cells (:func:`lrpilot.present.tables.table`)."""
-        from lrpilot.present.tables import table
+        """The terminal and report table's headers and cells (:func:`lrpilot.decision.tables.table`)."""
+        from lrpilot.decision.tables import table
 
         return table(self, columns)
 
     def format(self, columns: str | None = None, width: int = 120) -> str:
-        """The ranking as a text table at most ``width`` characters wide (:func:`lrpilot.present.tables.format`)."""
-        from lrpilot.present.tables import format
+        """The ranking as a text table at most ``width`` characters wide (:func:`lrpilot.decision.tables.format`)."""
+        from lrpilot.decision.tables import format
 
         return format(self, columns, width)
 

@@ -56,7 +56,7 @@ def format(ranking: Ranking, columns: str | None = None, width: int = 120) -> st
     if ranking.stale:
         lines += wrap(stale_words(ranking.stale), width)
     if any(r.tied_with_best for r in ranking.rows):
-        from lrpilot.decision.rule import RULE  # numpy and scipy: only where a tie is explained
+        from lrpilot.decision.rule import RULE  # numpy: only where a tie is explained
 
         lines += wrap("= statistically tied with the best on validation (95 % intervals over seeds and examples, "
                       "paired tests against the best, Games-Howell-corrected; in full: lrpilot.decision.stats.METHOD); "

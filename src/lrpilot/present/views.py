@@ -20,7 +20,7 @@ from lrpilot import __version__
 from lrpilot.decision.ranking import ORDERS, RankedPolicy, Ranking, rank
 from lrpilot.decision.rule import RULE
 from lrpilot.errors import LRPilotError
-from lrpilot.present.tables import COLUMNS, describe
+from lrpilot.decision.tables import COLUMNS, describe
 from lrpilot.records import RunRecord
 from lrpilot.vocabulary import FINISHED, clip
 

@@ -28,7 +28,7 @@ from lrpilot.files import atomic_path
 from lrpilot.present import views
 from lrpilot.present.figures import curves_svg
 from lrpilot.present.render import render
-from lrpilot.present.tables import stale_words
+from lrpilot.decision.tables import stale_words
 from lrpilot.records import RunRecord
 
 SUFFIXES = (".html", ".md")

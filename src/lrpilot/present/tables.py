@@ -1,0 +1,5 @@
+"""Deprecated: moved to :mod:`lrpilot.decision.tables` (this path goes in the next release)."""
+
+from lrpilot._moved import moved
+
+__getattr__ = moved(__name__, "lrpilot.decision.tables")
