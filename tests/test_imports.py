@@ -96,3 +96,31 @@ def test_the_decision_package_imports_neither_torch_nor_the_store_nor_scipy():
                   "print(*(any(m == n or m.startswith(n + '.') for m in sys.modules) for n in\n"
                   "        ('torch', 'sqlalchemy', 'scipy', 'lrpilot.store', 'lrpilot.grid', 'lrpilot.present')))")
     assert out.split() == ["False"] * 6
+
+
+LAYERS = ("policy", "controllers", "search", "decision", "grid", "bench", "present")  # docs/architecture.md
+
+
+def _lrpilot_imports(path: Path) -> list[tuple[int, str]]:
+    """Every ``lrpilot.<part>`` a module imports, at its top or inside a function: (line, part)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else
+                 [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        found += [(node.lineno, n.split(".")[1]) for n in names if n.startswith("lrpilot.")]
+    return found
+
+
+def test_no_layer_imports_one_above_it_and_the_fronts_import_nothing_of_each_other():
+    """The layers' one-way flow (docs/architecture.md), lazy imports included; the old paths' shims name their
+    new modules as text, not as imports."""
+    src = Path(__file__).resolve().parents[1] / "src" / "lrpilot"
+    upward = [f"{path.relative_to(src)}:{line} imports lrpilot.{part}"
+              for i, layer in enumerate(LAYERS) for path in sorted((src / layer).rglob("*.py"))
+              for line, part in _lrpilot_imports(path) if part in LAYERS[i + 1:]]
+    across = [f"{path.relative_to(src)}:{line} imports lrpilot.{part}"
+              for front, other in (("dashboard", "report"), ("report", "dashboard"))
+              for path in sorted((src / front).rglob("*.py")) for line, part in _lrpilot_imports(path) if part == other]
+    assert upward == [] and across == []
