@@ -5,9 +5,11 @@ times, ``--rounds`` times each, alternating: reading the task's runs and ranking
 and with the code of ``--old`` (a checkout, e.g. ``git worktree add /tmp/old 0ce32fa``), both imported in this
 process under their own module paths (subprocesses, one per revision), and checks that the two rankings are the
 same (ties, decision, every printed cell). Then ``lrpilot rank --task digits-lenet`` on a store of ``--small``
-runs, a fresh process each time, wall time and peak memory of both revisions side by side.
+synthetic runs (or on ``--small-db``, e.g. the main job's store), a fresh process each time, wall time and peak
+memory of both revisions side by side.
 
-    .venv/bin/python benchmarks/rank_latency.py --old /tmp/old [--runs 10000] [--small 46] [--rounds 3]
+    .venv/bin/python benchmarks/rank_latency.py --old /tmp/old [--runs 10000] [--small 46 | --small-db FILE]
+        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -75,14 +77,16 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=10_000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--small", type=int, default=46, help="runs of the store `lrpilot rank` answers on")
+    ap.add_argument("--small-db", default=None, help="answer on this store instead (e.g. the main job's; kept)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--db", default=None, help="the large store (kept; filled only when empty)")
     args = ap.parse_args()
     old = args.old / "src"
     folder = tempfile.TemporaryDirectory()
-    big, small = args.db or str(Path(folder.name) / "big.db"), str(Path(folder.name) / "small.db")
+    big, small = args.db or str(Path(folder.name) / "big.db"), args.small_db or str(Path(folder.name) / "small.db")
     fill(big, args.runs, args.seeds)
-    fill(small, args.small, 3)
+    if not args.small_db:
+        fill(small, args.small, 3)
     times: dict[str, list[dict]] = {"new": [], "old": []}
     for _ in range(args.rounds):
         for name, src in (("new", NEW), ("old", old)):
@@ -103,7 +107,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, src in (("new", NEW), ("old", old)):
             cli[name].append(command(src, small))
-    print(f"lrpilot rank --task digits-lenet over {args.small} runs (a fresh process; median of {args.rounds}):")
+    where = args.small_db or f"{args.small} synthetic runs"
+    print(f"lrpilot rank --task digits-lenet over {where} (a fresh process; median of {args.rounds}):")
     for name in ("old", "new"):
         print(f"{name:12s} {statistics.median(t for t, _ in cli[name]):6.2f} s  "
               f"{statistics.median(m for _, m in cli[name]):6.0f} MiB peak")
