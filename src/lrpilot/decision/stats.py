@@ -91,13 +91,13 @@ def _matrix(outcomes: Mapping[int, np.ndarray], seeds: Sequence[int] | None = No
         if row.ndim != 1 or row.size == 0 or not (row.dtype == bool or np.isin(row, (0, 1)).all()):
             raise LRPilotError(f"the outcomes of seed {seed} are {clip(row)}: give a non-empty 1-D bool array "
                                "of per-example correctness")
-        rows.append(row.astype(float))
+        rows.append(row)
     if not rows:
         raise LRPilotError("no outcomes: give at least one seed's per-example correctness")
     if len({row.size for row in rows}) > 1:
         raise LRPilotError(f"the outcome arrays have {sorted({row.size for row in rows})} examples: every seed "
                            "and policy must be scored on the same examples of one split")
-    return np.vstack(rows)
+    return np.array(rows, dtype=float)
 
 
 def _by_seeds(outcomes: Sequence[Mapping[int, np.ndarray]]) -> list[tuple[tuple[int, ...], list[int]]]:

@@ -38,7 +38,7 @@ def decode(x: Any) -> Any:
             if x[TAG] not in _NAMES:
                 raise DecodeError(f"unknown {TAG} tag {str(x[TAG])[:40]!r} (nan, inf or -inf expected)")
             return _NAMES[x[TAG]]
-        return {k: decode(v) for k, v in x.items()}
+        return {k: decode(v) if isinstance(v, (dict, list)) else v for k, v in x.items()}
     if isinstance(x, list):
-        return [decode(v) for v in x]
+        return [decode(v) if isinstance(v, (dict, list)) else v for v in x]
     return x
