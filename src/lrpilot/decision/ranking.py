@@ -170,7 +170,7 @@ def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = No
     groups: dict[tuple[int, str], list[RunRecord]] = {}
     for r in finished:
         groups.setdefault((r.budget, r.policy), []).append(r)
-    from lrpilot.decision.rule import decide  # numpy and scipy: after the checks above
+    from lrpilot.decision.rule import decide  # numpy: after the checks above
 
     rows = []
     for budget in sorted({b for b, _ in groups}):

@@ -116,9 +116,9 @@ def _lower_tail_by_fraction(df: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _lower_tail_by_quadrature(df: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """P(T_df < t) for t <= 0 and df > 1: with t = sqrt(df) tan(theta), the integral of cos(theta)^(df - 1) from
-    -pi/2 to atan(t / sqrt(df)), over B(df / 2, 1/2), in Gauss-Legendre panels of twice the integrand's scale
-    (its width 1 / sqrt(df - 1), or its decay length at the end, if shorter), over 40 scales."""
+    """P(T_df < t) for t <= 0 and large df (here > 1000): with t = sqrt(df) tan(theta), the integral of
+    cos(theta)^(df - 1) from -pi/2 to atan(t / sqrt(df)), over B(df / 2, 1/2), in Gauss-Legendre panels of twice
+    the integrand's scale (its width 1 / sqrt(df - 1), or its decay length at the end, if shorter), over 40 scales."""
     end = np.arctan(t / np.sqrt(df))
     with np.errstate(divide="ignore"):
         scale = np.minimum(1 / np.sqrt(df - 1), 1 / ((df - 1) * np.abs(np.tan(end))))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
+
 from lrpilot.decision import special
 from lrpilot.errors import LRPilotError
 from lrpilot.vocabulary import clip
@@ -289,9 +290,9 @@ _LATTICE = 0.01  # z - w on the two grids lies on this lattice, so that its log 
 @functools.lru_cache(maxsize=16)
 def _log_range_tail(k: int) -> tuple[np.ndarray, float, float]:
     """log P(range of k standard normals > w) on the grid w = 0, _W_STEP, ..., _W_END; the largest w where it is
-    1 to 1e-15; and the spread of the range (its 10-90 % width over its median), which sets the panels' width. The tail is
-    k E[Phi(z)^(k-1) - (Phi(z) - Phi(z - w))^(k-1)] over the largest z, the difference written so that small tails
-    keep their digits."""
+    1 to 1e-15; and the spread of the range (its 10-90 % width over its median), which sets the panels' width.
+    The tail is k E[Phi(z)^(k-1) - (Phi(z) - Phi(z - w))^(k-1)] over the largest z, the difference written so that
+    small tails keep their digits."""
     w = np.arange(0.0, _W_END + _W_STEP / 2, _W_STEP)
     step_z, step_w, end = (round(x / _LATTICE) for x in (_Z_STEP, _W_STEP, _Z_END + _W_END))
     zs, ws = np.arange(_Z.size) - (_Z.size - 1) // 2, np.arange(w.size)
