@@ -175,7 +175,8 @@ def rank(records: Iterable[RunRecord], by: str = "utility", top: int | None = No
     rows = []
     for budget in sorted({b for b, _ in groups}):
         decision = decide([r for (b, _), runs in groups.items() if b == budget for r in runs], budget=budget)
-        stats = _scored([_decided(_stats(p, b, runs), decision) for (b, p), runs in groups.items() if b == budget])
+        summaries = _stats([(p, runs) for (b, p), runs in groups.items() if b == budget], budget)
+        stats = _scored([_decided(row, decision) for row in summaries])
         stats.sort(key=lambda s: _sort_key(s, ORDERS[by]))
         rows += [replace(s, rank=i) for i, s in enumerate(stats[:top], 1)]
     return Ranking(rows, by, tasks[0] if tasks else None, n_stale)
@@ -188,13 +189,17 @@ def check_by(by: str) -> str:
     return by
 
 
-def _stats(policy: str, budget: int, runs: list[RunRecord]) -> RankedPolicy:
-    """The group's counts and the mean and sample std of each metric over its ok runs."""
-    ok = [r for r in runs if r.status == "ok"]
-    mean, std = _mean_std([[math.nan if (x := v.get(m)) is None else x for m in METRICS] for v in map(_metrics, ok)])
-    count = [r.status for r in runs].count
-    return RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"),
-                        dict(zip(METRICS, mean)), dict(zip(METRICS, std)), math.nan, tuple(runs), count("pruned"))
+def _stats(groups: list[tuple[str, list[RunRecord]]], budget: int) -> list[RankedPolicy]:
+    """Each policy's counts and the mean and sample std of each metric over its ok runs."""
+    oks = [[r for r in runs if r.status == "ok"] for _, runs in groups]
+    means, stds = _mean_std([list(map(_row, ok)) for ok in oks])
+    rows = []
+    for (policy, runs), ok, mean, std in zip(groups, oks, means, stds):
+        count = [r.status for r in runs].count
+        rows.append(RankedPolicy(0, policy, budget, len(runs), len(ok), count("diverged"), count("failed"),
+                                 dict(zip(METRICS, mean)), dict(zip(METRICS, std)), math.nan, tuple(runs),
+                                 count("pruned")))
+    return rows
 
 
 def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
@@ -204,35 +209,44 @@ def _decided(row: RankedPolicy, decision: Any) -> RankedPolicy:
                    tied_with_best=row.policy in decision.tied, chosen=row.policy == decision.chosen)
 
 
-def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
-    """Each column's mean over its values (NaN: missing), exactly rounded as ``statistics.fmean``, and sample std
-    (ddof=1, numpy's two-pass: within an ulp of ``statistics.stdev``, and hundreds of times faster; 0 for one
+def _mean_std(groups: list[list[list[float]]]) -> tuple[list[list[float]], list[list[float]]]:
+    """For each group of rows (runs x metrics, NaN: missing), each column's mean over its values, exactly rounded as
+    ``statistics.fmean``, and sample std (ddof=1, numpy's two-pass: within an ulp of ``statistics.stdev``; the
+    groups of one size in one call, the same as one at a time, as numpy adds along that axis in order; 0 for one
     value); NaN for no value, and the std NaN where a value is infinite."""
-    if not rows:
-        return [math.nan] * len(METRICS), [math.nan] * len(METRICS)
     import warnings
 
     import numpy as np  # here: the CLI reads this module's tables without numpy
 
+    spreads: list[list[float]] = [[0.0] * len(METRICS)] * len(groups)
+    by_size: dict[int, list[int]] = {}
+    for i, rows in enumerate(groups):
+        by_size.setdefault(len(rows), []).append(i)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a column with fewer than two values: its std is set below
-        spread = np.nanstd(np.array(rows), axis=0, ddof=1).tolist() if len(rows) > 1 else [0.0] * len(rows[0])
+        for size, at in by_size.items():
+            if size > 1:
+                for i, spread in zip(at, np.nanstd(np.array([groups[i] for i in at]), axis=1, ddof=1).tolist()):
+                    spreads[i] = spread
     means, stds = [], []
-    for xs, sd in zip(map(list, zip(*rows)), spread):
-        xs = [x for x in xs if not math.isnan(x)]
-        means.append(math.fsum(xs) / len(xs) if xs else math.nan)
-        stds.append(math.nan if not xs or not math.isfinite(means[-1]) else 0.0 if len(xs) == 1 else sd)
+    for rows, spread in zip(groups, spreads):
+        mean, std = [], []
+        for xs, sd in zip(zip(*rows) if rows else [()] * len(METRICS), spread):
+            xs = [x for x in xs if not math.isnan(x)]
+            mean.append(math.fsum(xs) / len(xs) if xs else math.nan)
+            std.append(math.nan if not xs or not math.isfinite(mean[-1]) else 0.0 if len(xs) == 1 else sd)
+        means.append(mean)
+        stds.append(std)
     return means, stds
 
 
-def _metrics(r: RunRecord) -> dict[str, float | None]:
-    """One run's metrics and cost as floats (None where absent), with |LD|."""
-    values = {k: None if v is None else float(v) for k, v in {**(r.metrics or {}), **(r.cost or {})}.items()
-              if v is None or isinstance(v, (int, float))}
-    values["abs_ld"] = None if values.get("ld") is None else abs(values["ld"])
-    val_loss, train_loss = values.get("val_loss"), values.get("train_loss")
-    values["abs_val_ld"] = None if val_loss is None or train_loss is None else abs(val_loss - train_loss)
-    return values
+def _row(r: RunRecord) -> list[float]:
+    """One run's value of each of :data:`METRICS` (its metrics and cost, with |LD|), NaN where absent or not a
+    number."""
+    values = {**(r.metrics or {}), **(r.cost or {})}
+    get = lambda k: float(v) if isinstance(v := values.get(k), (int, float)) else math.nan  # noqa: E731
+    derived = {"abs_ld": abs(get("ld")), "abs_val_ld": abs(get("val_loss") - get("train_loss"))}
+    return [derived[m] if m in derived else get(m) for m in METRICS]
 
 
 def _scored(rows: list[RankedPolicy]) -> list[RankedPolicy]:
