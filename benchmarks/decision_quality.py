@@ -195,8 +195,8 @@ def method_finder_cos(task: str, compute: float, workdir: Path, executor: Any, *
     total = budget(task_obj, None, None)
     with Store(workdir / "finder.db") as store:
         sweep = sweep_test(store, task, seeds=(0,), executor=executor)
-    lr = sweep["suggestion"]
-    spent = sum(len(c["lr"]) for c in sweep["curves"]) / task_obj.iters_per_epoch
+    lr = sweep.suggestion
+    spent = sum(len(c["lr"]) for c in sweep.curves) / task_obj.iters_per_epoch
     return canonical_policies([f"COS(k0={lr:.3g}, k1={lr / 100:.3g}, l={total})"])[0], spent
 
 

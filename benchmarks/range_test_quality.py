@@ -50,9 +50,9 @@ def main() -> None:
             total = budget(get_task(task), None, args.epochs)
             bench(store, task, [_fix(lr) for lr in dict.fromkeys(grid + [a["lr"]])], seeds=SEEDS, steps=total,
                   executor=executor)
-            each = ", ".join("none" if c["suggestion"] is None else f"{c['suggestion']:.3g}" for c in sweep["curves"])
+            each = ", ".join("none" if c["suggestion"] is None else f"{c['suggestion']:.3g}" for c in sweep.curves)
             print(f"\n{task}: sweep suggestions {each} "
-                  f"(median {sweep['suggestion']:.3g}); decade good range [{decade.k_low:g}, {decade.k_high:g}]")
+                  f"(median {sweep.suggestion:.3g}); decade good range [{decade.k_low:g}, {decade.k_high:g}]")
             print(f"answer: {a['lr']:.3g} ({a['method']}): {a['why']}")
             print(f"FIX at the full budget ({total} iterations), seeds {list(SEEDS)}:")
             means = {}

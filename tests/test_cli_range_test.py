@@ -58,6 +58,9 @@ def test_json_holds_the_answer(scripted, capsys):
     assert range_test(db, "--json") == 0
     out = json.loads(capsys.readouterr().out)
     assert out["answer"] == out["decade"]["answer"] and out["answer"]["method"] == "both"
+    stored = {a["kind"]: a["result"] for a in Store(db).analyses()}  # --json prints what the store keeps
+    assert (out["decade"], out["sweep"]) == (stored["range-decade"], stored["range-sweep"])
+    assert out["sweep"]["kind"] == "sweep" and out["sweep"]["suggestion"] == pytest.approx(0.01)
 
 
 def test_one_method_answers_alone(scripted, capsys):

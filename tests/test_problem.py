@@ -145,7 +145,7 @@ def test_the_old_unhashable_task_object_case_now_works(store):
     split = data()
     task = ClassificationTask("object-task", split.tensors, data(30, seed=1).tensors, Net, 3, batch_size=8)
     sweep = sweep_test(store, task, seeds=(0,), steps=12, executor=InProcess())
-    assert len(sweep["curves"]) == 1 and store.analyses(task="object-task", kind="range-sweep")
+    assert len(sweep.curves) == 1 and store.analyses(task="object-task", kind="range-sweep")
     decade = decade_test(store, task, seeds=(0,), steps=4, start=0.1, min_lr=0.01, executor=InProcess())
     assert decade.points and {r.task for r in store.runs(task="object-task", purpose="range-test")} == {
         "object-task"}

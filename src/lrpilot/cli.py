@@ -546,9 +546,9 @@ def _run_range_test(args: argparse.Namespace) -> int:
             out["decade"] = decade_test(store, args.task, seeds=seeds, steps=args.steps, epochs=args.epochs,
                                         start=args.start, tolerance=args.tolerance, sweep=out.get("sweep"),
                                         data_dir=args.data_dir, executor=executor, progress=progress)
-    out["answer"] = out["decade"].answer if "decade" in out else out["sweep"]["answer"]
+    out["answer"] = (out["decade"] if "decade" in out else out["sweep"]).answer
     if args.json:
-        print(json.dumps({k: v.to_dict() if k == "decade" else v for k, v in out.items()}, indent=1))
+        print(json.dumps({k: v if k == "answer" else v.to_dict() for k, v in out.items()}, indent=1))
         return 0
     if d := out.get("decade"):
         print(f"decade search ({d.budget} iterations per run, {len(d.seeds)} seeds, more where the std "
@@ -557,11 +557,11 @@ def _run_range_test(args: argparse.Namespace) -> int:
         for p in d.points:
             print(f"  FIX {p['lr']:<8g} validation Top-1 {p['top1_mean']:6.2f} +- {p['top1_std']:.2f} (n={p['n']})")
     if w := out.get("sweep"):
-        if w["suggestion"] is None:
+        if w.suggestion is None:
             print("LR sweep: no suggestion (the loss never fell): widen --lr-min/--lr-max or add --sweep-steps")
         else:
-            print(f"LR sweep ({len(w['curves'])} seeds): suggested LR {w['suggestion']:.3g}, spread "
-                  f"{w['spread'][0]:.3g}..{w['spread'][1]:.3g}; rule: {w['rule']}")
+            print(f"LR sweep ({len(w.curves)} seeds): suggested LR {w.suggestion:.3g}, spread "
+                  f"{w.spread[0]:.3g}..{w.spread[1]:.3g}; rule: {w.rule}")
     a = out["answer"]
     print(f"answer: constant LR {'none' if a['lr'] is None else format(a['lr'], '.3g')} ({a['method']}): {a['why']}")
     return 0

@@ -134,8 +134,9 @@ class Problem(Task):
     def range_test(self, store: Any = None, *, method: str = "both", seeds: tuple[int, ...] = (0, 1),
                    executor: Any = "inprocess", workers: int | None = None, **kwargs: Any) -> dict[str, Any]:
         """The LR range test (``method`` "decade", "sweep" or "both"), stored in ``store`` (default: the default
-        store); returns ``{"decade", "sweep", "answer"}`` as ``lrpilot range-test --json`` does, the decade search's as a
-        :class:`~lrpilot.bench.range_test.RangeTestResult`. ``kwargs`` go to
+        store); returns ``{"decade", "sweep", "answer"}`` as ``lrpilot range-test --json`` does, the decade search's
+        as a :class:`~lrpilot.bench.range_test.RangeTestResult`, the sweep's as a
+        :class:`~lrpilot.bench.range_test.SweepResult`. ``kwargs`` go to
         :func:`lrpilot.bench.range_test.decade_test` (``epochs``, ``tolerance``, ...)."""
         from lrpilot.bench.range_test import decade_test, sweep_test
 
@@ -147,7 +148,7 @@ class Problem(Task):
                 out["sweep"] = sweep_test(db, self, seeds=seeds, executor=ex)
             if method != "sweep":
                 out["decade"] = decade_test(db, self, seeds=seeds, sweep=out.get("sweep"), executor=ex, **kwargs)
-        out["answer"] = out["decade"].answer if "decade" in out else out["sweep"]["answer"]
+        out["answer"] = (out["decade"] if "decade" in out else out["sweep"]).answer
         return out
 
     def bench(self, policies: list[str], *, seeds: tuple[int, ...] = (0,), store: Any = None,

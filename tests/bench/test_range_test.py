@@ -6,8 +6,8 @@ import statistics
 import numpy as np
 import pytest
 
-from lrpilot.bench.range_test import (SWEEP_RULE, RangeTestResult, SweepJob, _fix, _good_range, answer, decade_test,
-                                      latest, suggest, sweep_job, sweep_test)
+from lrpilot.bench.range_test import (SWEEP_RULE, RangeTestResult, SweepJob, SweepResult, _fix, _good_range, answer,
+                                      decade_test, latest, suggest, sweep_job, sweep_test)
 from lrpilot.grid.runner import bench
 from lrpilot.errors import LRPilotError
 
@@ -126,6 +126,8 @@ def test_summary_is_stored_as_range_decade_and_latest_returns_it(store):
     assert stored["result"] == result.to_dict() and "budget=10" in stored["settings"]
     assert latest(store, TASK) == result and latest(store, TASK, "range-decade") == result
     assert latest(store, TASK, "range-sweep") is None and latest(store, "digits-mlp") is None
+    with pytest.raises(LRPilotError, match="unknown range test kind 'range-foo': use range-decade or range-sweep"):
+        latest(store, TASK, "range-foo")
 
 
 def test_rerun_reuses_the_stored_runs(store):
@@ -269,22 +271,27 @@ def test_sweep_on_digits_grows_lrs_stops_at_explosion_and_reports_median(store):
     lines = []
     result = sweep_test(store, TASK, seeds=(0, 1), steps=30, lr_min=1e-5, lr_max=100.0, executor=Inline(),
                         progress=lines.append)
-    assert [c["seed"] for c in result["curves"]] == [0, 1] and len(lines) == 2
+    assert [c["seed"] for c in result.curves] == [0, 1] and len(lines) == 2
     growth = (100.0 / 1e-5) ** (1 / 29)
-    for c in result["curves"]:
+    for c in result.curves:
         n = len(c["lr"])
         assert 10 <= n < 30 and len(c["loss"]) == n  # stopped before lr_max
         assert c["lr"] == pytest.approx([1e-5 * growth ** i for i in range(n)], rel=1e-9)
         assert all(math.isfinite(v) for v in c["loss"])
         assert all(v <= 4 * min(c["loss"][:i]) for i, v in enumerate(c["loss"]) if i)  # the 4x stop rule
         assert c["suggestion"] == suggest(c["lr"], c["loss"])
-    found = [c["suggestion"] for c in result["curves"] if c["suggestion"] is not None]
+    found = [c["suggestion"] for c in result.curves if c["suggestion"] is not None]
     assert found, "no seed gave a suggestion"
-    assert result["suggestion"] == pytest.approx(math.exp(statistics.median(math.log(s) for s in found)))
-    assert result["spread"] == [min(found), max(found)]
-    assert result["spread"][0] <= result["suggestion"] <= result["spread"][1]
-    assert (result["kind"], result["steps"], result["lr_min"], result["lr_max"]) == ("sweep", 30, 1e-5, 100.0)
+    assert result.suggestion == pytest.approx(math.exp(statistics.median(math.log(s) for s in found)))
+    assert result.spread == [min(found), max(found)]
+    assert result.spread[0] <= result.suggestion <= result.spread[1]
+    assert (result.kind, result.steps, result.lr_min, result.lr_max) == ("sweep", 30, 1e-5, 100.0)
     assert latest(store, TASK, "range-sweep") == result and latest(store, TASK) is None
+    stored = store.analyses(task=TASK, kind="range-sweep")[-1]["result"]
+    assert stored == result.to_dict() and SweepResult.from_dict(stored) == result  # the same JSON as the dict was
+    assert list(stored) == ["kind", "rule", "steps", "lr_min", "lr_max", "curves", "suggestion", "spread", "answer"]
+    with pytest.warns(DeprecationWarning, match="a SweepResult: use result.suggestion"):
+        assert result["suggestion"] == result.suggestion
     assert store.runs() == []  # a sweep stores no runs
 
 
@@ -302,8 +309,8 @@ def test_sweep_median_of_three_seeds_is_the_middle_one(store, monkeypatch):
     monkeypatch.setattr(rt, "sweep_job", lambda job: {"seed": job.seed, "lr": [], "loss": [],
                                                       "suggestion": made[job.seed]})
     result = sweep_test(store, TASK, seeds=(2, 0, 1, 0), steps=10, executor=Inline())
-    assert [c["seed"] for c in result["curves"]] == [0, 1, 2]  # duplicates dropped, sorted
-    assert result["suggestion"] == pytest.approx(0.01) and result["spread"] == [0.001, 0.1]
+    assert [c["seed"] for c in result.curves] == [0, 1, 2]  # duplicates dropped, sorted
+    assert result.suggestion == pytest.approx(0.01) and result.spread == [0.001, 0.1]
 
 
 def test_sweep_without_any_suggestion_reports_none(store, monkeypatch):
@@ -311,7 +318,7 @@ def test_sweep_without_any_suggestion_reports_none(store, monkeypatch):
 
     monkeypatch.setattr(rt, "sweep_job", lambda job: {"seed": job.seed, "lr": [], "loss": [], "suggestion": None})
     result = sweep_test(store, TASK, seeds=(0,), steps=10, executor=Inline())
-    assert result["suggestion"] is None and result["spread"] is None
+    assert result.suggestion is None and result.spread is None
     assert latest(store, TASK, "range-sweep") == result
 
 
@@ -386,35 +393,35 @@ GOOD = decade_result([(0.005, 80.0), (0.01, 94.5), (0.02, 95.0), (0.05, 94.2), (
 
 
 def test_answer_agrees_when_the_sweep_lies_in_the_good_range():
-    a = answer(GOOD, {"suggestion": 0.03})
+    a = answer(GOOD, SweepResult(0.03))
     assert (a["lr"], a["method"]) == (0.01, "both")  # the good range's lower end, not the best LR
     assert "agree" in a["why"] and "0.03" in a["why"] and "[0.01, 0.05]" in a["why"] and "lower end 0.01" in a["why"]
 
 
 @pytest.mark.parametrize("s, side", [(0.2, "above"), (0.005, "below")])
 def test_answer_takes_the_decade_search_when_the_methods_disagree(s, side):
-    a = answer(GOOD, {"suggestion": s})
+    a = answer(GOOD, SweepResult(s))
     assert (a["lr"], a["method"]) == (0.01, "decade")
     assert "disagree" in a["why"] and f"lies {side} the good range" in a["why"] and "trains each LR" in a["why"]
 
 
 def test_answer_uses_the_sweep_when_no_decade_lr_trained():
     dead = decade_result([(0.01, 10.0), (0.1, 10.5)], 0.1, 0.01, 0.1)
-    a = answer(dead, {"suggestion": 0.004})
+    a = answer(dead, SweepResult(0.004))
     assert (a["lr"], a["method"]) == (0.004, "sweep") and "above chance level (10%" in a["why"]
-    assert answer(dead, {"suggestion": None})["lr"] is None
+    assert answer(dead, SweepResult(None))["lr"] is None
 
 
 def test_answer_of_one_method_is_that_method():
     assert answer(GOOD, None)["lr"] == 0.01 and answer(GOOD, None)["method"] == "decade"
-    assert answer(None, {"suggestion": 0.05}) == {"lr": 0.05, "method": "sweep", "why": answer(None, {
-        "suggestion": 0.05})["why"]} and SWEEP_RULE in answer(None, {"suggestion": 0.05})["why"]
-    assert answer(None, {"suggestion": None})["lr"] is None
-    assert answer(GOOD, {"suggestion": None})["method"] == "decade"
+    assert answer(None, SweepResult(0.05)) == {"lr": 0.05, "method": "sweep", "why": answer(
+        None, SweepResult(0.05))["why"]} and SWEEP_RULE in answer(None, SweepResult(0.05))["why"]
+    assert answer(None, SweepResult(None))["lr"] is None
+    assert answer(GOOD, SweepResult(None))["method"] == "decade"
 
 
 def test_the_answer_is_stored_in_both_analyses(store):
-    sweep = {"suggestion": 0.007}
+    sweep = SweepResult(0.007)
     result = decade(store, table({0.1: 50.0, 0.01: 90.0, 0.001: 80.0, 0.0001: 70.0, 0.002: 85.0, 0.005: 89.5,
                                   0.02: 89.2, 0.05: 60.0}), sweep=sweep)
     assert result.answer == answer(result, sweep) and result.answer["method"] == "both"

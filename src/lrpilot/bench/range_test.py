@@ -20,7 +20,7 @@ largest constant LR that trains (``benchmarks/range_test_quality.py``). The swee
 over seeds in parallel workers and the median suggestion is reported with its spread (min, max).
 Stored as the analysis ``range-sweep``.
 
-The decade search returns a :class:`RangeTestResult`; the sweep, a dict.
+The decade search returns a :class:`RangeTestResult`; the sweep, a :class:`SweepResult`.
 
 **Answer** (:func:`answer`): one recommended constant LR, ``{"lr", "method", "why"}``. The decade
 search trains each LR, so the lower end ``k_low`` of its good range is the answer (the lower end:
@@ -37,7 +37,7 @@ import os
 import statistics
 import warnings
 from dataclasses import dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Self
 
 import numpy as np
 import torch
@@ -59,8 +59,24 @@ if TYPE_CHECKING:
 SWEEP_RULE = "LR at the smoothed training loss minimum / 10 (median over seeds; spread = min..max)"
 
 
+class _Summary:
+    """What :class:`RangeTestResult` and :class:`SweepResult` share: read back from the dict the store keeps, and
+    that dict's ``result[key]`` for one release."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """A stored summary (one written by hand may lack fields: their defaults)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})  # type: ignore[arg-type]
+
+    def __getitem__(self, key: str) -> Any:
+        """The dict form's ``result[key]``, for one release: use the attribute."""
+        warnings.warn(f"a range test's result is a {type(self).__name__}: use result.{key}, not result[{key!r}] "
+                      "(the dict form goes in the next release)", DeprecationWarning, stacklevel=2)
+        return self.to_dict()[key]  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class RangeTestResult:
+class RangeTestResult(_Summary):
     """A decade range test's summary (see the module): the good range ``[k_low, k_high]``, the best short run's LR,
     each measured LR's spread over seeds (``points``), the settings, and the :func:`answer`. Stored as
     :meth:`to_dict` (the analysis ``range-decade``), read back by :meth:`from_dict`."""
@@ -84,16 +100,29 @@ class RangeTestResult:
                 "spread": self.spread, "max_seeds": self.max_seeds, "chance": self.chance, "points": self.points,
                 "best_lr": self.best_lr, "k_low": self.k_low, "k_high": self.k_high, "answer": self.answer}
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RangeTestResult:
-        """A stored summary (one written by hand may lack all but ``k_low``, ``k_high`` and ``best_lr``)."""
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
-    def __getitem__(self, key: str) -> Any:
-        """The dict form's ``result[key]``, for one release: use the attribute."""
-        warnings.warn(f"a range test's result is a RangeTestResult: use result.{key}, not result[{key!r}] (the "
-                      "dict form goes in the next release)", DeprecationWarning, stacklevel=2)
-        return self.to_dict()[key]
+@dataclass(frozen=True)
+class SweepResult(_Summary):
+    """An exponential sweep's summary (see the module): the suggested LR (the median of the seeds'; None when no
+    loss fell), their ``spread`` ``[min, max]``, each seed's curve (``{"seed", "lr", "loss", "suggestion"}``), the
+    settings, and the :func:`answer`. Stored as :meth:`to_dict` (the analysis ``range-sweep``), read back by
+    :meth:`from_dict`."""
+
+    suggestion: float | None = None
+    spread: list[float] | None = None
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    steps: int | None = None
+    lr_min: float | None = None
+    lr_max: float | None = None
+    rule: str = SWEEP_RULE
+    answer: dict[str, Any] | None = None
+    kind: str = "sweep"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-able summary, as the store keeps it."""
+        return {"kind": self.kind, "rule": self.rule, "steps": self.steps, "lr_min": self.lr_min,
+                "lr_max": self.lr_max, "curves": self.curves, "suggestion": self.suggestion, "spread": self.spread,
+                "answer": self.answer}
 
 
 def _fix(lr: float) -> str:
@@ -102,7 +131,7 @@ def _fix(lr: float) -> str:
 
 def decade_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, ...] = (0, 1), steps: int | None = None,
                 epochs: float | None = 2.0, start: float = 0.1, min_lr: float = 1e-6, tolerance: float = 1.0,
-                spread: float = 2.0, max_seeds: int = 6, sweep: dict[str, Any] | None = None,
+                spread: float = 2.0, max_seeds: int = 6, sweep: SweepResult | None = None,
                 data_dir: str | None = None, executor: Any = None,
                 progress: Callable[[str], None] | None = None) -> RangeTestResult:
     """LRBench's decade range test on ``task`` (see the module); returns and stores its summary with the
@@ -272,7 +301,7 @@ def suggest(lrs: list[float], losses: list[float]) -> float | None:
 
 def sweep_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, ...] = (0, 1, 2), steps: int = 100,
                lr_min: float = 1e-5, lr_max: float = 10.0, data_dir: str | None = None, executor: Any = None,
-               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+               progress: Callable[[str], None] | None = None) -> SweepResult:
     """The exponential sweep over ``seeds`` (see the module); returns and stores the suggestion and spread."""
     if not 0 < lr_min < lr_max:
         raise LRPilotError(f"sweep from lr_min={lr_min} to lr_max={lr_max}: need 0 < lr_min < lr_max")
@@ -298,18 +327,16 @@ def sweep_test(store: Storage, task: str | TaskRef | Task, *, seeds: tuple[int, 
     curves.sort(key=lambda c: c["seed"])
     found = [c["suggestion"] for c in curves if c["suggestion"] is not None]
     median = math.exp(statistics.median([math.log(x) for x in found])) if found else None
-    result = {"kind": "sweep", "rule": SWEEP_RULE, "steps": steps, "lr_min": lr_min, "lr_max": lr_max,
-              "curves": curves, "suggestion": median,
-              "spread": [min(found), max(found)] if found else None}
-    result["answer"] = answer(None, result)
+    result = SweepResult(median, [min(found), max(found)] if found else None, curves, steps, lr_min, lr_max)
+    result = replace(result, answer=answer(None, result))
     store.save_analysis(task_obj, "range-sweep", f"steps={steps} seeds={list(seeds)} lr_min={lr_min} "
-                        f"lr_max={lr_max}", result)
+                        f"lr_max={lr_max}", result.to_dict())
     return result
 
 
-def answer(decade: RangeTestResult | None, sweep: dict[str, Any] | None) -> dict[str, Any]:
+def answer(decade: RangeTestResult | None, sweep: SweepResult | None) -> dict[str, Any]:
     """One recommended constant LR from the results of either test or both: ``{"lr", "method", "why"}`` (see the module)."""
-    s = sweep["suggestion"] if sweep else None
+    s = sweep.suggestion if sweep else None
     said = f"the sweep's {s:.3g} ({SWEEP_RULE})" if s is not None else "the sweep gave no suggestion"
     if decade is None:
         return {"lr": s, "method": "sweep", "why": said if s is not None else
@@ -330,11 +357,13 @@ def answer(decade: RangeTestResult | None, sweep: dict[str, Any] | None) -> dict
             f"since it trains each LR while the sweep reads a short loss curve: {search}"}
 
 
-def latest(store: Storage, task: str, kind: str = "range-decade") -> RangeTestResult | dict[str, Any] | None:
-    """The newest stored range test of ``kind`` for ``task`` (a decade one as a :class:`RangeTestResult`, a sweep's
-    as its dict), or None."""
+def latest(store: Storage, task: str, kind: str = "range-decade") -> Any:
+    """The newest stored range test of ``kind`` for ``task``, a :class:`RangeTestResult` (``range-decade``) or a
+    :class:`SweepResult` (``range-sweep``), or None."""
+    if kind not in _KINDS:
+        raise LRPilotError(f"unknown range test kind {kind!r}: use {' or '.join(_KINDS)}")
     found = store.analyses(task=task, kind=kind)
-    if not found:
-        return None
-    result = found[-1]["result"]
-    return RangeTestResult.from_dict(result) if kind == "range-decade" else result
+    return _KINDS[kind].from_dict(found[-1]["result"]) if found else None
+
+
+_KINDS = {"range-decade": RangeTestResult, "range-sweep": SweepResult}  # the analyses' kinds and their summaries
