@@ -277,3 +277,23 @@ def test_rank_and_report_on_the_command_line_hide_stale_runs_and_say_so(tmp_path
     assert len(json.loads(captured.out)) == 1 and "1 stored run trained" in captured.err
     assert main(["report", "--task", "digits-lenet", "--db", db, "-o", str(tmp_path / "r.html")]) == 0
     assert "1 stored run trained on other data" in (tmp_path / "r.html").read_text()
+
+
+def test_policies_summarised_together_equal_each_summarised_alone():
+    """One nanstd per group size gives the bits of one call per group: means exactly rounded, stds as numpy's
+    (compared as text: NaN is missing, and NaN != NaN)."""
+    import random
+    import statistics
+
+    from lrpilot.decision.ranking import METRICS, _mean_std
+
+    rng = random.Random(0)
+    groups = [[[rng.gauss(0, 1) if rng.random() > 0.1 else math.nan for _ in METRICS] for _ in range(n)]
+              for n in (5, 5, 3, 1, 0, 5, 2)]
+    means, stds = _mean_std(groups)
+    alone = [_mean_std([g]) for g in groups]
+    assert repr((means, stds)) == repr(([m[0] for m, _ in alone], [s[0] for _, s in alone]))
+    column = [row[0] for row in groups[0] if not math.isnan(row[0])]
+    assert means[0][0] == statistics.fmean(column) and stds[0][0] == pytest.approx(statistics.stdev(column), rel=1e-15)
+    assert repr(stds[3]) == repr([math.nan if math.isnan(x) else 0.0 for x in groups[3][0]])  # one run: std 0
+    assert all(math.isnan(m) for m in means[4] + stds[4])  # a policy without ok runs
